@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// Runs the test suite: prepares one migrated template database for the run (PGlite dump, or a
+// PostgreSQL template database when TEST_DATABASE_URL is set), runs the files with node:test through
+// tsx, then removes what the run created. `--chaos` runs the slow fault and soak suite instead.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, rmSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+const chaos = process.argv.includes('--chaos');
+const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const dir = chaos ? 'test/chaos' : 'test';
+const files = only.length
+  ? only
+  : readdirSync(dir)
+      .filter((f) => f.endsWith('.test.ts'))
+      .sort()
+      .map((f) => path.join(dir, f));
+
+const runId = randomBytes(3).toString('hex');
+const env = { ...process.env, KN_RUN_ID: runId, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'kn-test-'));
+const tsx = ['--import', 'tsx'];
+
+function node(args) {
+  const r = spawnSync(process.execPath, [...tsx, ...args], { stdio: 'inherit', env });
+  return r.status ?? 1;
+}
+
+const admin = async (fn) => {
+  const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+};
+
+let status;
+try {
+  if (process.env.TEST_DATABASE_URL) {
+    const template = `kn_tpl_${runId}`;
+    const prep = `import { createMigratedPostgresTemplate } from './test/support/database.ts'; await createMigratedPostgresTemplate(${JSON.stringify(template)});`;
+    if (node(['--input-type=module', '-e', prep]) !== 0) throw new Error('could not prepare the template database');
+    env.KN_PG_TEMPLATE = template;
+    console.log(`# database: PostgreSQL (${new URL(process.env.TEST_DATABASE_URL).host}), template ${template}`);
+  } else {
+    const dump = path.join(tmp, 'template.tar');
+    const prep = `import { createPglite } from './src/db/client.ts'; import { runMigrations } from './src/db/migrate.ts'; import { writeFileSync } from 'node:fs';
+const h = await createPglite(); await runMigrations(h); const b = await h.pglite.dumpDataDir('none'); writeFileSync(${JSON.stringify(dump)}, Buffer.from(await b.arrayBuffer())); await h.close();`;
+    if (node(['--input-type=module', '-e', prep]) !== 0) throw new Error('could not prepare the PGlite template');
+    env.KN_PGLITE_TEMPLATE = dump;
+    console.log('# database: embedded PGlite');
+  }
+  const concurrency = process.env.TEST_CONCURRENCY ?? (chaos ? '1' : '2');
+  const timeout = chaos ? '1200000' : '300000';
+  status = node(['--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, '--test-reporter=spec', ...files]);
+} catch (err) {
+  console.error(err.message);
+  status = 1;
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+  if (process.env.TEST_DATABASE_URL) {
+    await admin(async (c) => {
+      const { rows } = await c.query(`select datname from pg_database where datname like $1`, [`kn\\_%\\_${runId}%`]);
+      const { rows: clones } = await c.query(`select datname from pg_database where datname like $1`, [`kn\\_t\\_${runId}\\_%`]);
+      for (const { datname } of [...clones, ...rows]) await c.query(`drop database if exists "${datname}" with (force)`);
+    }).catch((err) => console.error(`cleanup: ${err.message}`));
+  }
+}
+process.exit(status);

@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { DestinationStream } from 'pino';
+import { createDevIssuer } from './auth/dev-issuer.js';
+import { devIssuerRoutes } from './auth/dev.routes.js';
+import { type JwksSource, createRemoteJwks, createStaticJwks } from './auth/jwks.js';
+import { createVerifier } from './auth/verifier.js';
+import { type Config, issuerUrl } from './config.js';
+import { type DatabaseHandle, createDatabase } from './db/client.js';
+import { runMigrations } from './db/migrate.js';
+import { ErrorBody } from './lib/envelope.js';
+import { createUsersRepository } from './modules/users/users.repository.js';
+import { usersRoutes } from './modules/users/users.routes.js';
+import { createUserInfoFetcher, createUsersService } from './modules/users/users.service.js';
+import authPlugin from './plugins/auth.js';
+import errorsPlugin from './plugins/errors.js';
+import healthPlugin, { type DependencyCheck } from './plugins/health.js';
+import openapiPlugin from './plugins/openapi.js';
+import requestLogPlugin, { REDACT_PATHS, requestIdFor } from './plugins/request-log.js';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface AppOverrides {
+  /** An already-open database (tests clone a migrated template); the app will not close it. */
+  database?: DatabaseHandle;
+  /** Where log lines go (tests capture them); defaults to stdout. */
+  logStream?: DestinationStream;
+  /** HTTP client for the identity provider (tests point Auth0's endpoints at a local fake). */
+  fetch?: typeof globalThis.fetch;
+  /** Skip applying migrations at start-up (the database is known to be migrated). */
+  skipMigrations?: boolean;
+}
+
+export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+function prettyTransport(config: Config) {
+  if (config.environment !== 'development' || !process.stdout.isTTY) return undefined;
+  try {
+    import.meta.resolve('pino-pretty');
+    return { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Builds a ready Fastify instance for `config`; never listens (server.ts and tests decide that). */
+export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
+  const transport = overrides.logStream ? undefined : prettyTransport(config);
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      ...(overrides.logStream ? { stream: overrides.logStream } : {}),
+      ...(transport ? { transport } : {}),
+    },
+    genReqId: requestIdFor,
+    // request-log.ts writes one line per request instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Heroku's router is exactly one hop: the client address is the last X-Forwarded-For entry it appended.
+    trustProxy: 1 as unknown as boolean,
+    bodyLimit: 100 * 1024,
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.requestTimeoutMs,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const ownsDatabase = !overrides.database;
+  const database = overrides.database ?? (await createDatabase(config, app.log));
+  app.addHook('onClose', async () => {
+    if (ownsDatabase) await database.close();
+  });
+  if (config.environment === 'development' && !overrides.skipMigrations) {
+    await runMigrations(database);
+  }
+
+  const issuer = issuerUrl(config);
+  const fetchImpl = overrides.fetch ?? globalThis.fetch;
+  let jwks: JwksSource;
+  const devIssuer = config.devIssuer
+    ? await createDevIssuer({ dataDir: config.dataDir, issuer, audience: config.auth0.audience, roleClaim: config.auth0.roleClaim })
+    : undefined;
+  if (devIssuer) {
+    jwks = createStaticJwks(devIssuer.jwks);
+  } else {
+    jwks = createRemoteJwks({ url: `${issuer}.well-known/jwks.json`, fetch: fetchImpl });
+  }
+  const verifier = createVerifier({ issuer, audience: config.auth0.audience, roleClaim: config.auth0.roleClaim, jwks });
+
+  const db = database.db;
+  const usersRepository = createUsersRepository(db);
+  const usersService = createUsersService({ db, users: usersRepository, userInfo: createUserInfoFetcher(issuer, fetchImpl) });
+
+  const checks: DependencyCheck[] = [
+    { name: 'database', run: () => database.ping() },
+    { name: 'identity', run: (signal) => jwks.probe(signal) },
+  ];
+
+  app.addSchema(ErrorBody);
+  await app.register(errorsPlugin);
+  await app.register(requestLogPlugin);
+  await app.register(openapiPlugin, { version: VERSION, serverUrl: config.publicUrl });
+  await app.register(authPlugin, { verifier, users: usersRepository });
+  await app.register(healthPlugin, { checks, version: VERSION });
+  if (devIssuer) await app.register(devIssuerRoutes, { issuer: devIssuer });
+  await app.register(usersRoutes, { users: usersService });
+
+  await app.ready();
+  return app;
+}

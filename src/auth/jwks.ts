@@ -1,0 +1,84 @@
+import { type JSONWebKeySet, type JWTVerifyGetKey, createLocalJWKSet, errors } from 'jose';
+
+export interface JwksSource {
+  getKey: JWTVerifyGetKey;
+  /** Fetches the key set now; used by the health check. */
+  probe(signal?: AbortSignal): Promise<void>;
+}
+
+export interface RemoteJwksOptions {
+  url: string;
+  fetch?: typeof globalThis.fetch;
+  timeoutMs?: number;
+  /** An unknown `kid` triggers at most one refetch per this window (key rotation without restart). */
+  cooldownMs?: number;
+  /** Known keys are refreshed in the background once older than this. */
+  maxAgeMs?: number;
+}
+
+function isKeySet(value: unknown): value is JSONWebKeySet {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Array.isArray((value as { keys?: unknown }).keys) &&
+    (value as { keys: unknown[] }).keys.every((k) => typeof k === 'object' && k !== null)
+  );
+}
+
+/**
+ * A JWKS cache that keeps the last good key set when the issuer is unreachable or answers garbage,
+ * so tokens signed with known keys keep verifying through an identity-provider outage.
+ * jose's remote set drops to an error once its cache expires, hence this wrapper around its local set.
+ */
+export function createRemoteJwks(opts: RemoteJwksOptions): JwksSource {
+  const doFetch = opts.fetch ?? globalThis.fetch;
+  const timeoutMs = opts.timeoutMs ?? 2000;
+  const cooldownMs = opts.cooldownMs ?? 60_000;
+  const maxAgeMs = opts.maxAgeMs ?? 10 * 60_000;
+  let local: JWTVerifyGetKey | undefined;
+  let fetchedAt = 0;
+  let lastAttempt = -Infinity;
+  let inFlight: Promise<void> | undefined;
+
+  const load = async (signal?: AbortSignal) => {
+    const response = await doFetch(opts.url, {
+      headers: { accept: 'application/json' },
+      signal: signal ?? AbortSignal.timeout(timeoutMs),
+    });
+    if (!response.ok) throw new Error(`JWKS endpoint answered ${response.status}`);
+    const body: unknown = await response.json();
+    if (!isKeySet(body)) throw new Error('JWKS endpoint answered something that is not a key set');
+    local = createLocalJWKSet(body);
+    fetchedAt = Date.now();
+  };
+  const refresh = () => {
+    lastAttempt = Date.now();
+    inFlight ??= load().finally(() => (inFlight = undefined));
+    return inFlight;
+  };
+
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    if (!local) {
+      await refresh();
+    } else if (Date.now() - fetchedAt > maxAgeMs && Date.now() - lastAttempt > cooldownMs) {
+      refresh().catch(() => undefined);
+    }
+    try {
+      return await local!(header, token);
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey && Date.now() - lastAttempt > cooldownMs) {
+        await refresh().catch(() => undefined);
+        return local!(header, token);
+      }
+      throw err;
+    }
+  };
+
+  return { getKey, probe: (signal) => load(signal) };
+}
+
+/** The development issuer's keys live in memory: same verification, no HTTP round trip. */
+export function createStaticJwks(keys: JSONWebKeySet): JwksSource {
+  const local = createLocalJWKSet(keys);
+  return { getKey: local, probe: async () => undefined };
+}

@@ -1,0 +1,204 @@
+import path from 'node:path';
+
+export type Environment = 'development' | 'staging' | 'production';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  environment: Environment;
+  port: number;
+  host: string;
+  /** Absolute base URL the API is reached at; used for locally signed image links and the dev issuer. */
+  publicUrl: string;
+  logLevel: LogLevel;
+  dataDir: string;
+  database: {
+    url?: string;
+    poolMax: number;
+    connectionTimeoutMs: number;
+    idleTimeoutMs: number;
+    statementTimeoutMs: number;
+  };
+  auth0: {
+    domain?: string;
+    audience: string;
+    clientId?: string;
+    clientSecret?: string;
+    issuerBaseUrl?: string;
+    roleClaim: string;
+    connection: string;
+  };
+  /** True when tokens come from the built-in development issuer instead of Auth0. */
+  devIssuer: boolean;
+  s3?: {
+    bucket: string;
+    region: string;
+    accessKeyId?: string;
+    secretAccessKey?: string;
+    endpoint?: string;
+    forcePathStyle: boolean;
+  };
+  corsAllowedOrigins: string[];
+  rateLimit: { enabled: boolean; redisUrl?: string };
+  maxUploadSizeMb: number;
+  basePriceCents: number;
+  currency: string;
+  shutdownTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const REQUIRED_IN_PRODUCTION = [
+  'PORT',
+  'DATABASE_URL',
+  'AUTH0_DOMAIN',
+  'AUTH0_AUDIENCE',
+  'AUTH0_CLIENT_ID',
+  'AUTH0_CLIENT_SECRET',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_REGION',
+  'S3_BUCKET_NAME',
+  'CORS_ALLOWED_ORIGINS',
+  'ENVIRONMENT',
+] as const;
+
+const ENVIRONMENTS: readonly Environment[] = ['development', 'staging', 'production'];
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Reads and validates the environment once. Every problem is collected so that an operator fixes
+ * them all in one deploy instead of discovering them one restart at a time.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+
+  const environment = (get('ENVIRONMENT') ?? 'development') as Environment;
+  if (!ENVIRONMENTS.includes(environment)) {
+    problems.push(`ENVIRONMENT must be one of ${ENVIRONMENTS.join(', ')} (got "${environment}")`);
+  }
+  const deployed = environment === 'staging' || environment === 'production';
+
+  if (deployed) {
+    const missing = REQUIRED_IN_PRODUCTION.filter((name) => get(name) === undefined);
+    if (missing.length > 0) problems.push(`missing required variables: ${missing.join(', ')}`);
+  }
+
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = get(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+    if (['false', '0', 'no', 'off'].includes(raw)) return false;
+    problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
+  };
+
+  const logLevel = (get('LOG_LEVEL') ?? 'info').toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
+  }
+
+  const port = int('PORT', 8080, 0, 65535);
+  const databaseUrl = get('DATABASE_URL');
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+
+  const domain = get('AUTH0_DOMAIN')?.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+  const issuerBaseUrl = get('AUTH0_ISSUER_BASE_URL');
+  const devIssuer = environment === 'development' && !domain && !issuerBaseUrl;
+  if (deployed && !domain && !issuerBaseUrl) {
+    problems.push('the development token issuer cannot run in staging or production: set AUTH0_DOMAIN');
+  }
+
+  const publicUrl = (get('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
+
+  const bucket = get('S3_BUCKET_NAME');
+  if (deployed && !bucket && !problems.some((p) => p.startsWith('missing'))) {
+    problems.push('S3_BUCKET_NAME is required in staging and production');
+  }
+
+  const origins = (get('CORS_ALLOWED_ORIGINS') ?? (deployed ? '' : 'http://localhost:3000,http://localhost:5173'))
+    .split(',')
+    .map((o) => o.trim().replace(/\/+$/, ''))
+    .filter(Boolean);
+  for (const origin of origins) {
+    if (origin === '*' || !/^https?:\/\/[^/*]+$/.test(origin)) {
+      problems.push(`CORS_ALLOWED_ORIGINS entries must be exact origins like https://app.example.com (got "${origin}")`);
+    }
+  }
+
+  const config: Config = {
+    environment,
+    port,
+    host: get('HOST') ?? '0.0.0.0',
+    publicUrl,
+    logLevel,
+    dataDir: path.resolve(get('DATA_DIR') ?? './.data'),
+    database: {
+      url: databaseUrl,
+      poolMax: int('DB_POOL_MAX', 10, 1, 500),
+      connectionTimeoutMs: int('DB_CONNECTION_TIMEOUT_MS', 5000, 100, 60000),
+      idleTimeoutMs: int('DB_IDLE_TIMEOUT_MS', 30000, 1000, 600000),
+      statementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 10000, 100, 120000),
+    },
+    auth0: {
+      domain,
+      audience: get('AUTH0_AUDIENCE') ?? 'https://api.kendallsnails.com',
+      clientId: get('AUTH0_CLIENT_ID'),
+      clientSecret: get('AUTH0_CLIENT_SECRET'),
+      issuerBaseUrl,
+      roleClaim: get('AUTH0_ROLE_CLAIM') ?? 'https://kendallsnails.com/role',
+      connection: get('AUTH0_CONNECTION') ?? 'Username-Password-Authentication',
+    },
+    devIssuer,
+    s3: bucket
+      ? {
+          bucket,
+          region: get('AWS_REGION') ?? 'us-east-1',
+          accessKeyId: get('AWS_ACCESS_KEY_ID'),
+          secretAccessKey: get('AWS_SECRET_ACCESS_KEY'),
+          endpoint: get('S3_ENDPOINT'),
+          forcePathStyle: bool('S3_FORCE_PATH_STYLE', false),
+        }
+      : undefined,
+    corsAllowedOrigins: origins,
+    rateLimit: { enabled: bool('RATE_LIMIT_ENABLED', true), redisUrl: get('REDIS_URL') },
+    maxUploadSizeMb: int('MAX_UPLOAD_SIZE_MB', 10, 1, 100),
+    basePriceCents: int('BASE_PRICE_CENTS', 2500, 1, 10_000_000),
+    currency: (get('CURRENCY') ?? 'USD').toUpperCase(),
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 28000),
+    requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 25000, 1000, 29000),
+  };
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Issuer URL exactly as it appears in the `iss` claim (Auth0 keeps the trailing slash). */
+export function issuerUrl(config: Config): string {
+  if (config.devIssuer) return `${config.publicUrl}/`;
+  const base = config.auth0.issuerBaseUrl ?? `https://${config.auth0.domain}/`;
+  return base.endsWith('/') ? base : `${base}/`;
+}

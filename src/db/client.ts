@@ -1,0 +1,96 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import * as schema from './schema.js';
+
+export type Schema = typeof schema;
+export type Database = PgDatabase<PgQueryResultHKT, Schema>;
+export type Transaction = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+/** Repository methods accept either the shared handle or the caller's transaction. */
+export type Executor = Database | Transaction;
+
+export interface DatabaseHandle {
+  db: Database;
+  kind: 'postgres' | 'pglite';
+  /** Round trip to the server; rejects when it is unreachable. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  pool?: pg.Pool;
+  pglite?: PGlite;
+}
+
+export type SslMode = 'off' | 'no-verify' | 'verify';
+
+/**
+ * Heroku Postgres presents certificates that are not signed by a public CA, so deployed
+ * environments encrypt without verifying the chain unless DATABASE_SSL=verify says otherwise.
+ */
+export function sslModeFor(url: string, config: Pick<Config, 'environment'>, override?: string): SslMode {
+  if (override === 'off' || override === 'no-verify' || override === 'verify') return override;
+  const sslmode = new URL(url).searchParams.get('sslmode');
+  if (sslmode === 'disable') return 'off';
+  if (sslmode === 'verify-full' || sslmode === 'verify-ca') return 'verify';
+  if (sslmode) return 'no-verify';
+  return config.environment === 'development' ? 'off' : 'no-verify';
+}
+
+export function createPostgres(config: Config, logger?: { warn(obj: object, msg: string): void }, url = config.database.url): DatabaseHandle {
+  if (!url) throw new Error('createPostgres needs a DATABASE_URL');
+  const mode = sslModeFor(url, config, process.env.DATABASE_SSL);
+  const parsed = new URL(url);
+  // pg reads sslmode from the URL with its own (stricter) meaning; the ssl option below decides instead.
+  parsed.searchParams.delete('sslmode');
+  const pool = new pg.Pool({
+    connectionString: parsed.toString(),
+    max: config.database.poolMax,
+    connectionTimeoutMillis: config.database.connectionTimeoutMs,
+    idleTimeoutMillis: config.database.idleTimeoutMs,
+    statement_timeout: config.database.statementTimeoutMs,
+    query_timeout: config.database.statementTimeoutMs + 1000,
+    ssl: mode === 'off' ? false : { rejectUnauthorized: mode === 'verify' },
+    application_name: 'kendalls-nails-api',
+  });
+  // An idle client losing its server must not crash the process; the next query reports it.
+  pool.on('error', (err) => logger?.warn({ err: { message: err.message } }, 'idle database client error'));
+  const db = drizzlePg(pool, { schema, casing: 'snake_case' }) as unknown as Database;
+  return {
+    db,
+    kind: 'postgres',
+    pool,
+    async ping() {
+      await pool.query('select 1');
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+export async function createPglite(options: { dataDir?: string; loadDataDir?: Blob } = {}): Promise<DatabaseHandle> {
+  if (options.dataDir) mkdirSync(path.dirname(options.dataDir), { recursive: true });
+  const client = await PGlite.create({ dataDir: options.dataDir, loadDataDir: options.loadDataDir });
+  const db = drizzlePglite(client, { schema, casing: 'snake_case' }) as unknown as Database;
+  return {
+    db,
+    kind: 'pglite',
+    pglite: client,
+    async ping() {
+      await client.query('select 1');
+    },
+    async close() {
+      if (!client.closed) await client.close();
+    },
+  };
+}
+
+/** The configured database: Postgres when DATABASE_URL is set, otherwise PGlite under DATA_DIR. */
+export async function createDatabase(config: Config, logger?: { warn(obj: object, msg: string): void }): Promise<DatabaseHandle> {
+  if (config.database.url) return createPostgres(config, logger);
+  return createPglite({ dataDir: path.join(config.dataDir, 'pglite') });
+}

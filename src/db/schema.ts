@@ -1,0 +1,335 @@
+import { sql } from 'drizzle-orm';
+import {
+  type AnyPgColumn,
+  boolean,
+  check,
+  customType,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+export const ROLES = ['customer', 'nail_technician'] as const;
+export const SHAPES = ['square', 'squoval', 'round', 'oval', 'almond', 'coffin', 'stiletto'] as const;
+export const LENGTHS = ['short', 'medium', 'long', 'extra_long'] as const;
+export const ORDER_STATUSES = [
+  'submitted',
+  'under_review',
+  'accepted',
+  'rejected',
+  'in_production',
+  'shipped',
+  'delivered',
+] as const;
+export const PAYMENT_STATUSES = ['unpaid', 'paid'] as const;
+export const INVITATION_STATUSES = ['pending', 'accepted'] as const;
+
+export type Role = (typeof ROLES)[number];
+export type Shape = (typeof SHAPES)[number];
+export type Length = (typeof LENGTHS)[number];
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+export interface ShippingAddress {
+  line1: string;
+  line2?: string | null;
+  city: string;
+  region?: string | null;
+  postal_code: string;
+  country: string;
+}
+
+const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
+
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
+
+const timestamps = {
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' })
+    .notNull()
+    .defaultNow()
+    .$onUpdate(() => new Date()),
+};
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    auth0Id: text('auth0_id').notNull(),
+    email: text('email').notNull(),
+    name: text('name').notNull(),
+    role: text('role', { enum: ROLES }).notNull(),
+    phone: text('phone'),
+    shippingAddress: jsonb('shipping_address').$type<ShippingAddress>(),
+    nailSizes: integer('nail_sizes').array(),
+    preferredShape: text('preferred_shape', { enum: SHAPES }),
+    preferredLength: text('preferred_length', { enum: LENGTHS }),
+    lastLoginAt: timestamp('last_login_at', { withTimezone: true, mode: 'date' }),
+    /** When this technician last had an order assigned; breaks ties in auto-assignment. */
+    lastAssignedAt: timestamp('last_assigned_at', { withTimezone: true, mode: 'date' }),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('users_auth0_id_key').on(t.auth0Id),
+    uniqueIndex('users_email_key').on(t.email),
+    index('users_role_idx').on(t.role),
+    check('users_role_check', sql`${t.role} in (${inList(ROLES)})`),
+    check('users_email_lower_check', sql`${t.email} = lower(${t.email})`),
+    check(
+      'users_nail_sizes_check',
+      sql`${t.nailSizes} is null or (cardinality(${t.nailSizes}) = 10 and 0 <= all(${t.nailSizes}) and 11 >= all(${t.nailSizes}))`,
+    ),
+    check('users_preferred_shape_check', sql`${t.preferredShape} is null or ${t.preferredShape} in (${inList(SHAPES)})`),
+    check(
+      'users_preferred_length_check',
+      sql`${t.preferredLength} is null or ${t.preferredLength} in (${inList(LENGTHS)})`,
+    ),
+  ],
+);
+
+export const invitations = pgTable(
+  'invitations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    email: text('email').notNull(),
+    name: text('name').notNull(),
+    status: text('status', { enum: INVITATION_STATUSES }).notNull().default('pending'),
+    auth0UserId: text('auth0_user_id'),
+    ticketUrl: text('ticket_url').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    invitedById: uuid('invited_by_id').references(() => users.id),
+    acceptedAt: timestamp('accepted_at', { withTimezone: true, mode: 'date' }),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('invitations_pending_email_key').on(t.email).where(sql`${t.status} = 'pending'`),
+    index('invitations_email_idx').on(t.email),
+    index('invitations_invited_by_id_idx').on(t.invitedById),
+    check('invitations_status_check', sql`${t.status} in (${inList(INVITATION_STATUSES)})`),
+  ],
+);
+
+export const orders = pgTable(
+  'orders',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    customerId: uuid('customer_id')
+      .notNull()
+      .references(() => users.id),
+    technicianId: uuid('technician_id').references(() => users.id),
+    description: text('description').notNull(),
+    quantity: integer('quantity').notNull(),
+    shape: text('shape', { enum: SHAPES }),
+    length: text('length', { enum: LENGTHS }),
+    nailSizes: integer('nail_sizes').array(),
+    status: text('status', { enum: ORDER_STATUSES }).notNull(),
+    imageKey: text('image_key').notNull(),
+    thumbnailKey: text('thumbnail_key').notNull(),
+    complexityMultiplier: numeric('complexity_multiplier', { precision: 3, scale: 2, mode: 'number' }),
+    unitPriceCents: integer('unit_price_cents'),
+    totalPriceCents: integer('total_price_cents'),
+    currency: text('currency').notNull(),
+    paymentStatus: text('payment_status', { enum: PAYMENT_STATUSES }).notNull().default('unpaid'),
+    feedback: text('feedback'),
+    revisionCount: integer('revision_count').notNull().default(0),
+    carrier: text('carrier'),
+    trackingNumber: text('tracking_number'),
+    originalOrderId: uuid('original_order_id').references((): AnyPgColumn => orders.id),
+    sourceDesignId: uuid('source_design_id').references((): AnyPgColumn => designs.id),
+    statusChangedAt: timestamp('status_changed_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    ...timestamps,
+  },
+  (t) => [
+    index('orders_customer_id_created_at_idx').on(t.customerId, t.createdAt.desc()),
+    index('orders_technician_id_created_at_idx').on(t.technicianId, t.createdAt.desc()),
+    index('orders_unassigned_created_at_idx').on(t.createdAt.desc()).where(sql`${t.technicianId} is null`),
+    index('orders_status_idx').on(t.status),
+    index('orders_original_order_id_idx').on(t.originalOrderId),
+    index('orders_source_design_id_idx').on(t.sourceDesignId),
+    check('orders_quantity_check', sql`${t.quantity} > 0 and ${t.quantity} <= 100`),
+    check('orders_status_check', sql`${t.status} in (${inList(ORDER_STATUSES)})`),
+    check('orders_payment_status_check', sql`${t.paymentStatus} in (${inList(PAYMENT_STATUSES)})`),
+    check(
+      'orders_multiplier_check',
+      sql`${t.complexityMultiplier} is null or (${t.complexityMultiplier} >= 1.00 and ${t.complexityMultiplier} <= 5.00)`,
+    ),
+    check('orders_prices_check', sql`coalesce(${t.unitPriceCents}, 0) >= 0 and coalesce(${t.totalPriceCents}, 0) >= 0`),
+    check('orders_revision_count_check', sql`${t.revisionCount} >= 0`),
+    check('orders_shape_check', sql`${t.shape} is null or ${t.shape} in (${inList(SHAPES)})`),
+    check('orders_length_check', sql`${t.length} is null or ${t.length} in (${inList(LENGTHS)})`),
+    check(
+      'orders_nail_sizes_check',
+      sql`${t.nailSizes} is null or (cardinality(${t.nailSizes}) = 10 and 0 <= all(${t.nailSizes}) and 11 >= all(${t.nailSizes}))`,
+    ),
+    check(
+      'orders_unassigned_only_when_submitted_check',
+      sql`(${t.status} = 'submitted') = (${t.technicianId} is null)`,
+    ),
+  ],
+);
+
+/** Earlier versions of a design that a technician rejected; images are never deleted. */
+export const orderRevisions = pgTable(
+  'order_revisions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    orderId: uuid('order_id')
+      .notNull()
+      .references(() => orders.id),
+    revision: integer('revision').notNull(),
+    description: text('description').notNull(),
+    imageKey: text('image_key').notNull(),
+    thumbnailKey: text('thumbnail_key').notNull(),
+    feedback: text('feedback'),
+    ...timestamps,
+  },
+  (t) => [uniqueIndex('order_revisions_order_id_revision_key').on(t.orderId, t.revision)],
+);
+
+export const orderEvents = pgTable(
+  'order_events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    orderId: uuid('order_id')
+      .notNull()
+      .references(() => orders.id),
+    actorId: uuid('actor_id').references(() => users.id),
+    fromStatus: text('from_status', { enum: ORDER_STATUSES }),
+    toStatus: text('to_status', { enum: ORDER_STATUSES }).notNull(),
+    note: text('note'),
+    ...timestamps,
+  },
+  (t) => [
+    index('order_events_order_id_created_at_idx').on(t.orderId, t.createdAt),
+    index('order_events_actor_id_idx').on(t.actorId),
+    check('order_events_to_status_check', sql`${t.toStatus} in (${inList(ORDER_STATUSES)})`),
+  ],
+);
+
+export const messages = pgTable(
+  'messages',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    orderId: uuid('order_id')
+      .notNull()
+      .references(() => orders.id),
+    senderId: uuid('sender_id')
+      .notNull()
+      .references(() => users.id),
+    text: text('text').notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    index('messages_order_id_created_at_idx').on(t.orderId, t.createdAt),
+    index('messages_sender_id_idx').on(t.senderId),
+    check('messages_text_check', sql`char_length(${t.text}) between 1 and 2000`),
+  ],
+);
+
+export const designs = pgTable(
+  'designs',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    orderId: uuid('order_id')
+      .notNull()
+      .references((): AnyPgColumn => orders.id),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id),
+    description: text('description').notNull(),
+    isPublic: boolean('is_public').notNull().default(false),
+    publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date' }),
+    removedAt: timestamp('removed_at', { withTimezone: true, mode: 'date' }),
+    reuseCount: integer('reuse_count').notNull().default(0),
+    commentCount: integer('comment_count').notNull().default(0),
+    searchVector: tsvector('search_vector').generatedAlwaysAs(
+      (): ReturnType<typeof sql> => sql`to_tsvector('english', description)`,
+    ),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('designs_order_id_key').on(t.orderId),
+    index('designs_owner_id_idx').on(t.ownerId),
+    index('designs_gallery_published_idx')
+      .on(t.publishedAt.desc(), t.id.desc())
+      .where(sql`${t.isPublic} and ${t.removedAt} is null`),
+    index('designs_gallery_reuse_idx')
+      .on(t.reuseCount.desc(), t.publishedAt.desc(), t.id.desc())
+      .where(sql`${t.isPublic} and ${t.removedAt} is null`),
+    index('designs_gallery_comment_idx')
+      .on(t.commentCount.desc(), t.publishedAt.desc(), t.id.desc())
+      .where(sql`${t.isPublic} and ${t.removedAt} is null`),
+    index('designs_search_vector_idx').using('gin', t.searchVector),
+    check('designs_counts_check', sql`${t.reuseCount} >= 0 and ${t.commentCount} >= 0`),
+  ],
+);
+
+export const designUsages = pgTable(
+  'design_usages',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    designId: uuid('design_id')
+      .notNull()
+      .references(() => designs.id),
+    orderId: uuid('order_id')
+      .notNull()
+      .references(() => orders.id),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id),
+    ...timestamps,
+  },
+  (t) => [
+    index('design_usages_design_id_created_at_idx').on(t.designId, t.createdAt.desc()),
+    uniqueIndex('design_usages_order_id_key').on(t.orderId),
+    index('design_usages_user_id_idx').on(t.userId),
+  ],
+);
+
+export const comments = pgTable(
+  'comments',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    designId: uuid('design_id')
+      .notNull()
+      .references(() => designs.id),
+    authorId: uuid('author_id')
+      .notNull()
+      .references(() => users.id),
+    text: text('text').notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    index('comments_design_id_created_at_idx').on(t.designId, t.createdAt),
+    index('comments_author_id_idx').on(t.authorId),
+    check('comments_text_check', sql`char_length(${t.text}) between 1 and 1000`),
+  ],
+);
+
+/** Replays of creating POSTs, shared by every dyno (SPEC §6). */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id),
+    key: text('key').notNull(),
+    scope: text('scope').notNull(),
+    requestHash: text('request_hash').notNull(),
+    state: text('state', { enum: ['in_progress', 'completed'] }).notNull().default('in_progress'),
+    responseStatus: integer('response_status'),
+    responseBody: jsonb('response_body'),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('idempotency_keys_user_id_key_key').on(t.userId, t.key),
+    index('idempotency_keys_created_at_idx').on(t.createdAt),
+  ],
+);

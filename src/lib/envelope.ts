@@ -1,0 +1,64 @@
+import { type TSchema, Type } from 'typebox';
+
+/** SPEC §6 success body. */
+export function ok<T>(data: T, message?: string): { success: true; data: T; message?: string } {
+  return message === undefined ? { success: true, data } : { success: true, data, message };
+}
+
+export interface PageInfo {
+  page: number;
+  limit: number;
+  total: number;
+  totalPages: number;
+  hasNext: boolean;
+  hasPrev: boolean;
+}
+
+export function pageInfo(page: number, limit: number, total: number): PageInfo {
+  const totalPages = Math.ceil(total / limit);
+  return { page, limit, total, totalPages, hasNext: page < totalPages, hasPrev: page > 1 };
+}
+
+export function okPage<T>(data: T[], pagination: PageInfo) {
+  return { success: true as const, data, pagination };
+}
+
+export const ErrorBody = Type.Object(
+  {
+    success: Type.Literal(false),
+    error: Type.Object({
+      code: Type.String({ description: 'Stable UPPER_SNAKE code clients branch on' }),
+      message: Type.String({ description: 'What went wrong and what to do about it' }),
+      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  },
+  { $id: 'ErrorResponse', title: 'Error' },
+);
+
+export const Pagination = Type.Object({
+  page: Type.Integer(),
+  limit: Type.Integer(),
+  total: Type.Integer(),
+  totalPages: Type.Integer(),
+  hasNext: Type.Boolean(),
+  hasPrev: Type.Boolean(),
+});
+
+export const Envelope = <T extends TSchema>(data: T) =>
+  Type.Object({ success: Type.Literal(true), data, message: Type.Optional(Type.String()) });
+
+export const PageEnvelope = <T extends TSchema>(item: T) =>
+  Type.Object({ success: Type.Literal(true), data: Type.Array(item), pagination: Pagination });
+
+/** Shared list query: SPEC §6 pages; invalid values are refused, never clamped. */
+export const PageQuery = {
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+};
+
+export const Uuid = Type.String({ format: 'uuid' });
+export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
+
+/** Error responses every route may produce, so the OpenAPI document lists them. */
+export const errorResponses = (...codes: number[]) =>
+  Object.fromEntries(codes.map((c) => [c, Type.Ref('ErrorResponse')]));

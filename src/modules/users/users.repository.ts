@@ -1,0 +1,45 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { invitations, users } from '../../db/schema.js';
+
+export type UserRow = typeof users.$inferSelect;
+export type NewUser = typeof users.$inferInsert;
+export type ProfileUpdate = Pick<NewUser, 'name' | 'phone' | 'shippingAddress' | 'nailSizes' | 'preferredShape' | 'preferredLength'>;
+
+export function createUsersRepository(db: Executor) {
+  return {
+    async findByAuth0Id(auth0Id: string, tx: Executor = db): Promise<UserRow | undefined> {
+      const [row] = await tx.select().from(users).where(eq(users.auth0Id, auth0Id)).limit(1);
+      return row;
+    },
+    async findByEmail(email: string, tx: Executor = db): Promise<UserRow | undefined> {
+      const [row] = await tx.select().from(users).where(eq(users.email, email.toLowerCase())).limit(1);
+      return row;
+    },
+    async findById(id: string, tx: Executor = db): Promise<UserRow | undefined> {
+      const [row] = await tx.select().from(users).where(eq(users.id, id)).limit(1);
+      return row;
+    },
+    /** Inserts unless the Auth0 id or email already exists; returns undefined on such a conflict. */
+    async insert(values: NewUser, tx: Executor = db): Promise<UserRow | undefined> {
+      const [row] = await tx.insert(users).values(values).onConflictDoNothing().returning();
+      return row;
+    },
+    async updateProfile(id: string, values: ProfileUpdate, tx: Executor = db): Promise<UserRow> {
+      const [row] = await tx.update(users).set(values).where(eq(users.id, id)).returning();
+      return row!;
+    },
+    async recordLogin(id: string, role: UserRow['role'], tx: Executor = db): Promise<UserRow> {
+      const [row] = await tx.update(users).set({ lastLoginAt: sql`now()`, role }).where(eq(users.id, id)).returning();
+      return row!;
+    },
+    async acceptInvitation(email: string, tx: Executor = db): Promise<void> {
+      await tx
+        .update(invitations)
+        .set({ status: 'accepted', acceptedAt: sql`now()` })
+        .where(and(eq(invitations.email, email.toLowerCase()), eq(invitations.status, 'pending')));
+    },
+  };
+}
+
+export type UsersRepository = ReturnType<typeof createUsersRepository>;

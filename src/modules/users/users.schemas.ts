@@ -1,0 +1,88 @@
+import { type TSchema, Type } from 'typebox';
+import { LENGTHS, ROLES, SHAPES } from '../../db/schema.js';
+import type { UserRow } from './users.repository.js';
+
+const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
+
+export const ShapeSchema = Type.Union(SHAPES.map((s) => Type.Literal(s)), { description: 'Nail shape' });
+export const LengthSchema = Type.Union(LENGTHS.map((s) => Type.Literal(s)), { description: 'Nail length' });
+export const NailSizesSchema = Type.Array(Type.Integer({ minimum: 0, maximum: 11 }), {
+  minItems: 10,
+  maxItems: 10,
+  description: 'Ten sizes 0–11, thumb to pinky, left hand then right hand',
+});
+
+export const ShippingAddressSchema = Type.Object(
+  {
+    line1: Type.String({ minLength: 1, maxLength: 200 }),
+    line2: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    city: Type.String({ minLength: 1, maxLength: 100 }),
+    region: Type.Optional(Nullable(Type.String({ maxLength: 100 }))),
+    postal_code: Type.String({ minLength: 1, maxLength: 20 }),
+    country: Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 country code' }),
+  },
+  { additionalProperties: false },
+);
+
+export const UserSchema = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    email: Type.String(),
+    name: Type.String(),
+    role: Type.Union(ROLES.map((r) => Type.Literal(r))),
+    phone: Nullable(Type.String()),
+    shipping_address: Nullable(ShippingAddressSchema),
+    nail_sizes: Nullable(Type.Array(Type.Integer())),
+    preferred_shape: Nullable(Type.String()),
+    preferred_length: Nullable(Type.String()),
+    last_login_at: Nullable(Type.String({ format: 'date-time' })),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'User', title: 'User' },
+);
+
+export const UserSummarySchema = Type.Object(
+  { id: Type.String({ format: 'uuid' }), name: Type.String() },
+  { $id: 'UserSummary', title: 'UserSummary', description: 'What others see of a user: never the email' },
+);
+
+const readOnly = { description: 'Read-only: accepted so a GET body can be sent back, and ignored' };
+export const ProfileBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' }),
+    phone: Type.Optional(Nullable(Type.String({ pattern: '^\\+?[0-9 ()./-]{5,30}$' }))),
+    shipping_address: Type.Optional(Nullable(ShippingAddressSchema)),
+    nail_sizes: Type.Optional(Nullable(NailSizesSchema)),
+    preferred_shape: Type.Optional(Nullable(ShapeSchema)),
+    preferred_length: Type.Optional(Nullable(LengthSchema)),
+    id: Type.Optional(Type.String(readOnly)),
+    email: Type.Optional(Type.String(readOnly)),
+    role: Type.Optional(Type.String(readOnly)),
+    last_login_at: Type.Optional(Nullable(Type.String(readOnly))),
+    created_at: Type.Optional(Type.String(readOnly)),
+    updated_at: Type.Optional(Type.String(readOnly)),
+  },
+  { additionalProperties: false },
+);
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export function toUser(row: UserRow) {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    role: row.role,
+    phone: row.phone,
+    shipping_address: row.shippingAddress ?? null,
+    nail_sizes: row.nailSizes ?? null,
+    preferred_shape: row.preferredShape,
+    preferred_length: row.preferredLength,
+    last_login_at: iso(row.lastLoginAt),
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+export const toSummary = (row: { id: string; name: string }) => ({ id: row.id, name: row.name });

@@ -1,0 +1,82 @@
+import type { Identity } from '../../auth/verifier.js';
+import type { Database } from '../../db/client.js';
+import { AppError, badGateway, badRequest, conflict } from '../../errors.js';
+import type { ProfileUpdate, UserRow, UsersRepository } from './users.repository.js';
+
+export interface UserInfo {
+  email?: string;
+  name?: string;
+}
+
+export type UserInfoFetcher = (accessToken: string) => Promise<UserInfo>;
+
+/** Auth0's /userinfo for the same token: used only at registration (Auth0 limits it to 5 calls/minute per user). */
+export function createUserInfoFetcher(issuer: string, fetchImpl: typeof fetch = fetch): UserInfoFetcher {
+  return async (accessToken) => {
+    let response: Response;
+    try {
+      response = await fetchImpl(`${issuer}userinfo`, {
+        headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+        signal: AbortSignal.timeout(3000),
+      });
+    } catch {
+      throw badGateway('IDENTITY_PROVIDER_ERROR', 'The identity provider did not answer. Try again shortly.');
+    }
+    if (!response.ok) {
+      throw badGateway('IDENTITY_PROVIDER_ERROR', `The identity provider refused to share your profile (${response.status}). Try again shortly.`);
+    }
+    const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+    return {
+      email: typeof body.email === 'string' ? body.email : undefined,
+      name: typeof body.name === 'string' ? body.name : typeof body.nickname === 'string' ? body.nickname : undefined,
+    };
+  };
+}
+
+export interface UsersServiceDeps {
+  db: Database;
+  users: UsersRepository;
+  userInfo: UserInfoFetcher;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function createUsersService({ db, users, userInfo }: UsersServiceDeps) {
+  return {
+    async register(identity: Identity, accessToken: string): Promise<UserRow> {
+      if (await users.findByAuth0Id(identity.sub)) throw userExists();
+      let { email, name } = identity;
+      if (!email) ({ email, name = name } = await userInfo(accessToken));
+      email = email?.trim().toLowerCase();
+      if (!email || !EMAIL.test(email)) {
+        throw badRequest('EMAIL_REQUIRED', 'Your account has no email address. Add one at sign-up, then register again.');
+      }
+      const displayName = (name?.trim() || email.split('@')[0]!).slice(0, 100);
+      return db.transaction(async (tx) => {
+        const row = await users.insert(
+          { auth0Id: identity.sub, email, name: displayName, role: identity.role, lastLoginAt: new Date() },
+          tx,
+        );
+        if (!row) {
+          if (await users.findByAuth0Id(identity.sub, tx)) throw userExists();
+          throw conflict('EMAIL_IN_USE', 'Another account is already registered with this email address. Sign in with that account.');
+        }
+        if (row.role === 'nail_technician') await users.acceptInvitation(email, tx);
+        return row;
+      });
+    },
+
+    async login(identity: Identity, user: UserRow): Promise<UserRow> {
+      return users.recordLogin(user.id, identity.role);
+    },
+
+    async updateProfile(user: UserRow, update: ProfileUpdate): Promise<UserRow> {
+      return users.updateProfile(user.id, update);
+    },
+  };
+}
+
+const userExists = () =>
+  new AppError(409, 'USER_EXISTS', 'A profile already exists for this account. Use POST /api/v1/auth/login to sign in.');
+
+export type UsersService = ReturnType<typeof createUsersService>;

@@ -1,0 +1,86 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Identity, Verifier } from '../auth/verifier.js';
+import { TokenError } from '../auth/verifier.js';
+import type { Role } from '../db/schema.js';
+import { AppError, forbidden, notFound, unauthorized } from '../errors.js';
+import type { UserRow, UsersRepository } from '../modules/users/users.repository.js';
+
+/**
+ * Who may call a route, declared once at registration:
+ * - public: anyone; a token, if sent, must be valid and identifies the caller (e.g. owners of private designs)
+ * - authenticated: any valid token, with or without a profile (sign-up, my profile)
+ * - customer / nail_technician: that role, with a registered profile
+ */
+export type Access = 'public' | 'authenticated' | Role;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+  interface FastifyRequest {
+    identity: Identity | null;
+    currentUser: UserRow | null;
+  }
+}
+
+const ROLE_LABEL: Record<Role, string> = { customer: 'customers', nail_technician: 'nail technicians' };
+
+/** The caller's profile; only routes whose access requires a role are guaranteed to have one. */
+export function requireUser(request: FastifyRequest): UserRow {
+  if (!request.currentUser) throw userNotFound();
+  return request.currentUser;
+}
+
+export const userNotFound = () =>
+  notFound('USER_NOT_FOUND', 'No profile exists for this account yet. Register first with POST /api/v1/auth/register.');
+
+function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined) return undefined;
+  const match = /^Bearer +([A-Za-z0-9._~+/=-]+)\s*$/i.exec(header);
+  if (!match) throw unauthorized('INVALID_TOKEN', 'The Authorization header must be "Bearer <access token>".');
+  return match[1];
+}
+
+async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; users: UsersRepository }) {
+  app.decorateRequest('identity', null);
+  app.decorateRequest('currentUser', null);
+
+  // A route under the API without a declared access level is a bug: refuse to start rather than guess.
+  app.addHook('onRoute', (route) => {
+    const access = route.config?.access;
+    if (!access && (route.url.startsWith('/api/') || route.url.startsWith('/dev/'))) {
+      throw new Error(`route ${route.method} ${route.url} does not declare config.access`);
+    }
+    if (access && access !== 'public' && route.schema) {
+      route.schema.security = [{ bearerAuth: [] }];
+    }
+  });
+
+  app.addHook('onRequest', async (request) => {
+    const access = request.routeOptions.config.access ?? 'public';
+    const token = bearerToken(request);
+    if (!token) {
+      if (access === 'public') return;
+      throw unauthorized();
+    }
+    try {
+      request.identity = await opts.verifier.verify(token);
+    } catch (err) {
+      if (!(err instanceof TokenError)) throw err;
+      request.log.info({ reason: err.reason }, 'access token refused');
+      throw new AppError(401, 'INVALID_TOKEN', 'The access token is invalid or expired. Sign in again to get a new one.');
+    }
+    const identity = request.identity;
+    if (access === 'customer' || access === 'nail_technician') {
+      if (identity.role !== access) throw forbidden('FORBIDDEN', `Only ${ROLE_LABEL[access]} may do this.`);
+      request.currentUser = (await opts.users.findByAuth0Id(identity.sub)) ?? null;
+      if (!request.currentUser) throw userNotFound();
+      return;
+    }
+    request.currentUser = (await opts.users.findByAuth0Id(identity.sub)) ?? null;
+  });
+}
+
+export default fp(authPlugin, { name: 'auth' });

@@ -1,0 +1,115 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { AppError } from '../errors.js';
+
+interface AjvIssue {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/** Turns Ajv issues into `{field: message}` so a form can show each message beside its field. */
+export function validationDetails(issues: AjvIssue[], context?: string): Record<string, string> {
+  const details: Record<string, string> = {};
+  for (const issue of issues) {
+    let field = (issue.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+    let message = issue.message ?? 'is invalid';
+    if (issue.keyword === 'required' && typeof issue.params?.missingProperty === 'string') {
+      field = field ? `${field}.${issue.params.missingProperty}` : issue.params.missingProperty;
+      message = 'is required';
+    } else if (issue.keyword === 'additionalProperties' && typeof issue.params?.additionalProperty === 'string') {
+      field = field ? `${field}.${issue.params.additionalProperty}` : issue.params.additionalProperty;
+      message = 'is not an accepted field';
+    } else if (issue.keyword === 'enum' && Array.isArray(issue.params?.allowedValues)) {
+      message = `must be one of: ${issue.params.allowedValues.join(', ')}`;
+    }
+    const key = field || context || 'request';
+    if (!(key in details)) details[key] = message;
+  }
+  return details;
+}
+
+const DATABASE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '57014', '53300']);
+
+/** Connection loss, a statement timeout or an exhausted pool: the request may succeed on retry. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e = err as { code?: string; message?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code && (DATABASE_DOWN_CODES.has(e.code) || e.code.startsWith('08'))) return true;
+    if (e.message && /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error|Query read timeout/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+function send(reply: FastifyReply, status: number, code: string, message: string, details?: Record<string, unknown>) {
+  return reply.code(status).send({ success: false, error: details ? { code, message, details } : { code, message } });
+}
+
+/** Maps a Fastify or plugin error (they carry statusCode and an FST_ code) onto our codes. */
+function frameworkError(err: FastifyError): { status: number; code: string; message: string } | undefined {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large. JSON bodies may be at most 100 KB.' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON (application/json) or, for uploads, multipart/form-data.' };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, code: 'INVALID_JSON', message: 'The body is empty but Content-Type says JSON: send a JSON object or drop the header.' };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { status: 400, code: 'INVALID_JSON', message: 'The body is not valid JSON.' };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { status: 400, code: 'BAD_REQUEST', message: 'Content-Length does not match the body.' };
+    case 'FST_REQ_FILE_TOO_LARGE':
+      return { status: 413, code: 'FILE_TOO_LARGE', message: 'The file is too large.' };
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FILES_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+      return { status: 400, code: 'TOO_MANY_PARTS', message: 'Send one file in the "image" field and only the documented form fields.' };
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Uploads must be multipart/form-data.' };
+    case 'FST_ERR_VALIDATION':
+      return undefined;
+    default:
+      if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+        if (err instanceof SyntaxError) return { status: 400, code: 'INVALID_JSON', message: 'The body is not valid JSON.' };
+        return { status: err.statusCode, code: 'BAD_REQUEST', message: 'The request could not be read. Check its headers and body.' };
+      }
+      return undefined;
+  }
+}
+
+async function errorsPlugin(app: FastifyInstance) {
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof AppError) {
+      if (err.headers) reply.headers(err.headers);
+      if (err.statusCode >= 500) request.log.error({ err }, err.message);
+      return send(reply, err.statusCode, err.code, err.message, err.details);
+    }
+    if (err.validation) {
+      const details = validationDetails(err.validation as AjvIssue[], err.validationContext);
+      const fields = Object.keys(details).join(', ');
+      return send(reply, 400, 'VALIDATION_ERROR', `Some fields are invalid: ${fields}. See details.`, details);
+    }
+    const mapped = frameworkError(err);
+    if (mapped) return send(reply, mapped.status, mapped.code, mapped.message);
+    if (err.statusCode === 429) {
+      return send(reply, 429, 'RATE_LIMITED', err.message);
+    }
+    if (err.statusCode === 503) {
+      reply.header('retry-after', '5');
+      return send(reply, 503, 'SERVICE_UNAVAILABLE', 'The service is busy. Try again in a few seconds.');
+    }
+    if (isDatabaseUnavailable(err)) {
+      request.log.error({ err }, 'database unavailable');
+      reply.header('retry-after', '5');
+      return send(reply, 503, 'DATABASE_UNAVAILABLE', 'The database is unavailable. Try again in a few seconds.');
+    }
+    request.log.error({ err }, 'unhandled error');
+    return send(reply, 500, 'INTERNAL_ERROR', `Something went wrong on our side. Quote request id ${request.id} if you contact support.`);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    send(reply, 404, 'NOT_FOUND', `There is no ${request.method} ${request.url.split('?')[0]} endpoint. See /docs for the API reference.`),
+  );
+}
+
+export default fp(errorsPlugin, { name: 'errors' });

@@ -1,0 +1,63 @@
+import swagger from '@fastify/swagger';
+import apiReference from '@scalar/fastify-api-reference';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+
+export const API_TITLE = "Kendall's Nails API";
+
+const DESCRIPTION = `Custom press-on nails: customers submit a PNG design, nail technicians review, price and make it,
+both sides message on the order, and customers share designs in a public gallery.
+
+**Envelope.** Success: \`{"success": true, "data": …}\`; lists add \`pagination\`. Errors:
+\`{"success": false, "error": {"code", "message", "details"?}}\` with a stable UPPER_SNAKE \`code\`.
+
+**Authentication.** \`Authorization: Bearer <Auth0 access token>\`. The role comes from the token's role claim.
+In development without Auth0, \`POST /dev/token\` issues tokens from a local issuer.
+
+**Strict input.** Unknown body fields and unknown query parameters are refused with 400 \`VALIDATION_ERROR\`
+(a typo never silently does nothing). Invalid paging or sort values are refused, not clamped.
+
+**Hidden resources.** Another customer's order, message thread or private design answers 404, never 403, so
+that its existence is not revealed. A technician touching an order assigned to another technician gets 403.
+
+**Idempotency.** \`POST /orders\` and \`POST /orders/{id}/reorder\` accept \`Idempotency-Key\` (1–255 printable
+characters): a retry with the same key and body within 24 h replays the first response; the same key with a
+different body gets 422 \`IDEMPOTENCY_KEY_REUSED\`; a retry while the first is still running gets 409.`;
+
+async function openapiPlugin(app: FastifyInstance, opts: { version: string; serverUrl: string }) {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: API_TITLE, version: opts.version, description: DESCRIPTION },
+      servers: [{ url: opts.serverUrl }],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        },
+      },
+      tags: [
+        { name: 'health', description: 'Liveness and dependency checks' },
+        { name: 'auth', description: 'Sign-up, sign-in and technician invitations' },
+        { name: 'users', description: 'My profile' },
+        { name: 'orders', description: 'Orders, review, production and payment' },
+        { name: 'messages', description: 'Conversation on an order' },
+        { name: 'designs', description: 'The public gallery' },
+        { name: 'comments', description: 'Comments on public designs' },
+        { name: 'files', description: 'Signed image links (embedded storage only)' },
+        { name: 'development', description: 'Development-only token issuer' },
+      ],
+    },
+  });
+
+  app.get('/api/v1/openapi.json', { schema: { hide: true }, config: { access: 'public', rateLimit: false } }, async () =>
+    app.swagger(),
+  );
+
+  await app.register(apiReference, {
+    routePrefix: '/docs',
+    configuration: { url: '/api/v1/openapi.json', title: API_TITLE, hideClientButton: true },
+    logLevel: 'warn',
+  });
+}
+
+export default fp(openapiPlugin, { name: 'openapi' });

@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { type App, type AppOverrides, buildApp } from '../../src/app.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { type TestDatabase, createTestDatabase } from './database.js';
+import { FakeAuth0 } from './fake-auth0.js';
+
+export interface TestContext {
+  app: App;
+  auth0: FakeAuth0;
+  database: TestDatabase;
+  config: Config;
+  dataDir: string;
+  /** Every log line the app wrote, parsed. */
+  logs: Array<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  auth0?: FakeAuth0;
+  database?: TestDatabase;
+  overrides?: AppOverrides;
+}
+
+/** A real app on a fresh cloned database, trusting a local fake Auth0 over HTTP. */
+export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestContext> {
+  const auth0 = opts.auth0 ?? (await FakeAuth0.start());
+  const database = opts.database ?? (await createTestDatabase());
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'kn-app-'));
+  const config = loadConfig({
+    ENVIRONMENT: 'development',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_ENABLED: 'false',
+    PUBLIC_URL: 'http://127.0.0.1:8080',
+    ...auth0.env(),
+    ...opts.env,
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const logStream = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const app = await buildApp(config, {
+    database: database.handle,
+    logStream,
+    fetch: auth0.fetch,
+    skipMigrations: true,
+    ...opts.overrides,
+  });
+  return {
+    app,
+    auth0,
+    database,
+    config,
+    dataDir,
+    logs,
+    async close() {
+      await app.close();
+      if (!opts.database) await database.drop();
+      if (!opts.auth0) await auth0.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestUser {
+  id: string;
+  token: string;
+  sub: string;
+  email: string;
+  name: string;
+  role: 'customer' | 'nail_technician';
+  auth: { authorization: string };
+}
+
+let counter = 0;
+
+/** Signs a token for a new person and registers their profile through the API. */
+export async function registerUser(
+  ctx: Pick<TestContext, 'app' | 'auth0'>,
+  role: 'customer' | 'nail_technician' = 'customer',
+  name?: string,
+): Promise<TestUser> {
+  counter += 1;
+  const slug = `${role === 'customer' ? 'cust' : 'tech'}${counter}${Math.random().toString(36).slice(2, 7)}`;
+  const email = `${slug}@example.com`;
+  const sub = `auth0|${slug}`;
+  const displayName = name ?? `${role === 'customer' ? 'Customer' : 'Tech'} ${slug}`;
+  const token = await ctx.auth0.token({ sub, role, email, name: displayName });
+  const res = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/register', headers: { authorization: `Bearer ${token}` } });
+  if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`);
+  return { id: res.json().data.id, token, sub, email, name: displayName, role, auth: { authorization: `Bearer ${token}` } };
+}
