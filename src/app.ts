@@ -11,14 +11,30 @@ import { type Config, issuerUrl } from './config.js';
 import { type DatabaseHandle, createDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
 import { ErrorBody } from './lib/envelope.js';
+import { createCommentsRepository } from './modules/comments/comments.repository.js';
+import { commentsRoutes } from './modules/comments/comments.routes.js';
+import { createDesignsRepository } from './modules/designs/designs.repository.js';
+import { designsRoutes } from './modules/designs/designs.routes.js';
+import { createDesignsService } from './modules/designs/designs.service.js';
+import { createMessagesRepository } from './modules/messages/messages.repository.js';
+import { messagesRoutes } from './modules/messages/messages.routes.js';
+import { createMessagesService } from './modules/messages/messages.service.js';
+import { createOrdersRepository } from './modules/orders/orders.repository.js';
+import { ordersRoutes } from './modules/orders/orders.routes.js';
+import { createOrdersService } from './modules/orders/orders.service.js';
 import { createUsersRepository } from './modules/users/users.repository.js';
 import { usersRoutes } from './modules/users/users.routes.js';
+import { UserSummarySchema } from './modules/users/users.schemas.js';
 import { createUserInfoFetcher, createUsersService } from './modules/users/users.service.js';
 import authPlugin from './plugins/auth.js';
 import errorsPlugin from './plugins/errors.js';
 import healthPlugin, { type DependencyCheck } from './plugins/health.js';
 import openapiPlugin from './plugins/openapi.js';
 import requestLogPlugin, { REDACT_PATHS, requestIdFor } from './plugins/request-log.js';
+import { filesRoutes } from './storage/files.routes.js';
+import { createStorage, isLocal, storageCheck } from './storage/index.js';
+import { processDesignImage } from './storage/png.js';
+import type { Storage } from './storage/storage.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -33,6 +49,8 @@ export interface AppOverrides {
   fetch?: typeof globalThis.fetch;
   /** Skip applying migrations at start-up (the database is known to be migrated). */
   skipMigrations?: boolean;
+  /** Image store to use instead of the configured one. */
+  storage?: Storage;
 }
 
 export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -99,12 +117,25 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const usersRepository = createUsersRepository(db);
   const usersService = createUsersService({ db, users: usersRepository, userInfo: createUserInfoFetcher(issuer, fetchImpl) });
 
+  const storage = overrides.storage ?? (await createStorage(config));
+  const ordersService = createOrdersService({
+    db,
+    orders: createOrdersRepository(db),
+    storage,
+    processImage: processDesignImage,
+    pricing: { basePriceCents: config.basePriceCents, currency: config.currency },
+  });
+  const messagesService = createMessagesService({ messages: createMessagesRepository(db), orders: ordersService });
+  const designsService = createDesignsService({ designs: createDesignsRepository(db), storage });
+
   const checks: DependencyCheck[] = [
     { name: 'database', run: () => database.ping() },
+    storageCheck(storage),
     { name: 'identity', run: (signal) => jwks.probe(signal) },
   ];
 
   app.addSchema(ErrorBody);
+  app.addSchema(UserSummarySchema);
   await app.register(errorsPlugin);
   await app.register(requestLogPlugin);
   await app.register(openapiPlugin, { version: VERSION, serverUrl: config.publicUrl });
@@ -112,6 +143,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(healthPlugin, { checks, version: VERSION });
   if (devIssuer) await app.register(devIssuerRoutes, { issuer: devIssuer });
   await app.register(usersRoutes, { users: usersService });
+  await app.register(ordersRoutes, { orders: ordersService, maxUploadBytes: config.maxUploadSizeMb * 1024 * 1024 });
+  await app.register(messagesRoutes, { messages: messagesService });
+  await app.register(designsRoutes, { designs: designsService });
+  await app.register(commentsRoutes, { comments: createCommentsRepository(db), designs: designsService });
+  if (isLocal(storage)) await app.register(filesRoutes, { storage });
 
   await app.ready();
   return app;

@@ -19,6 +19,13 @@ export function pageInfo(page: number, limit: number, total: number): PageInfo {
   return { page, limit, total, totalPages, hasNext: page < totalPages, hasPrev: page > 1 };
 }
 
+/** Page, limit (SPEC §6 defaults) and the row offset they mean. */
+export function paging(q: { page?: number; limit?: number }) {
+  const page = q.page ?? 1;
+  const limit = q.limit ?? 20;
+  return { page, limit, offset: (page - 1) * limit };
+}
+
 export function okPage<T>(data: T[], pagination: PageInfo) {
   return { success: true as const, data, pagination };
 }

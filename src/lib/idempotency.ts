@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { and, eq, lt, sql } from 'drizzle-orm';
+import type { FastifyRequest } from 'fastify';
+import type { Database } from '../db/client.js';
+import { idempotencyKeys } from '../db/schema.js';
+import { badRequest, conflict, unprocessable } from '../errors.js';
+
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+const TTL_MS = 24 * 3600 * 1000;
+/** A request still "in progress" after this long died with its process; its key may be used again. */
+const ABANDONED_MS = 60 * 1000;
+
+export interface IdempotentResult<T> {
+  status: number;
+  /** What identifies the created resource; replays render it afresh (so signed URLs are fresh too). */
+  resourceId: string;
+  value?: T;
+  replayed: boolean;
+}
+
+/** Reads `Idempotency-Key`; absent is fine, malformed is refused. */
+export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const raw = request.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  const key = Array.isArray(raw) ? raw[0] : raw;
+  if (!key || !KEY_PATTERN.test(key)) {
+    throw badRequest('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1–255 printable ASCII characters without spaces, e.g. a UUID.');
+  }
+  return key;
+}
+
+/** A stable digest of what the request asks for: same key with a different digest is a misuse. */
+export function fingerprint(...parts: unknown[]): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, canonical(x)]))
+        : v;
+  return createHash('sha256').update(JSON.stringify(parts.map(canonical))).digest('hex');
+}
+
+/**
+ * Runs `create` at most once per (user, key) within 24 h, across every process (the key lives in
+ * Postgres). Failures release the key so the client can retry; only successes are remembered.
+ */
+export async function runIdempotent<T extends { id: string }>(
+  db: Database,
+  args: { userId: string; key: string | undefined; scope: string; requestHash: string },
+  create: () => Promise<T>,
+): Promise<IdempotentResult<T>> {
+  if (!args.key) {
+    const value = await create();
+    return { status: 201, resourceId: value.id, value, replayed: false };
+  }
+  const where = and(eq(idempotencyKeys.userId, args.userId), eq(idempotencyKeys.key, args.key));
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const [claimed] = await db
+      .insert(idempotencyKeys)
+      .values({ userId: args.userId, key: args.key, scope: args.scope, requestHash: args.requestHash })
+      .onConflictDoNothing()
+      .returning({ id: idempotencyKeys.id });
+    if (claimed) {
+      try {
+        const value = await create();
+        await db
+          .update(idempotencyKeys)
+          .set({ state: 'completed', responseStatus: 201, responseBody: { id: value.id } })
+          .where(eq(idempotencyKeys.id, claimed.id));
+        return { status: 201, resourceId: value.id, value, replayed: false };
+      } catch (err) {
+        await db.delete(idempotencyKeys).where(eq(idempotencyKeys.id, claimed.id)).catch(() => undefined);
+        throw err;
+      }
+    }
+    const [existing] = await db.select().from(idempotencyKeys).where(where).limit(1);
+    if (!existing) continue;
+    const age = Date.now() - existing.createdAt.getTime();
+    const abandoned = existing.state === 'in_progress' && Date.now() - existing.updatedAt.getTime() > ABANDONED_MS;
+    if (age > TTL_MS || abandoned) {
+      await db.delete(idempotencyKeys).where(and(where, lt(idempotencyKeys.createdAt, sql`now()`)));
+      continue;
+    }
+    if (existing.requestHash !== args.requestHash || existing.scope !== args.scope) {
+      throw unprocessable('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request. Use a new key for a new request.');
+    }
+    if (existing.state === 'in_progress') {
+      throw conflict('IDEMPOTENCY_REQUEST_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed. Retry in a moment.');
+    }
+    const body = existing.responseBody as { id: string };
+    return { status: existing.responseStatus ?? 201, resourceId: body.id, replayed: true };
+  }
+  throw conflict('IDEMPOTENCY_REQUEST_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed. Retry in a moment.');
+}

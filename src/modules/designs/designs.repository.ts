@@ -1,0 +1,119 @@
+import { type SQL, and, asc, desc, eq, isNull, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { designUsages, designs, orders, users } from '../../db/schema.js';
+
+export type DesignRow = typeof designs.$inferSelect;
+
+export interface GalleryFilter {
+  search?: string;
+  sort: 'published_at' | 'reuse_count' | 'comment_count';
+  limit: number;
+  offset: number;
+}
+
+const columns = {
+  design: {
+    id: designs.id,
+    orderId: designs.orderId,
+    ownerId: designs.ownerId,
+    description: designs.description,
+    isPublic: designs.isPublic,
+    publishedAt: designs.publishedAt,
+    removedAt: designs.removedAt,
+    reuseCount: designs.reuseCount,
+    commentCount: designs.commentCount,
+    createdAt: designs.createdAt,
+  },
+  ownerName: users.name,
+  imageKey: orders.imageKey,
+  thumbnailKey: orders.thumbnailKey,
+};
+
+export type DesignWithImage = {
+  design: Omit<DesignRow, 'searchVector' | 'updatedAt'>;
+  ownerName: string;
+  imageKey: string;
+  thumbnailKey: string;
+};
+
+/** In the gallery: public and not removed. The partial gallery indexes match exactly this predicate. */
+export const inGallery = and(eq(designs.isPublic, true), isNull(designs.removedAt))!;
+
+export function createDesignsRepository(db: Executor) {
+  const withImage = (tx: Executor) =>
+    tx
+      .select(columns)
+      .from(designs)
+      .innerJoin(users, eq(users.id, designs.ownerId))
+      .innerJoin(orders, eq(orders.id, designs.orderId));
+
+  return {
+    async findById(id: string, tx: Executor = db): Promise<DesignWithImage | undefined> {
+      const [row] = await withImage(tx).where(eq(designs.id, id)).limit(1);
+      return row;
+    },
+
+    async gallery(filter: GalleryFilter, tx: Executor = db): Promise<{ rows: DesignWithImage[]; total: number }> {
+      const conditions: SQL[] = [inGallery];
+      if (filter.search) {
+        conditions.push(sql`${designs.searchVector} @@ websearch_to_tsquery('english', ${filter.search})`);
+      }
+      const where = and(...conditions);
+      const order =
+        filter.sort === 'published_at'
+          ? [desc(designs.publishedAt), desc(designs.id)]
+          : filter.sort === 'reuse_count'
+            ? [desc(designs.reuseCount), desc(designs.publishedAt), desc(designs.id)]
+            : [desc(designs.commentCount), desc(designs.publishedAt), desc(designs.id)];
+      const [rows, [count]] = await Promise.all([
+        withImage(tx)
+          .where(where)
+          .orderBy(...order)
+          .limit(filter.limit)
+          .offset(filter.offset),
+        tx.select({ total: sql<number>`count(*)::int` }).from(designs).where(where),
+      ]);
+      return { rows, total: count?.total ?? 0 };
+    },
+
+    async setVisibility(id: string, ownerId: string, isPublic: boolean, tx: Executor = db): Promise<boolean> {
+      const rows = await tx
+        .update(designs)
+        .set({
+          isPublic,
+          // First publication only: re-publishing keeps the design's place in "newest first".
+          publishedAt: isPublic ? sql`coalesce(${designs.publishedAt}, now())` : designs.publishedAt,
+        })
+        .where(and(eq(designs.id, id), eq(designs.ownerId, ownerId), isNull(designs.removedAt)))
+        .returning({ id: designs.id });
+      return rows.length > 0;
+    },
+
+    async remove(id: string, ownerId: string, tx: Executor = db): Promise<boolean> {
+      const rows = await tx
+        .update(designs)
+        .set({ isPublic: false, removedAt: sql`now()` })
+        .where(and(eq(designs.id, id), eq(designs.ownerId, ownerId), isNull(designs.removedAt)))
+        .returning({ id: designs.id });
+      return rows.length > 0;
+    },
+
+    async usages(designId: string, limit: number, offset: number, tx: Executor = db) {
+      const where = eq(designUsages.designId, designId);
+      const [rows, [count]] = await Promise.all([
+        tx
+          .select({ userId: designUsages.userId, userName: users.name, orderId: designUsages.orderId, createdAt: designUsages.createdAt })
+          .from(designUsages)
+          .innerJoin(users, eq(users.id, designUsages.userId))
+          .where(where)
+          .orderBy(desc(designUsages.createdAt), asc(designUsages.id))
+          .limit(limit)
+          .offset(offset),
+        tx.select({ total: sql<number>`count(*)::int` }).from(designUsages).where(where),
+      ]);
+      return { rows, total: count?.total ?? 0 };
+    },
+  };
+}
+
+export type DesignsRepository = ReturnType<typeof createDesignsRepository>;

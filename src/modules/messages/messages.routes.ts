@@ -1,0 +1,59 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { Envelope, IdParams, PageEnvelope, PageQuery, errorResponses, ok, okPage, pageInfo, paging } from '../../lib/envelope.js';
+import { requireUser } from '../../plugins/auth.js';
+import type { MessagesService } from './messages.service.js';
+
+export const MessageSchema = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    order_id: Type.String({ format: 'uuid' }),
+    sender: Type.Ref('UserSummary'),
+    text: Type.String(),
+    created_at: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Message', title: 'Message' },
+);
+
+const access = "Only the order's customer and its assigned technician. Other customers get 404; other technicians 403.";
+
+export const messagesRoutes: FastifyPluginAsyncTypebox<{ messages: MessagesService }> = async (app, { messages }) => {
+  app.addSchema(MessageSchema);
+
+  app.get(
+    '/api/v1/orders/:id/messages',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'The conversation on an order, oldest first',
+        description: access,
+        params: IdParams,
+        querystring: Type.Object(PageQuery, { additionalProperties: false }),
+        response: { 200: PageEnvelope(Type.Ref('Message')), ...errorResponses(400, 401, 403, 404) },
+      },
+      config: { access: 'authenticated' },
+    },
+    async (request) => {
+      const { page, limit, offset } = paging(request.query);
+      const { items, total } = await messages.list(requireUser(request), request.params.id, limit, offset);
+      return okPage(items, pageInfo(page, limit, total));
+    },
+  );
+
+  app.post(
+    '/api/v1/orders/:id/messages',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'Post a message',
+        description: `${access} Text is 1–2000 characters after trimming.`,
+        params: IdParams,
+        body: Type.Object({ text: Type.String({ minLength: 1, maxLength: 2000 }) }, { additionalProperties: false }),
+        response: { 201: Envelope(Type.Ref('Message')), ...errorResponses(400, 401, 403, 404) },
+      },
+      config: { access: 'authenticated' },
+    },
+    async (request, reply) =>
+      reply.code(201).send(ok(await messages.post(requireUser(request), request.params.id, request.body.text))),
+  );
+};

@@ -1,0 +1,34 @@
+import { validationError } from '../../errors.js';
+import type { OrdersService } from '../orders/orders.service.js';
+import type { UserRow } from '../users/users.repository.js';
+import type { MessagesRepository } from './messages.repository.js';
+
+type Row = Awaited<ReturnType<MessagesRepository['list']>>['rows'][number];
+
+const render = ({ message, senderName }: Row) => ({
+  id: message.id,
+  order_id: message.orderId,
+  sender: { id: message.senderId, name: senderName },
+  text: message.text,
+  created_at: message.createdAt.toISOString(),
+});
+
+/** Only the order's customer and its assigned technician take part in its conversation. */
+export function createMessagesService(deps: { messages: MessagesRepository; orders: OrdersService }) {
+  return {
+    async list(user: UserRow, orderId: string, limit: number, offset: number) {
+      await deps.orders.conversationOrder(user, orderId);
+      const { rows, total } = await deps.messages.list(orderId, limit, offset);
+      return { items: rows.map(render), total };
+    },
+    async post(user: UserRow, orderId: string, text: string) {
+      const trimmed = text.trim();
+      if (!trimmed) throw validationError('Write a message.', { text: 'must not be blank' });
+      await deps.orders.conversationOrder(user, orderId);
+      const message = await deps.messages.insert({ orderId, senderId: user.id, text: trimmed });
+      return render({ message, senderName: user.name });
+    },
+  };
+}
+
+export type MessagesService = ReturnType<typeof createMessagesService>;

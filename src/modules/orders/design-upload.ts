@@ -1,0 +1,119 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyRequest } from 'fastify';
+import { AppError, badRequest, payloadTooLarge } from '../../errors.js';
+
+export interface SpooledFile {
+  /** Temporary file holding the upload; removed by cleanup(). */
+  path: string;
+  filename: string;
+  mimetype: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface DesignForm {
+  fields: Record<string, string>;
+  file?: SpooledFile;
+  cleanup(): Promise<void>;
+}
+
+// Control characters (NUL included) and path separators never belong in a design's file name.
+// eslint-disable-next-line no-control-regex
+const SAFE_FILENAME = /^[^/\\\x00-\x1f\x7f]{1,255}$/;
+
+/**
+ * Reads a multipart design form: the one file (field `image`) is streamed to a temporary file,
+ * so a 10 MB upload is never held in memory, and refused early on its name and declared type.
+ */
+export async function readDesignForm(
+  request: FastifyRequest,
+  opts: { maxBytes: number; allowedFields: readonly string[] },
+): Promise<DesignForm> {
+  const fields: Record<string, string> = {};
+  let file: SpooledFile | undefined;
+  const cleanup = async () => {
+    if (file) await rm(file.path, { force: true });
+  };
+  const maxMb = Math.round(opts.maxBytes / 1024 / 1024);
+  try {
+    const parts = request.parts({
+      limits: { fileSize: opts.maxBytes, files: 1, fields: 12, parts: 14, fieldSize: 16 * 1024, headerPairs: 50 },
+    });
+    for await (const part of parts) {
+      if (part.type === 'field') {
+        if (!opts.allowedFields.includes(part.fieldname)) {
+          throw badRequest('VALIDATION_ERROR', `The form field "${part.fieldname}" is not accepted.`, { [part.fieldname]: 'is not an accepted field' });
+        }
+        if (part.fieldname in fields) {
+          throw badRequest('VALIDATION_ERROR', `The form field "${part.fieldname}" was sent twice.`, { [part.fieldname]: 'was sent more than once' });
+        }
+        if (part.valueTruncated) {
+          throw badRequest('VALIDATION_ERROR', `The form field "${part.fieldname}" is too long.`, { [part.fieldname]: 'is too long' });
+        }
+        fields[part.fieldname] = String(part.value);
+        continue;
+      }
+      if (part.fieldname !== 'image') {
+        part.file.resume();
+        throw badRequest('UNEXPECTED_FILE_FIELD', `Send the design in the "image" field (got a file in "${part.fieldname}").`);
+      }
+      if (!SAFE_FILENAME.test(part.filename ?? '')) {
+        part.file.resume();
+        throw badRequest('INVALID_FILE_NAME', 'The file name is missing or contains path separators or control characters. Rename the file, e.g. design.png.');
+      }
+      if (!/\.png$/i.test(part.filename)) {
+        part.file.resume();
+        throw badRequest('INVALID_FILE_FORMAT', 'Only PNG images are accepted: the file name must end in .png.');
+      }
+      if (part.mimetype !== 'image/png') {
+        part.file.resume();
+        throw badRequest('INVALID_FILE_FORMAT', `Only PNG images are accepted: the file was sent as ${part.mimetype || 'an unknown type'}, not image/png.`);
+      }
+      const target = path.join(os.tmpdir(), `kn-upload-${randomUUID()}.png`);
+      const hash = createHash('sha256');
+      let bytes = 0;
+      file = { path: target, filename: part.filename, mimetype: part.mimetype, bytes: 0, sha256: '' };
+      await pipeline(
+        part.file,
+        new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            hash.update(chunk);
+            bytes += chunk.length;
+            cb(null, chunk);
+          },
+        }),
+        createWriteStream(target),
+      );
+      file.bytes = bytes;
+      file.sha256 = hash.digest('hex');
+    }
+    return { fields, file, cleanup };
+  } catch (err) {
+    await cleanup();
+    if (err instanceof AppError) throw err;
+    const code = (err as { code?: string }).code;
+    if (code === 'FST_REQ_FILE_TOO_LARGE') {
+      throw payloadTooLarge('FILE_TOO_LARGE', `The image is larger than ${maxMb} MB. Export it smaller (e.g. fewer pixels or more compression) and try again.`, {
+        max_bytes: opts.maxBytes,
+      });
+    }
+    if (code === 'FST_FILES_LIMIT') throw badRequest('TOO_MANY_FILES', 'Send exactly one image, in the "image" field.');
+    if (code === 'FST_PARTS_LIMIT' || code === 'FST_FIELDS_LIMIT') {
+      throw badRequest('TOO_MANY_PARTS', 'The form has too many fields. Send the image and the documented fields only.');
+    }
+    if (code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') {
+      throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the design as multipart/form-data.');
+    }
+    if (code === 'FST_PROTO_VIOLATION') throw badRequest('VALIDATION_ERROR', 'A form field name is not allowed.');
+    if (err instanceof Error && /Unexpected end of form|Malformed part header|Multipart: Boundary not found/i.test(err.message)) {
+      throw badRequest('MALFORMED_MULTIPART', 'The multipart body is incomplete or malformed. Send it again.');
+    }
+    throw err;
+  }
+}

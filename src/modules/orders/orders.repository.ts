@@ -1,0 +1,196 @@
+import { type SQL, and, asc, desc, eq, gte, ilike, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
+import type { Executor } from '../../db/client.js';
+import {
+  type OrderStatus,
+  designUsages,
+  designs,
+  orderEvents,
+  orderRevisions,
+  orders,
+  users,
+} from '../../db/schema.js';
+
+export type OrderRow = typeof orders.$inferSelect;
+export type NewOrder = typeof orders.$inferInsert;
+export type OrderEventRow = typeof orderEvents.$inferSelect;
+
+/** Statuses that count towards a technician's workload when auto-assigning. */
+export const OPEN_STATUSES: OrderStatus[] = ['under_review', 'accepted', 'in_production'];
+/** Serialises auto-assignment across processes so workload counts are never read stale. */
+const ASSIGNMENT_LOCK_KEY = 727_001_2025;
+
+export interface OrderListFilter {
+  customerId?: string;
+  /** Technician view: orders assigned to this technician plus unassigned ones. */
+  technicianId?: string;
+  statuses?: OrderStatus[];
+  search?: string;
+  fromDate?: Date;
+  toDate?: Date;
+  sort: { field: 'created_at' | 'updated_at' | 'status'; descending: boolean };
+  limit: number;
+  offset: number;
+}
+
+const customer = alias(users, 'customer');
+const technician = alias(users, 'technician');
+
+const listColumns = {
+  order: orders,
+  customerName: customer.name,
+  technicianName: technician.name,
+  designId: designs.id,
+};
+
+export type OrderWithNames = { order: OrderRow; customerName: string; technicianName: string | null; designId: string | null };
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export function createOrdersRepository(db: Executor) {
+  const withNames = (tx: Executor) =>
+    tx
+      .select(listColumns)
+      .from(orders)
+      .innerJoin(customer, eq(customer.id, orders.customerId))
+      .leftJoin(technician, eq(technician.id, orders.technicianId))
+      .leftJoin(designs, eq(designs.orderId, orders.id));
+
+  return {
+    async findById(id: string, tx: Executor = db): Promise<OrderRow | undefined> {
+      const [row] = await tx.select().from(orders).where(eq(orders.id, id)).limit(1);
+      return row;
+    },
+
+    async findWithNames(id: string, tx: Executor = db): Promise<OrderWithNames | undefined> {
+      const [row] = await withNames(tx).where(eq(orders.id, id)).limit(1);
+      return row;
+    },
+
+    async list(filter: OrderListFilter, tx: Executor = db): Promise<{ rows: OrderWithNames[]; total: number }> {
+      const conditions: SQL[] = [];
+      if (filter.customerId) conditions.push(eq(orders.customerId, filter.customerId));
+      if (filter.technicianId) conditions.push(or(eq(orders.technicianId, filter.technicianId), isNull(orders.technicianId))!);
+      if (filter.statuses?.length) conditions.push(inArray(orders.status, filter.statuses));
+      if (filter.search) conditions.push(ilike(orders.description, `%${escapeLike(filter.search)}%`));
+      if (filter.fromDate) conditions.push(gte(orders.createdAt, filter.fromDate));
+      if (filter.toDate) conditions.push(lt(orders.createdAt, filter.toDate));
+      const where = conditions.length ? and(...conditions) : undefined;
+      const column = { created_at: orders.createdAt, updated_at: orders.updatedAt, status: orders.status }[filter.sort.field];
+      const direction = filter.sort.descending ? desc : asc;
+      const [rows, [count]] = await Promise.all([
+        withNames(tx)
+          .where(where)
+          .orderBy(direction(column), direction(orders.id))
+          .limit(filter.limit)
+          .offset(filter.offset),
+        tx.select({ total: sql<number>`count(*)::int` }).from(orders).where(where),
+      ]);
+      return { rows, total: count?.total ?? 0 };
+    },
+
+    async lockAssignment(tx: Executor): Promise<void> {
+      await tx.execute(sql`select pg_advisory_xact_lock(${ASSIGNMENT_LOCK_KEY})`);
+    },
+
+    /** Fewest open orders first; ties go to whoever was assigned least recently (never first). */
+    async pickTechnician(tx: Executor): Promise<string | undefined> {
+      const open = sql`(select count(*) from ${orders} o where o.technician_id = ${users.id} and o.status in (${sql.join(
+        OPEN_STATUSES.map((s) => sql`${s}`),
+        sql`, `,
+      )}))`;
+      const [row] = await tx
+        .select({ id: users.id })
+        .from(users)
+        .where(eq(users.role, 'nail_technician'))
+        .orderBy(open, sql`${users.lastAssignedAt} asc nulls first`, asc(users.createdAt))
+        .limit(1);
+      return row?.id;
+    },
+
+    async touchAssigned(technicianId: string, tx: Executor): Promise<void> {
+      await tx.update(users).set({ lastAssignedAt: sql`clock_timestamp()` }).where(eq(users.id, technicianId));
+    },
+
+    async insert(values: NewOrder, tx: Executor): Promise<OrderRow> {
+      const [row] = await tx.insert(orders).values(values).returning();
+      return row!;
+    },
+
+    /**
+     * The one way an order changes state: a conditional update that only matches when the order is
+     * still what the caller saw, so concurrent requests cannot both win.
+     */
+    async updateWhere(id: string, expected: SQL | undefined, set: Partial<NewOrder>, tx: Executor): Promise<OrderRow | undefined> {
+      const [row] = await tx
+        .update(orders)
+        .set(set)
+        .where(expected ? and(eq(orders.id, id), expected) : eq(orders.id, id))
+        .returning();
+      return row;
+    },
+
+    async addEvent(
+      event: { orderId: string; actorId: string | null; fromStatus: OrderStatus | null; toStatus: OrderStatus; note?: string | null },
+      tx: Executor,
+    ): Promise<void> {
+      // Events of one transaction share now(); the wall clock keeps the timeline in the order they happened.
+      await tx.insert(orderEvents).values({ ...event, createdAt: sql`clock_timestamp()` });
+    },
+
+    async events(orderId: string, tx: Executor = db) {
+      return tx
+        .select({ event: orderEvents, actorName: users.name })
+        .from(orderEvents)
+        .leftJoin(users, eq(users.id, orderEvents.actorId))
+        .where(eq(orderEvents.orderId, orderId))
+        .orderBy(asc(orderEvents.createdAt), asc(orderEvents.id));
+    },
+
+    async addRevision(values: typeof orderRevisions.$inferInsert, tx: Executor): Promise<void> {
+      await tx.insert(orderRevisions).values(values);
+    },
+
+    async revisions(orderId: string, tx: Executor = db) {
+      return tx.select().from(orderRevisions).where(eq(orderRevisions.orderId, orderId)).orderBy(asc(orderRevisions.revision));
+    },
+
+    async insertDesign(values: typeof designs.$inferInsert, tx: Executor): Promise<string> {
+      const [row] = await tx.insert(designs).values(values).returning({ id: designs.id });
+      return row!.id;
+    },
+
+    async updateDesignDescription(orderId: string, description: string, tx: Executor): Promise<void> {
+      await tx.update(designs).set({ description }).where(eq(designs.orderId, orderId));
+    },
+
+    async recordUsage(values: { designId: string; orderId: string; userId: string }, tx: Executor): Promise<void> {
+      await tx.insert(designUsages).values(values);
+      await tx
+        .update(designs)
+        .set({ reuseCount: sql`${designs.reuseCount} + 1` })
+        .where(eq(designs.id, values.designId));
+    },
+  };
+}
+
+export type OrdersRepository = ReturnType<typeof createOrdersRepository>;
+
+/** A gallery design that may be reused: public and not removed, with the image of its order. */
+export async function findReusableDesign(db: Executor, id: string) {
+  const [row] = await db
+    .select({
+      id: designs.id,
+      ownerId: designs.ownerId,
+      description: designs.description,
+      imageKey: orders.imageKey,
+      thumbnailKey: orders.thumbnailKey,
+      shape: orders.shape,
+      length: orders.length,
+    })
+    .from(designs)
+    .innerJoin(orders, eq(orders.id, designs.orderId))
+    .where(and(eq(designs.id, id), eq(designs.isPublic, true), isNull(designs.removedAt)))
+    .limit(1);
+  return row;
+}

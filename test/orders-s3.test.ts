@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { sql } from 'drizzle-orm';
+import sharp from 'sharp';
+import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
+import { createOrder, png, put, submitOrder } from './support/orders.js';
+import { type S3rverHandle, startS3rver } from './support/s3rver.js';
+
+async function objectKeys(s3: S3rverHandle): Promise<string[]> {
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  const out = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket }));
+  client.destroy();
+  return (out.Contents ?? []).map((o) => o.Key!);
+}
+
+async function orderCount(ctx: TestContext): Promise<number> {
+  const r = await ctx.database.handle.db.execute(sql`select count(*)::int as n from orders`);
+  return (r as unknown as { rows: Array<{ n: number }> }).rows[0]!.n;
+}
+
+describe('orders on S3 (s3rver)', () => {
+  let s3: S3rverHandle;
+  let ctx: TestContext;
+  let customer: TestUser;
+  let tech: TestUser;
+  before(async () => {
+    s3 = await startS3rver();
+    ctx = await buildTestApp({ env: s3.env });
+    tech = await registerUser(ctx, 'nail_technician');
+    customer = await registerUser(ctx);
+  });
+  after(async () => {
+    await ctx.close();
+    await s3.stop();
+  });
+
+  it('stores the normalised PNG under {order-id}/{uuid}.png and serves exactly those bytes by presigned URL', async () => {
+    // A PNG with a text chunk: the stored copy must not carry it.
+    const withText = await sharp(await png(300, 300, 5)).withMetadata({ exif: { IFD0: { Copyright: 'secret-gps-and-name' } } }).png().toBuffer();
+    const order = await createOrder(ctx, customer, { image: withText });
+    const keys = await objectKeys(s3);
+    const imageKey = keys.find((k) => k.endsWith('.png'));
+    assert.ok(imageKey, keys.join(','));
+    assert.match(imageKey!, new RegExp(`^${order.id}/[0-9a-f-]{36}\\.png$`));
+    assert.ok(keys.some((k) => k.startsWith(`${order.id}/`) && k.endsWith('.webp')), 'thumbnail beside it');
+    const res = await fetch(order.image_url);
+    assert.equal(res.status, 200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    assert.ok(!bytes.includes(Buffer.from('secret-gps-and-name')), 'metadata stripped');
+    const meta = await sharp(bytes).metadata();
+    assert.deepEqual([meta.format, meta.width, meta.height], ['png', 300, 300]);
+    const stored = await fetch(`${s3.endpoint}/${s3.bucket}/${imageKey}`);
+    assert.deepEqual(Buffer.from(await stored.arrayBuffer()), bytes, 'the presigned URL fetches the exact stored bytes');
+    const expires = Number(new URL(order.image_url).searchParams.get('X-Amz-Expires'));
+    assert.equal(expires, 3600);
+  });
+
+  it('reorders with an independent copy in the store', async () => {
+    const order = await createOrder(ctx, customer);
+    const res = await ctx.app.inject({ method: 'POST', url: `/api/v1/orders/${order.id}/reorder`, headers: customer.auth, payload: {} });
+    assert.equal(res.statusCode, 201, res.body);
+    const keys = await objectKeys(s3);
+    assert.ok(keys.some((k) => k.startsWith(`${res.json().data.id}/`) && k.endsWith('.png')));
+    const [a, b] = await Promise.all([fetch(order.image_url), fetch(res.json().data.image_url)]);
+    assert.deepEqual(Buffer.from(await a.arrayBuffer()), Buffer.from(await b.arrayBuffer()));
+    const review = await put(ctx, tech, `/api/v1/orders/${res.json().data.id}/review`, { action: 'accept', complexity_multiplier: 2 });
+    assert.equal(review.json().data.unit_price_cents, 5000);
+  });
+
+  it('removes the uploaded objects when the database fails after the upload', async () => {
+    const before = await objectKeys(s3);
+    const count = await orderCount(ctx);
+    await ctx.database.handle.db.execute(sql`alter table designs rename to designs_gone`);
+    try {
+      const res = await submitOrder(ctx, customer);
+      assert.equal(res.statusCode, 500);
+    } finally {
+      await ctx.database.handle.db.execute(sql`alter table designs_gone rename to designs`);
+    }
+    assert.deepEqual((await objectKeys(s3)).sort(), before.sort(), 'no object left behind');
+    assert.equal(await orderCount(ctx), count, 'no order row');
+  });
+});
+
+describe('orders when S3 is down', () => {
+  it('answers 503 and creates no order row; reads of order data still work', async () => {
+    const s3 = await startS3rver();
+    const ctx = await buildTestApp({ env: s3.env });
+    try {
+      const customer = await registerUser(ctx);
+      const order = await createOrder(ctx, customer);
+      await s3.stop();
+      const res = await submitOrder(ctx, customer);
+      assert.equal(res.statusCode, 503, res.body);
+      assert.equal(res.json().error.code, 'STORAGE_UNAVAILABLE');
+      assert.ok(res.headers['retry-after']);
+      assert.equal(await orderCount(ctx), 1);
+      const read = await ctx.app.inject({ method: 'GET', url: `/api/v1/orders/${order.id}`, headers: customer.auth });
+      assert.equal(read.statusCode, 200, 'presigning needs no network');
+    } finally {
+      await ctx.close();
+      await s3.stop().catch(() => undefined);
+    }
+  });
+});
