@@ -211,6 +211,7 @@ describe('graceful shutdown', () => {
       assert.equal(await proc.exit, 0, proc.output());
     } finally {
       proc.child.kill('SIGKILL');
+      (await import('node:fs')).rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
