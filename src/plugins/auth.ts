@@ -81,6 +81,14 @@ async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; user
     }
     request.currentUser = (await opts.users.findByAuth0Id(identity.sub)) ?? null;
   });
+
+  // The token's role claim is authoritative (SPEC §2); the stored role catches up at the next sign-in.
+  app.addHook('preHandler', async (request) => {
+    const { identity, currentUser } = request;
+    if (identity && currentUser && currentUser.role !== identity.role) {
+      request.currentUser = { ...currentUser, role: identity.role };
+    }
+  });
 }
 
 export default fp(authPlugin, { name: 'auth' });
