@@ -13,6 +13,8 @@ export interface Config {
   dataDir: string;
   database: {
     url?: string;
+    /** DATABASE_SSL; undefined lets sslmode in the URL and the environment decide (see db/client.ts). */
+    ssl?: 'off' | 'no-verify' | 'verify';
     poolMax: number;
     connectionTimeoutMs: number;
     idleTimeoutMs: number;
@@ -121,6 +123,10 @@ export function loadConfig(env: Env = process.env): Config {
 
   const port = int('PORT', 8080, 0, 65535);
   const databaseUrl = get('DATABASE_URL');
+  const databaseSsl = get('DATABASE_SSL')?.toLowerCase();
+  if (databaseSsl !== undefined && !['off', 'no-verify', 'verify'].includes(databaseSsl)) {
+    problems.push(`DATABASE_SSL must be off, no-verify or verify (got "${databaseSsl}")`);
+  }
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
   }
@@ -158,6 +164,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: path.resolve(get('DATA_DIR') ?? './.data'),
     database: {
       url: databaseUrl,
+      ssl: databaseSsl as Config['database']['ssl'],
       poolMax: int('DB_POOL_MAX', 10, 1, 500),
       connectionTimeoutMs: int('DB_CONNECTION_TIMEOUT_MS', 5000, 100, 60000),
       idleTimeoutMs: int('DB_IDLE_TIMEOUT_MS', 30000, 1000, 600000),

@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ConfigError, REQUIRED_IN_PRODUCTION, loadConfig } from '../src/config.js';
-import { createPostgres } from '../src/db/client.js';
+import { createPostgres, sslModeFor } from '../src/db/client.js';
 import { type TestContext, buildTestApp, registerUser } from './support/app.js';
 import { usingPostgres } from './support/database.js';
 import { freePort, spawnNode, waitForHttp } from './support/process.js';
@@ -159,6 +159,20 @@ describe('configuration', () => {
   it('refuses invalid values with a readable message', () => {
     assert.throws(() => loadConfig({ DB_POOL_MAX: 'lots', LOG_LEVEL: 'loud' }), /DB_POOL_MAX.*LOG_LEVEL|LOG_LEVEL.*DB_POOL_MAX/);
     assert.throws(() => loadConfig({ CORS_ALLOWED_ORIGINS: '*' }), /CORS_ALLOWED_ORIGINS/);
+  });
+
+  it('encrypts deployed database connections unless told otherwise', () => {
+    const url = 'postgres://u:p@db.example.com:5432/d';
+    const dev = loadConfig({ DATABASE_URL: url });
+    const prod = { environment: 'production' as const };
+    assert.equal(sslModeFor(url, dev, dev.database.ssl), 'off');
+    assert.equal(sslModeFor(url, prod), 'no-verify');
+    assert.equal(sslModeFor(`${url}?sslmode=require`, dev), 'no-verify');
+    assert.equal(sslModeFor(`${url}?sslmode=verify-full`, dev), 'verify');
+    assert.equal(sslModeFor(`${url}?sslmode=disable`, prod), 'off');
+    const verify = loadConfig({ DATABASE_URL: url, DATABASE_SSL: 'verify' });
+    assert.equal(sslModeFor(url, prod, verify.database.ssl), 'verify');
+    assert.throws(() => loadConfig({ DATABASE_SSL: 'maybe' }), /DATABASE_SSL must be off, no-verify or verify/);
   });
 
   it('never runs the development issuer outside development', () => {

@@ -31,8 +31,8 @@ export type SslMode = 'off' | 'no-verify' | 'verify';
  * Heroku Postgres presents certificates that are not signed by a public CA, so deployed
  * environments encrypt without verifying the chain unless DATABASE_SSL=verify says otherwise.
  */
-export function sslModeFor(url: string, config: Pick<Config, 'environment'>, override?: string): SslMode {
-  if (override === 'off' || override === 'no-verify' || override === 'verify') return override;
+export function sslModeFor(url: string, config: Pick<Config, 'environment'>, override?: SslMode): SslMode {
+  if (override) return override;
   const sslmode = new URL(url).searchParams.get('sslmode');
   if (sslmode === 'disable') return 'off';
   if (sslmode === 'verify-full' || sslmode === 'verify-ca') return 'verify';
@@ -42,7 +42,7 @@ export function sslModeFor(url: string, config: Pick<Config, 'environment'>, ove
 
 export function createPostgres(config: Config, logger?: { warn(obj: object, msg: string): void }, url = config.database.url): DatabaseHandle {
   if (!url) throw new Error('createPostgres needs a DATABASE_URL');
-  const mode = sslModeFor(url, config, process.env.DATABASE_SSL);
+  const mode = sslModeFor(url, config, config.database.ssl);
   const parsed = new URL(url);
   // pg reads sslmode from the URL with its own (stricter) meaning; the ssl option below decides instead.
   parsed.searchParams.delete('sslmode');
