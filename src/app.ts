@@ -13,6 +13,7 @@ import { runMigrations } from './db/migrate.js';
 import { ErrorBody } from './lib/envelope.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
+import { createCommentsService } from './modules/comments/comments.service.js';
 import { createDesignsRepository } from './modules/designs/designs.repository.js';
 import { designsRoutes } from './modules/designs/designs.routes.js';
 import { createDesignsService } from './modules/designs/designs.service.js';
@@ -146,7 +147,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(ordersRoutes, { orders: ordersService, maxUploadBytes: config.maxUploadSizeMb * 1024 * 1024 });
   await app.register(messagesRoutes, { messages: messagesService });
   await app.register(designsRoutes, { designs: designsService });
-  await app.register(commentsRoutes, { comments: createCommentsRepository(db), designs: designsService });
+  await app.register(commentsRoutes, { comments: createCommentsService({ comments: createCommentsRepository(db), designs: designsService }) });
   if (isLocal(storage)) await app.register(filesRoutes, { storage });
 
   await app.ready();

@@ -1,6 +1,9 @@
-import { asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
 import { comments, designs, users } from '../../db/schema.js';
+import { inGallery } from '../designs/designs.repository.js';
+
+export type CommentWithAuthor = { comment: typeof comments.$inferSelect; authorName: string };
 
 export function createCommentsRepository(db: Database) {
   return {
@@ -19,14 +22,21 @@ export function createCommentsRepository(db: Database) {
       ]);
       return { rows, total: count?.total ?? 0 };
     },
-    /** The comment and the design's counter change together, so the count never drifts. */
-    async insert(values: { designId: string; authorId: string; text: string }) {
+
+    /**
+     * Adds a comment only while the design is in the gallery. The counter is bumped first, by a
+     * conditional update that also locks the design row, so a comment can neither land on a design
+     * its owner is hiding at that moment nor leave the count behind. Undefined when not in the gallery.
+     */
+    async insertIfInGallery(values: { designId: string; authorId: string; text: string }) {
       return db.transaction(async (tx) => {
-        const [row] = await tx.insert(comments).values(values).returning();
-        await tx
+        const bumped = await tx
           .update(designs)
           .set({ commentCount: sql`${designs.commentCount} + 1` })
-          .where(eq(designs.id, values.designId));
+          .where(and(eq(designs.id, values.designId), inGallery))
+          .returning({ id: designs.id });
+        if (bumped.length === 0) return undefined;
+        const [row] = await tx.insert(comments).values(values).returning();
         return row!;
       });
     },

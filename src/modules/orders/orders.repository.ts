@@ -164,12 +164,19 @@ export function createOrdersRepository(db: Executor) {
       await tx.update(designs).set({ description }).where(eq(designs.orderId, orderId));
     },
 
-    async recordUsage(values: { designId: string; orderId: string; userId: string }, tx: Executor): Promise<void> {
-      await tx.insert(designUsages).values(values);
-      await tx
+    /**
+     * Records a reuse and bumps the design's counter, only while the design is still in the gallery
+     * (the conditional update locks its row): false when its owner hid or removed it meanwhile.
+     */
+    async recordUsage(values: { designId: string; orderId: string; userId: string }, tx: Executor): Promise<boolean> {
+      const bumped = await tx
         .update(designs)
         .set({ reuseCount: sql`${designs.reuseCount} + 1` })
-        .where(eq(designs.id, values.designId));
+        .where(and(eq(designs.id, values.designId), eq(designs.isPublic, true), isNull(designs.removedAt)))
+        .returning({ id: designs.id });
+      if (bumped.length === 0) return false;
+      await tx.insert(designUsages).values(values);
+      return true;
     },
   };
 }

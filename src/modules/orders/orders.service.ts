@@ -51,6 +51,8 @@ interface StoredImage {
 }
 
 const orderNotFound = () => notFound('ORDER_NOT_FOUND', 'No such order among the orders you can see.');
+const designNotReusable = () =>
+  notFound('DESIGN_NOT_FOUND', 'That design is not in the public gallery (it may be private or removed).');
 const notYours = () =>
   forbidden('ORDER_ASSIGNED_TO_ANOTHER_TECHNICIAN', 'This order is assigned to another technician; only they can see or change it.');
 
@@ -232,9 +234,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
 
     async submit(user: UserRow, input: SubmitInput, idem: IdempotencyInput) {
       const source = input.sourceDesignId ? await findReusableDesign(db, input.sourceDesignId) : undefined;
-      if (input.sourceDesignId && !source) {
-        throw notFound('DESIGN_NOT_FOUND', 'That design is not in the public gallery (it may be private or removed).');
-      }
+      if (input.sourceDesignId && !source) throw designNotReusable();
       const description = (input.description ?? source?.description)?.trim();
       if (!description) throw validationError('Describe the design.', { description: 'is required' });
       if (!input.file && !source) throw validationError('Attach the design as a PNG in the "image" field.', { image: 'is required' });
@@ -262,8 +262,8 @@ export function createOrdersService(deps: OrdersServiceDeps) {
               },
               user,
             );
-            if (source && source.ownerId !== user.id) {
-              await repo.recordUsage({ designId: source.id, orderId: row.id, userId: user.id }, tx);
+            if (source && source.ownerId !== user.id && !(await repo.recordUsage({ designId: source.id, orderId: row.id, userId: user.id }, tx))) {
+              throw designNotReusable();
             }
             return row;
           }),

@@ -1,0 +1,37 @@
+import { notFound, validationError } from '../../errors.js';
+import type { DesignsService } from '../designs/designs.service.js';
+import type { UserRow } from '../users/users.repository.js';
+import type { CommentWithAuthor, CommentsRepository } from './comments.repository.js';
+
+const designNotFound = () => notFound('DESIGN_NOT_FOUND', 'No such design in the gallery.');
+
+const render = ({ comment, authorName }: CommentWithAuthor) => ({
+  id: comment.id,
+  design_id: comment.designId,
+  author: { id: comment.authorId, name: authorName },
+  text: comment.text,
+  created_at: comment.createdAt.toISOString(),
+});
+
+/** Comments live only on public designs: anything else answers 404, as if the design did not exist. */
+export function createCommentsService(deps: { comments: CommentsRepository; designs: DesignsService }) {
+  const { comments, designs } = deps;
+  return {
+    async list(designId: string, limit: number, offset: number) {
+      const row = await designs.visible(designId, null);
+      if (!row.design.isPublic) throw designNotFound();
+      const { rows, total } = await comments.list(designId, limit, offset);
+      return { items: rows.map(render), total };
+    },
+
+    async post(author: UserRow, designId: string, text: string) {
+      const trimmed = text.trim();
+      if (!trimmed) throw validationError('Write a comment.', { text: 'must not be blank' });
+      const comment = await comments.insertIfInGallery({ designId, authorId: author.id, text: trimmed });
+      if (!comment) throw designNotFound();
+      return render({ comment, authorName: author.name });
+    },
+  };
+}
+
+export type CommentsService = ReturnType<typeof createCommentsService>;
