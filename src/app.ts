@@ -126,7 +126,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     processImage: processDesignImage,
     pricing: { basePriceCents: config.basePriceCents, currency: config.currency },
   });
-  const messagesService = createMessagesService({ messages: createMessagesRepository(db), orders: ordersService });
+  const messagesService = createMessagesService({ db, messages: createMessagesRepository(db), orders: ordersService });
   const designsService = createDesignsService({ designs: createDesignsRepository(db), storage });
 
   const checks: DependencyCheck[] = [
@@ -147,7 +147,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(ordersRoutes, { orders: ordersService, maxUploadBytes: config.maxUploadSizeMb * 1024 * 1024 });
   await app.register(messagesRoutes, { messages: messagesService });
   await app.register(designsRoutes, { designs: designsService });
-  await app.register(commentsRoutes, { comments: createCommentsService({ comments: createCommentsRepository(db), designs: designsService }) });
+  await app.register(commentsRoutes, { comments: createCommentsService({ db, comments: createCommentsRepository(db), designs: designsService }) });
   if (isLocal(storage)) await app.register(filesRoutes, { storage });
 
   await app.ready();

@@ -162,6 +162,28 @@ describe('gallery', () => {
     assert.equal(bogus.statusCode, 404);
   });
 
+  it('keeps a retried comment once with the same Idempotency-Key, and refuses comments once the design is hidden', async () => {
+    const order = await createOrder(ctx, owner, { description: 'Retry target' });
+    await publish(ctx, owner, order.design_id);
+    const url = `/api/v1/designs/${order.design_id}/comments`;
+    const headers = { ...other.auth, 'idempotency-key': 'comment-retry-0001' };
+    const first = await ctx.app.inject({ method: 'POST', url, headers, payload: { text: 'Gorgeous' } });
+    const retry = await ctx.app.inject({ method: 'POST', url, headers, payload: { text: 'Gorgeous' } });
+    assert.equal(first.statusCode, 201);
+    assert.equal(retry.headers['idempotent-replayed'], 'true');
+    assert.equal(retry.json().data.id, first.json().data.id);
+    const design = await ctx.app.inject({ method: 'GET', url: `/api/v1/designs/${order.design_id}` });
+    assert.equal(design.json().data.comment_count, 1);
+    const hide = await ctx.app.inject({ method: 'PUT', url: `/api/v1/designs/${order.design_id}/visibility`, headers: owner.auth, payload: { is_public: false } });
+    assert.equal(hide.statusCode, 200);
+    const late = await ctx.app.inject({ method: 'POST', url, headers: other.auth, payload: { text: 'Too late' } });
+    assert.equal(late.statusCode, 404);
+    const mine = await ctx.app.inject({ method: 'GET', url: `/api/v1/designs/${order.design_id}`, headers: owner.auth });
+    assert.equal(mine.json().data.comment_count, 1, 'the refused comment did not count');
+    const rows = await ctx.database.handle.db.execute(sql`select count(*)::int as n from comments where design_id = ${order.design_id}`);
+    assert.equal((rows as unknown as { rows: Array<{ n: number }> }).rows[0]!.n, 1, 'and was not stored');
+  });
+
   it('keeps comment counts right under 20 concurrent comments', async () => {
     const order = await createOrder(ctx, owner, { description: 'Busy design' });
     await publish(ctx, owner, order.design_id);

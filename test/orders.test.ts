@@ -318,6 +318,24 @@ describe('orders: permissions and rules', () => {
     }
     assert.equal(await count(ctx, 'messages'), 5);
   });
+
+  it('posts a retried message once when it carries the same Idempotency-Key', async () => {
+    const url = `/api/v1/orders/${order.id}/messages`;
+    const send = (text: string, key = 'message-retry-0001') =>
+      ctx.app.inject({ method: 'POST', url, headers: { ...a.auth, 'idempotency-key': key }, payload: { text } });
+    const first = await send('Is the glitter holographic?');
+    const retry = await send('Is the glitter holographic?');
+    assert.equal(first.statusCode, 201);
+    assert.equal(retry.statusCode, 201);
+    assert.equal(retry.headers['idempotent-replayed'], 'true');
+    assert.deepEqual(retry.json().data, first.json().data);
+    const misuse = await send('Something else entirely');
+    assert.equal(misuse.statusCode, 422);
+    assert.equal(misuse.json().error.code, 'IDEMPOTENCY_KEY_REUSED');
+    assert.equal(await count(ctx, `messages where text = 'Is the glitter holographic?'`), 1);
+    const otherKey = await send('Is the glitter holographic?', 'message-retry-0002');
+    assert.equal(otherKey.statusCode, 201, 'a new key is a new message');
+  });
 });
 
 describe('orders: upload refusals leave nothing behind', () => {

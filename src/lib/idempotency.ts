@@ -1,14 +1,22 @@
 import { createHash } from 'node:crypto';
 import { and, eq, lt, sql } from 'drizzle-orm';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import type { Database } from '../db/client.js';
 import { idempotencyKeys } from '../db/schema.js';
 import { badRequest, conflict, unprocessable } from '../errors.js';
+import { ok } from './envelope.js';
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const TTL_MS = 24 * 3600 * 1000;
 /** A request still "in progress" after this long died with its process; its key may be used again. */
 const ABANDONED_MS = 60 * 1000;
+
+/** What a creating request says about idempotency: its key, if any, and a digest of what it asks for. */
+export interface IdempotencyInput {
+  key: string | undefined;
+  requestHash: string;
+}
 
 export interface IdempotentResult<T> {
   status: number;
@@ -27,6 +35,24 @@ export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
     throw badRequest('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1–255 printable ASCII characters without spaces, e.g. a UUID.');
   }
   return key;
+}
+
+/** The header as documented on every creating POST. */
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({ maxLength: 255, description: 'Retry-safe creation: the same key and body within 24 h replays the first response' }),
+  ),
+});
+
+/** The key and a digest of `parts` (what the request asks for) of a creating request. */
+export function idempotencyOf(request: FastifyRequest, ...parts: unknown[]): IdempotencyInput {
+  return { key: idempotencyKeyOf(request), requestHash: fingerprint(...parts) };
+}
+
+/** Answers a creating request: 201 the first time; a replay carries `Idempotent-Replayed: true`. */
+export function sendCreated(reply: FastifyReply, result: { status: number; replayed: boolean }, data: unknown, message?: string) {
+  if (result.replayed) reply.header('idempotent-replayed', 'true');
+  return reply.code(result.status).send(ok(data, result.replayed ? undefined : message));
 }
 
 /** A stable digest of what the request asks for: same key with a different digest is a misuse. */

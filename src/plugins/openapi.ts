@@ -20,9 +20,10 @@ In development without Auth0, \`POST /dev/token\` issues tokens from a local iss
 **Hidden resources.** Another customer's order, message thread or private design answers 404, never 403, so
 that its existence is not revealed. A technician touching an order assigned to another technician gets 403.
 
-**Idempotency.** \`POST /orders\` and \`POST /orders/{id}/reorder\` accept \`Idempotency-Key\` (1–255 printable
-characters): a retry with the same key and body within 24 h replays the first response; the same key with a
-different body gets 422 \`IDEMPOTENCY_KEY_REUSED\`; a retry while the first is still running gets 409.`;
+**Idempotency.** Every creating \`POST\` (orders, reorders, messages, comments) accepts \`Idempotency-Key\` (1–255
+printable characters, e.g. a UUID; keys are per user): a retry with the same key and body within 24 h replays the first response; the same key with a
+different body gets 422 \`IDEMPOTENCY_KEY_REUSED\`; a retry while the first is still running gets 409. A replay answers with \`Idempotent-Replayed: true\`. A request
+that failed is not remembered, so it can be retried with the same key.`;
 
 async function openapiPlugin(app: FastifyInstance, opts: { version: string; serverUrl: string }) {
   await app.register(swagger, {

@@ -23,6 +23,16 @@ export function createCommentsRepository(db: Database) {
       return { rows, total: count?.total ?? 0 };
     },
 
+    async findById(id: string, tx: Executor = db): Promise<CommentWithAuthor | undefined> {
+      const [row] = await tx
+        .select({ comment: comments, authorName: users.name })
+        .from(comments)
+        .innerJoin(users, eq(users.id, comments.authorId))
+        .where(eq(comments.id, id))
+        .limit(1);
+      return row;
+    },
+
     /**
      * Adds a comment only while the design is in the gallery. The counter is bumped first, by a
      * conditional update that also locks the design row, so a comment can neither land on a design

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { Envelope, IdParams, PageEnvelope, PageQuery, errorResponses, ok, okPage, pageInfo, paging } from '../../lib/envelope.js';
+import { Envelope, IdParams, PageEnvelope, PageQuery, errorResponses, okPage, pageInfo, paging } from '../../lib/envelope.js';
+import { IdempotencyHeaders, idempotencyOf, sendCreated } from '../../lib/idempotency.js';
 import { requireUser } from '../../plugins/auth.js';
 import { CommentBody, CommentSchema } from './comments.schemas.js';
 import type { CommentsService } from './comments.service.js';
@@ -36,14 +37,18 @@ export const commentsRoutes: FastifyPluginAsyncTypebox<{ comments: CommentsServi
         summary: 'Comment on a public design',
         description:
           'Signed-in customers only (technicians → 403, anonymous → 401). Text 1–1000 characters after trimming. ' +
-          'Private, removed or unknown designs → 404.',
+          'Private, removed or unknown designs → 404. Accepts Idempotency-Key.',
         params: IdParams,
+        headers: IdempotencyHeaders,
         body: CommentBody,
         response: { 201: Envelope(Type.Ref('Comment')), ...errorResponses(400, 401, 403, 404) },
       },
       config: { access: 'customer' },
     },
-    async (request, reply) =>
-      reply.code(201).send(ok(await comments.post(requireUser(request), request.params.id, request.body.text))),
+    async (request, reply) => {
+      const { id } = request.params;
+      const result = await comments.post(requireUser(request), id, request.body.text, idempotencyOf(request, id, request.body));
+      return sendCreated(reply, result, result.comment);
+    },
   );
 };

@@ -18,6 +18,15 @@ export function createMessagesRepository(db: Executor) {
       ]);
       return { rows, total: count?.total ?? 0 };
     },
+    async findById(id: string, tx: Executor = db) {
+      const [row] = await tx
+        .select({ message: messages, senderName: users.name })
+        .from(messages)
+        .innerJoin(users, eq(users.id, messages.senderId))
+        .where(eq(messages.id, id))
+        .limit(1);
+      return row;
+    },
     async insert(values: { orderId: string; senderId: string; text: string }, tx: Executor = db) {
       const [row] = await tx.insert(messages).values(values).returning();
       return row!;

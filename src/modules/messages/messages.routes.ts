@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { Envelope, IdParams, PageEnvelope, PageQuery, errorResponses, ok, okPage, pageInfo, paging } from '../../lib/envelope.js';
+import { Envelope, IdParams, PageEnvelope, PageQuery, errorResponses, okPage, pageInfo, paging } from '../../lib/envelope.js';
+import { IdempotencyHeaders, idempotencyOf, sendCreated } from '../../lib/idempotency.js';
 import { requireUser } from '../../plugins/auth.js';
 import type { MessagesService } from './messages.service.js';
 
@@ -46,14 +47,18 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ messages: MessagesServi
       schema: {
         tags: ['messages'],
         summary: 'Post a message',
-        description: `${access} Text is 1–2000 characters after trimming.`,
+        description: `${access} Text is 1–2000 characters after trimming. Accepts Idempotency-Key.`,
         params: IdParams,
+        headers: IdempotencyHeaders,
         body: Type.Object({ text: Type.String({ minLength: 1, maxLength: 2000 }) }, { additionalProperties: false }),
         response: { 201: Envelope(Type.Ref('Message')), ...errorResponses(400, 401, 403, 404) },
       },
       config: { access: 'authenticated' },
     },
-    async (request, reply) =>
-      reply.code(201).send(ok(await messages.post(requireUser(request), request.params.id, request.body.text))),
+    async (request, reply) => {
+      const { id } = request.params;
+      const result = await messages.post(requireUser(request), id, request.body.text, idempotencyOf(request, id, request.body));
+      return sendCreated(reply, result, result.message);
+    },
   );
 };

@@ -5,7 +5,7 @@ import { type Static, Type } from 'typebox';
 import { LENGTHS, type Length, type OrderStatus, SHAPES, type Shape } from '../../db/schema.js';
 import { validationError } from '../../errors.js';
 import { Envelope, IdParams, PageEnvelope, errorResponses, ok, okPage, pageInfo, paging } from '../../lib/envelope.js';
-import { fingerprint, idempotencyKeyOf } from '../../lib/idempotency.js';
+import { IdempotencyHeaders, fingerprint, idempotencyKeyOf, idempotencyOf, sendCreated } from '../../lib/idempotency.js';
 import { requireUser } from '../../plugins/auth.js';
 import { readDesignForm } from './design-upload.js';
 import {
@@ -104,7 +104,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
           '`nail_sizes` (default: my profile). Or reuse a public gallery design: JSON `{"source_design_id", "quantity", "description"?}` ' +
           '(the image is copied), or multipart with `source_design_id` and a replacement image. The order is assigned to the technician ' +
           'with the fewest open orders when one exists (status under_review), else stays submitted. Accepts Idempotency-Key.',
-        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 255 })) }),
+        headers: IdempotencyHeaders,
         body: {
           content: {
             'application/json': { schema: CreateFromDesignBody },
@@ -133,15 +133,13 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
           },
           { key, requestHash: fingerprint(body) },
         );
-        if (result.replayed) reply.header('idempotent-replayed', 'true');
-        return reply.code(result.status as 201).send(ok(result.order, result.replayed ? undefined : 'Order submitted.'));
+        return sendCreated(reply, result, result.order, 'Order submitted.');
       }
       const form = await uploadForm(request, SUBMIT_FIELDS);
       try {
         const input = parseSubmitFields(form.fields);
         const result = await orders.submit(user, { ...input, file: form.file }, { key, requestHash: fingerprint(form.fields, form.file?.sha256 ?? null) });
-        if (result.replayed) reply.header('idempotent-replayed', 'true');
-        return reply.code(result.status as 201).send(ok(result.order, result.replayed ? undefined : 'Order submitted.'));
+        return sendCreated(reply, result, result.order, 'Order submitted.');
       } finally {
         await form.cleanup();
       }
@@ -313,7 +311,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         summary: 'New order from one of mine',
         description: 'Copies the image to the new order, links original_order_id, and goes through review again. Accepts Idempotency-Key.',
         params: IdParams,
-        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 255 })) }),
+        headers: IdempotencyHeaders,
         body: Type.Union([ReorderBody, Type.Null()], { description: 'Optional; an empty body reorders the same quantity' }),
         response: { 201: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 409, 422, 503) },
       },
@@ -321,12 +319,8 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     },
     async (request, reply) => {
       const body = request.body ?? {};
-      const result = await orders.reorder(requireUser(request), request.params.id, body, {
-        key: idempotencyKeyOf(request),
-        requestHash: fingerprint(request.params.id, body),
-      });
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(result.status as 201).send(ok(result.order, result.replayed ? undefined : 'Order placed again.'));
+      const result = await orders.reorder(requireUser(request), request.params.id, body, idempotencyOf(request, request.params.id, body));
+      return sendCreated(reply, result, result.order, 'Order placed again.');
     },
   );
 };

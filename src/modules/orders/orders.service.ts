@@ -11,7 +11,7 @@ import {
   unprocessable,
   validationError,
 } from '../../errors.js';
-import { runIdempotent } from '../../lib/idempotency.js';
+import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import { type Storage, StorageUnavailableError } from '../../storage/storage.js';
 import type { UserRow } from '../users/users.repository.js';
 import type { SpooledFile } from './design-upload.js';
@@ -38,11 +38,6 @@ export interface SubmitInput {
   nailSizes?: number[];
   sourceDesignId?: string;
   file?: SpooledFile;
-}
-
-export interface IdempotencyInput {
-  key: string | undefined;
-  requestHash: string;
 }
 
 interface StoredImage {
