@@ -3,6 +3,11 @@ import { LENGTHS, ROLES, SHAPES } from '../../db/schema.js';
 import type { UserRow } from './users.repository.js';
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
+/**
+ * One schema with `type: ["string", "null"]` rather than a union: with coerceTypes on, Ajv's string branch of
+ * an anyOf turns a null into "" before the null branch is tried, so `"line2": null` came back as "".
+ */
+const NullableString = (opts: { maxLength: number }) => Type.Unsafe<string | null>({ type: ['string', 'null'], ...opts });
 
 export const ShapeSchema = Type.Union(SHAPES.map((s) => Type.Literal(s)), { description: 'Nail shape' });
 export const LengthSchema = Type.Union(LENGTHS.map((s) => Type.Literal(s)), { description: 'Nail length' });
@@ -15,9 +20,9 @@ export const NailSizesSchema = Type.Array(Type.Integer({ minimum: 0, maximum: 11
 export const ShippingAddressSchema = Type.Object(
   {
     line1: Type.String({ minLength: 1, maxLength: 200 }),
-    line2: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    line2: Type.Optional(NullableString({ maxLength: 200 })),
     city: Type.String({ minLength: 1, maxLength: 100 }),
-    region: Type.Optional(Nullable(Type.String({ maxLength: 100 }))),
+    region: Type.Optional(NullableString({ maxLength: 100 })),
     postal_code: Type.String({ minLength: 1, maxLength: 20 }),
     country: Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 country code' }),
   },
