@@ -5,7 +5,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { DestinationStream } from 'pino';
 import { createDevIssuer } from './auth/dev-issuer.js';
 import { devIssuerRoutes } from './auth/dev.routes.js';
-import { type JwksSource, createRemoteJwks, createStaticJwks } from './auth/jwks.js';
+import { type JwksSource, type RemoteJwksOptions, createRemoteJwks, createStaticJwks } from './auth/jwks.js';
+import { createIdentityAdmin } from './auth/management.js';
 import { createVerifier } from './auth/verifier.js';
 import { type Config, issuerUrl } from './config.js';
 import { type DatabaseHandle, createDatabase } from './db/client.js';
@@ -17,6 +18,9 @@ import { createCommentsService } from './modules/comments/comments.service.js';
 import { createDesignsRepository } from './modules/designs/designs.repository.js';
 import { designsRoutes } from './modules/designs/designs.routes.js';
 import { createDesignsService } from './modules/designs/designs.service.js';
+import { createInvitationsRepository } from './modules/invitations/invitations.repository.js';
+import { invitationsRoutes } from './modules/invitations/invitations.routes.js';
+import { createInvitationsService } from './modules/invitations/invitations.service.js';
 import { createMessagesRepository } from './modules/messages/messages.repository.js';
 import { messagesRoutes } from './modules/messages/messages.routes.js';
 import { createMessagesService } from './modules/messages/messages.service.js';
@@ -52,6 +56,8 @@ export interface AppOverrides {
   skipMigrations?: boolean;
   /** Image store to use instead of the configured one. */
   storage?: Storage;
+  /** JWKS cache timings (tests shorten the once-a-minute refetch on an unknown key). */
+  jwks?: Pick<RemoteJwksOptions, 'cooldownMs' | 'maxAgeMs' | 'timeoutMs' | 'retryAfterFailureMs'>;
 }
 
 export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -110,13 +116,20 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   if (devIssuer) {
     jwks = createStaticJwks(devIssuer.jwks);
   } else {
-    jwks = createRemoteJwks({ url: `${issuer}.well-known/jwks.json`, fetch: fetchImpl });
+    jwks = createRemoteJwks({ url: `${issuer}.well-known/jwks.json`, fetch: fetchImpl, ...overrides.jwks });
   }
   const verifier = createVerifier({ issuer, audience: config.auth0.audience, roleClaim: config.auth0.roleClaim, jwks });
 
   const db = database.db;
   const usersRepository = createUsersRepository(db);
   const usersService = createUsersService({ db, users: usersRepository, userInfo: createUserInfoFetcher(issuer, fetchImpl) });
+
+  const invitationsService = createInvitationsService({
+    db,
+    invitations: createInvitationsRepository(db),
+    users: usersRepository,
+    identity: createIdentityAdmin(config, { fetch: fetchImpl, log: app.log }),
+  });
 
   const storage = overrides.storage ?? (await createStorage(config));
   const ordersService = createOrdersService({
@@ -144,6 +157,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(healthPlugin, { checks, version: VERSION });
   if (devIssuer) await app.register(devIssuerRoutes, { issuer: devIssuer });
   await app.register(usersRoutes, { users: usersService });
+  await app.register(invitationsRoutes, { invitations: invitationsService });
   await app.register(ordersRoutes, { orders: ordersService, maxUploadBytes: config.maxUploadSizeMb * 1024 * 1024 });
   await app.register(messagesRoutes, { messages: messagesService });
   await app.register(designsRoutes, { designs: designsService });

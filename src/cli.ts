@@ -1,11 +1,36 @@
+import { parseArgs } from 'node:util';
+import { createIdentityAdmin } from './auth/management.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
+import { AppError } from './errors.js';
+import { createInvitationsRepository } from './modules/invitations/invitations.repository.js';
+import { createInvitationsService } from './modules/invitations/invitations.service.js';
+import { createUsersRepository } from './modules/users/users.repository.js';
 
 const USAGE = `Usage:
-  node dist/cli.js migrate                                   apply pending database migrations`;
+  node dist/cli.js migrate                                   apply pending database migrations
+  node dist/cli.js invite-technician --email E --name N      invite a nail technician through Auth0 (the first one;
+                                                             later ones are invited by a technician through the API)`;
 
 type Command = (args: string[]) => Promise<void>;
+
+class UsageError extends Error {}
+
+/** JSON lines on stderr, so stdout carries only the command's result. */
+const log = {
+  warn: (obj: object, msg: string) => console.error(JSON.stringify({ level: 'warn', msg, ...obj })),
+  error: (obj: object, msg: string) => console.error(JSON.stringify({ level: 'error', msg, ...obj })),
+};
+
+function options(args: string[], names: string[]): Record<string, string | undefined> {
+  try {
+    const { values } = parseArgs({ args, options: Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])), strict: true });
+    return values as Record<string, string | undefined>;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
 
 const commands: Record<string, Command> = {
   async migrate() {
@@ -18,9 +43,29 @@ const commands: Record<string, Command> = {
       await database.close();
     }
   },
-};
 
-class UsageError extends Error {}
+  /** The same service as POST /auth/technicians/invite, with no inviter: it creates the very first technician. */
+  async 'invite-technician'(args) {
+    const { email, name } = options(args, ['email', 'name']);
+    if (!email || !name) throw new UsageError('invite-technician needs --email and --name');
+    const config = loadConfig();
+    const database = await createDatabase(config);
+    try {
+      // Like the server: development databases are migrated on first use; deployed ones by the release phase.
+      if (config.environment === 'development') await runMigrations(database);
+      const invitations = createInvitationsService({
+        db: database.db,
+        invitations: createInvitationsRepository(database.db),
+        users: createUsersRepository(database.db),
+        identity: createIdentityAdmin(config, { log }),
+      });
+      const { invitation } = await invitations.invite({ email, name }, null);
+      console.log(JSON.stringify({ level: 'info', msg: 'technician invited: send them ticket_url to set a password', invitation }));
+    } finally {
+      await database.close();
+    }
+  },
+};
 
 async function main() {
   const [name, ...args] = process.argv.slice(2);
@@ -34,6 +79,7 @@ main().then(
   (err: unknown) => {
     if (err instanceof UsageError) console.error(`${err.message}\n\n${USAGE}`);
     else if (err instanceof ConfigError) console.error(`Cannot run: ${err.problems.join('; ')}`);
+    else if (err instanceof AppError) console.error(`Failed (${err.code}): ${err.message}`);
     else console.error(`Failed: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   },

@@ -14,6 +14,16 @@ export interface RemoteJwksOptions {
   cooldownMs?: number;
   /** Known keys are refreshed in the background once older than this. */
   maxAgeMs?: number;
+  /** Before any key set was loaded, a failed fetch is not retried for this long (no stampede on the issuer). */
+  retryAfterFailureMs?: number;
+}
+
+/** No key set could be loaded at all: the identity provider is down, not the token bad. */
+export class JwksUnavailableError extends Error {
+  constructor(readonly reason: string) {
+    super(`the issuer's key set is unavailable: ${reason}`);
+    this.name = 'JwksUnavailableError';
+  }
 }
 
 function isKeySet(value: unknown): value is JSONWebKeySet {
@@ -35,10 +45,12 @@ export function createRemoteJwks(opts: RemoteJwksOptions): JwksSource {
   const timeoutMs = opts.timeoutMs ?? 2000;
   const cooldownMs = opts.cooldownMs ?? 60_000;
   const maxAgeMs = opts.maxAgeMs ?? 10 * 60_000;
+  const retryAfterFailureMs = opts.retryAfterFailureMs ?? 5_000;
   let local: JWTVerifyGetKey | undefined;
   let fetchedAt = 0;
   let lastAttempt = -Infinity;
   let inFlight: Promise<void> | undefined;
+  let lastFailure: { at: number; reason: string } | undefined;
 
   const load = async (signal?: AbortSignal) => {
     const response = await doFetch(opts.url, {
@@ -59,7 +71,13 @@ export function createRemoteJwks(opts: RemoteJwksOptions): JwksSource {
 
   const getKey: JWTVerifyGetKey = async (header, token) => {
     if (!local) {
-      await refresh();
+      if (lastFailure && Date.now() - lastFailure.at < retryAfterFailureMs) throw new JwksUnavailableError(lastFailure.reason);
+      try {
+        await refresh();
+      } catch (err) {
+        lastFailure = { at: Date.now(), reason: (err as Error).message };
+        throw new JwksUnavailableError(lastFailure.reason);
+      }
     } else if (Date.now() - fetchedAt > maxAgeMs && Date.now() - lastAttempt > cooldownMs) {
       refresh().catch(() => undefined);
     }

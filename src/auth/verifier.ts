@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type JWTPayload, jwtVerify } from 'jose';
 import type { Role } from '../db/schema.js';
-import type { JwksSource } from './jwks.js';
+import { type JwksSource, JwksUnavailableError } from './jwks.js';
 
 export interface Identity {
   sub: string;
@@ -77,6 +77,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
           requiredClaims: ['sub', 'exp'],
         }));
       } catch (err) {
+        if (err instanceof JwksUnavailableError) throw err;
         const code = (err as { code?: string }).code ?? 'ERR_UNKNOWN';
         throw new TokenError(`${code}: ${(err as Error).message}`);
       }

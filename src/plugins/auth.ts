@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { JwksUnavailableError } from '../auth/jwks.js';
 import type { Identity, Verifier } from '../auth/verifier.js';
 import { TokenError } from '../auth/verifier.js';
 import type { Role } from '../db/schema.js';
-import { AppError, forbidden, notFound, unauthorized } from '../errors.js';
+import { AppError, forbidden, notFound, serviceUnavailable, unauthorized } from '../errors.js';
 import type { UserRow, UsersRepository } from '../modules/users/users.repository.js';
 
 /**
@@ -68,6 +69,11 @@ async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; user
     try {
       request.identity = await opts.verifier.verify(token);
     } catch (err) {
+      if (err instanceof JwksUnavailableError) {
+        // The token may well be valid: a 401 would make clients sign their users out during an Auth0 outage.
+        request.log.warn({ reason: err.reason }, 'cannot verify access tokens: the issuer key set is unavailable');
+        throw serviceUnavailable('IDENTITY_PROVIDER_UNAVAILABLE', 'Sign-in cannot be checked right now because the identity provider is unreachable. Try again in a few seconds.');
+      }
       if (!(err instanceof TokenError)) throw err;
       request.log.info({ reason: err.reason }, 'access token refused');
       throw new AppError(401, 'INVALID_TOKEN', 'The access token is invalid or expired. Sign in again to get a new one.');

@@ -39,7 +39,7 @@ export interface UsersServiceDeps {
   userInfo: UserInfoFetcher;
 }
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export function createUsersService({ db, users, userInfo }: UsersServiceDeps) {
   return {
