@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { Envelope, errorResponses, ok } from '../../lib/envelope.js';
-import { fingerprint, idempotencyKeyOf } from '../../lib/idempotency.js';
+import { Envelope, errorResponses } from '../../lib/envelope.js';
+import { IdempotencyHeaders, idempotencyOf, sendCreated } from '../../lib/idempotency.js';
 import { requireUser } from '../../plugins/auth.js';
 import { InvitationSchema, InviteBody } from './invitations.schemas.js';
 import type { InvitationsService } from './invitations.service.js';
@@ -24,7 +24,7 @@ export const invitationsRoutes: FastifyPluginAsyncTypebox<{ invitations: Invitat
           'Auth0 fails after the SDK\'s retries: nothing is kept, on either side. 503 IDENTITY_PROVIDER_NOT_CONFIGURED when ' +
           'the Management API credentials are not set (development with the local token issuer: use POST /dev/token with ' +
           'role nail_technician instead). Accepts Idempotency-Key, so a retried request returns the same ticket.',
-        headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 255 })) }),
+        headers: IdempotencyHeaders,
         body: InviteBody,
         response: {
           201: Envelope(Type.Ref('Invitation')),
@@ -34,12 +34,8 @@ export const invitationsRoutes: FastifyPluginAsyncTypebox<{ invitations: Invitat
       config: { access: 'nail_technician' },
     },
     async (request, reply) => {
-      const result = await invitations.invite(request.body, requireUser(request), {
-        key: idempotencyKeyOf(request),
-        requestHash: fingerprint(request.body),
-      });
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(201).send(ok(result.invitation, result.replayed ? undefined : 'Invitation created. Send the ticket URL to the new technician.'));
+      const result = await invitations.invite(request.body, requireUser(request), idempotencyOf(request, request.body));
+      return sendCreated(reply, result, result.invitation, 'Invitation created. Send the ticket URL to the new technician.');
     },
   );
 };

@@ -1,7 +1,7 @@
 import type { IdentityAdmin } from '../../auth/management.js';
 import type { Database } from '../../db/client.js';
 import { AppError, badGateway, conflict, validationError } from '../../errors.js';
-import { runIdempotent } from '../../lib/idempotency.js';
+import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import type { UserRow, UsersRepository } from '../users/users.repository.js';
 import { EMAIL } from '../users/users.service.js';
 import type { InvitationRow, InvitationsRepository } from './invitations.repository.js';
@@ -105,15 +105,15 @@ export function createInvitationsService({ db, invitations, users, identity }: I
      * Invites a technician. `inviter` is null only for the command-line tool (the very first technician);
      * a technician's request may carry an Idempotency-Key, so a retried request returns the same ticket.
      */
-    async invite(input: InviteInput, inviter: UserRow | null, idem: { key: string | undefined; requestHash: string } = { key: undefined, requestHash: '' }) {
+    async invite(input: InviteInput, inviter: UserRow | null, idem: IdempotencyInput = { key: undefined, requestHash: '' }) {
       if (!identity) throw notConfigured();
-      if (!inviter) return { replayed: false, invitation: await view((await create(identity, input, null)).id) };
+      if (!inviter) return { status: 201, replayed: false, invitation: await view((await create(identity, input, null)).id) };
       const result = await runIdempotent(
         db,
         { userId: inviter.id, key: idem.key, scope: 'POST /auth/technicians/invite', requestHash: idem.requestHash },
         () => create(identity, input, inviter),
       );
-      return { replayed: result.replayed, invitation: await view(result.resourceId) };
+      return { status: result.status, replayed: result.replayed, invitation: await view(result.resourceId) };
     },
   };
 }
