@@ -187,7 +187,8 @@ describe('graceful shutdown', () => {
     const dataDir = (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/kn-sigterm-`);
     const proc = spawnNode(['src/server.ts'], { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', PUBLIC_URL: `http://127.0.0.1:${port}` });
     try {
-      await waitForHttp(`http://127.0.0.1:${port}/api/v1/health/live`);
+      // Generous: start-up includes tsx compiling and PGlite migrating, slow on a loaded 2-core machine.
+      await waitForHttp(`http://127.0.0.1:${port}/api/v1/health/live`, 120_000);
       const tokenRes = await fetch(`http://127.0.0.1:${port}/dev/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
