@@ -32,10 +32,14 @@ import { usersRoutes } from './modules/users/users.routes.js';
 import { UserSummarySchema } from './modules/users/users.schemas.js';
 import { createUserInfoFetcher, createUsersService } from './modules/users/users.service.js';
 import authPlugin from './plugins/auth.js';
+import corsPlugin from './plugins/cors.js';
 import errorsPlugin from './plugins/errors.js';
 import healthPlugin, { type DependencyCheck } from './plugins/health.js';
+import loadSheddingPlugin from './plugins/load-shedding.js';
 import openapiPlugin from './plugins/openapi.js';
+import rateLimitPlugin from './plugins/rate-limit.js';
 import requestLogPlugin, { REDACT_PATHS, requestIdFor } from './plugins/request-log.js';
+import securityHeadersPlugin from './plugins/security-headers.js';
 import { filesRoutes } from './storage/files.routes.js';
 import { createStorage, isLocal, storageCheck } from './storage/index.js';
 import { processDesignImage } from './storage/png.js';
@@ -85,11 +89,20 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     genReqId: requestIdFor,
     // request-log.ts writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
-    // Heroku's router is exactly one hop: the client address is the last X-Forwarded-For entry it appended.
-    trustProxy: 1 as unknown as boolean,
+    // Heroku's router is the only way in, and exactly one hop: trust the immediate peer (Heroku publishes
+    // no router addresses to check it against) and nothing before it, so request.ip is the client address the
+    // router appended to X-Forwarded-For and request.protocol its X-Forwarded-Proto. Not `trustProxy: 1`:
+    // since 5.12 Fastify treats a bare hop count as "trust nothing", which made every client the router.
+    trustProxy: (_address: string, hop: number) => hop === 0,
     bodyLimit: 100 * 1024,
+    // Under Heroku's 30 s router limit: the whole request must arrive (requestTimeout), the socket must not
+    // sit silent mid-request (connectionTimeout), and the route must answer (handlerTimeout: 503 in the envelope).
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: config.requestTimeoutMs,
+    handlerTimeout: config.requestTimeoutMs,
+    // Longer than the router's 90 s keep-alive idle timeout, so the router, not Node, closes idle
+    // connections and never sends a request down one Node is closing (Heroku's own Node guidance: 95 s).
+    keepAliveTimeout: 95_000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
@@ -152,6 +165,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addSchema(UserSummarySchema);
   await app.register(errorsPlugin);
   await app.register(requestLogPlugin);
+  // Edge protection, before the docs and the auth hook (README "Edge protection"): CORS first so that
+  // every answer below, 429 and 503 included, is readable by the front end; the limiter keys on the
+  // verified token itself, ahead of auth's database lookup.
+  await app.register(corsPlugin, { origins: config.corsAllowedOrigins });
+  await app.register(securityHeadersPlugin);
+  await app.register(loadSheddingPlugin, { limits: config.loadShedding, pool: database.pool });
+  if (config.rateLimit.enabled) await app.register(rateLimitPlugin, { settings: config.rateLimit, verifier });
   await app.register(openapiPlugin, { version: VERSION, serverUrl: config.publicUrl });
   await app.register(authPlugin, { verifier, users: usersRepository });
   await app.register(healthPlugin, { checks, version: VERSION });

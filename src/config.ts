@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 
 export type Environment = 'development' | 'staging' | 'production';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -40,7 +41,23 @@ export interface Config {
     forcePathStyle: boolean;
   };
   corsAllowedOrigins: string[];
-  rateLimit: { enabled: boolean; redisUrl?: string };
+  rateLimit: {
+    enabled: boolean;
+    redisUrl?: string;
+    /** Bounds connecting to Redis and every counter update; past it the request is served unlimited. */
+    redisTimeoutMs: number;
+    /** Prefix of every counter key, so several apps (or test runs) can share one Redis. */
+    keyPrefix: string;
+  };
+  /** Load shedding (503 before work starts); 0 turns a check off. */
+  loadShedding: {
+    maxEventLoopDelayMs: number;
+    maxHeapUsedMb: number;
+    maxRssMb: number;
+    /** Requests queued for a database connection (PostgreSQL pool). */
+    maxDbWaiting: number;
+    sampleIntervalMs: number;
+  };
   maxUploadSizeMb: number;
   basePriceCents: number;
   currency: string;
@@ -69,6 +86,11 @@ export const REQUIRED_IN_PRODUCTION = [
   'CORS_ALLOWED_ORIGINS',
   'ENVIRONMENT',
 ] as const;
+
+/** 95 % of V8's heap limit: past it the process is close to dying of OOM, so shedding load lets GC catch up. */
+function defaultMaxHeapMb(): number {
+  return Math.floor((getHeapStatistics().heap_size_limit * 0.95) / (1024 * 1024));
+}
 
 const ENVIRONMENTS: readonly Environment[] = ['development', 'staging', 'production'];
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -131,6 +153,9 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
   }
 
+  const redisUrl = get('REDIS_URL');
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must be a redis:// or rediss:// URL');
+
   const domain = get('AUTH0_DOMAIN')?.replace(/^https?:\/\//, '').replace(/\/+$/, '');
   const issuerBaseUrl = get('AUTH0_ISSUER_BASE_URL');
   const devIssuer = environment === 'development' && !domain && !issuerBaseUrl;
@@ -191,7 +216,19 @@ export function loadConfig(env: Env = process.env): Config {
         }
       : undefined,
     corsAllowedOrigins: origins,
-    rateLimit: { enabled: bool('RATE_LIMIT_ENABLED', true), redisUrl: get('REDIS_URL') },
+    rateLimit: {
+      enabled: bool('RATE_LIMIT_ENABLED', true),
+      redisUrl,
+      redisTimeoutMs: int('REDIS_TIMEOUT_MS', 500, 50, 10000),
+      keyPrefix: get('RATE_LIMIT_KEY_PREFIX') ?? 'kn:rl:',
+    },
+    loadShedding: {
+      maxEventLoopDelayMs: int('LOAD_MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 60000),
+      maxHeapUsedMb: int('LOAD_MAX_HEAP_USED_MB', defaultMaxHeapMb(), 0, 1_000_000),
+      maxRssMb: int('LOAD_MAX_RSS_MB', 0, 0, 1_000_000),
+      maxDbWaiting: int('LOAD_MAX_DB_WAITING', 100, 0, 100_000),
+      sampleIntervalMs: int('LOAD_SAMPLE_INTERVAL_MS', 1000, 10, 60000),
+    },
     maxUploadSizeMb: int('MAX_UPLOAD_SIZE_MB', 10, 1, 100),
     basePriceCents: int('BASE_PRICE_CENTS', 2500, 1, 10_000_000),
     currency: (get('CURRENCY') ?? 'USD').toUpperCase(),

@@ -69,3 +69,13 @@ export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false 
 /** Error responses every route may produce, so the OpenAPI document lists them. */
 export const errorResponses = (...codes: number[]) =>
   Object.fromEntries(codes.map((c) => [c, Type.Ref('ErrorResponse')]));
+
+/**
+ * Documents `codes` on a route that an app-wide hook may refuse (429, 503), keeping what the route
+ * declares itself. The schema is copied, never mutated: routes share schema objects.
+ */
+export function documentErrors(route: { schema?: { response?: unknown; hide?: boolean } }, ...codes: number[]) {
+  const response = route.schema?.response;
+  if (!response || typeof response !== 'object' || route.schema?.hide) return;
+  route.schema = { ...route.schema, response: { ...errorResponses(...codes), ...response } };
+}

@@ -36,10 +36,13 @@ export function requireUser(request: FastifyRequest): UserRow {
 export const userNotFound = () =>
   notFound('USER_NOT_FOUND', 'No profile exists for this account yet. Register first with POST /api/v1/auth/register.');
 
+/** `Authorization: Bearer <token>`; the token is group 1. */
+export const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+)\s*$/i;
+
 function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (header === undefined) return undefined;
-  const match = /^Bearer +([A-Za-z0-9._~+/=-]+)\s*$/i.exec(header);
+  const match = BEARER.exec(header);
   if (!match) throw unauthorized('INVALID_TOKEN', 'The Authorization header must be "Bearer <access token>".');
   return match[1];
 }

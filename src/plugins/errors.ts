@@ -96,6 +96,11 @@ async function errorsPlugin(app: FastifyInstance) {
     }
     if (err.statusCode === 503) {
       reply.header('retry-after', '5');
+      if (err.code === 'FST_ERR_HANDLER_TIMEOUT') {
+        // handlerTimeout (app.ts) fired: answered before Heroku's router gives up at 30 s.
+        request.log.error({ err }, 'request timed out');
+        return send(reply, 503, 'SERVICE_UNAVAILABLE', 'The request took too long to process. Try again in a few seconds.');
+      }
       return send(reply, 503, 'SERVICE_UNAVAILABLE', 'The service is busy. Try again in a few seconds.');
     }
     if (isDatabaseUnavailable(err)) {

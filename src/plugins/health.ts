@@ -2,6 +2,7 @@ import type {} from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { Type } from 'typebox';
+import type {} from './load-shedding.js';
 
 export type CheckName = 'database' | 'storage' | 'identity';
 export interface DependencyCheck {
@@ -96,7 +97,8 @@ async function healthPlugin(app: FastifyInstance, opts: HealthOptions) {
       200: Type.Object({ success: Type.Literal(true), data: Type.Ref('Health') }),
       503: Type.Object({
         success: Type.Literal(false),
-        data: Type.Ref('Health'),
+        // Absent when the request itself failed (it ran past REQUEST_TIMEOUT_MS, or the process is closing).
+        data: Type.Optional(Type.Ref('Health')),
         error: Type.Object({ code: Type.String(), message: Type.String() }),
       }),
     },
@@ -118,8 +120,8 @@ async function healthPlugin(app: FastifyInstance, opts: HealthOptions) {
       error: { code: 'DEPENDENCY_UNAVAILABLE', message: `Unavailable: ${down.join(', ')}` },
     });
   };
-  app.get('/api/v1/health', { schema, config: { access: 'public', rateLimit: false } }, handler);
-  app.get('/health', { schema: { ...schema, hide: true }, config: { access: 'public', rateLimit: false } }, handler);
+  app.get('/api/v1/health', { schema, config: { access: 'public', rateLimit: false, loadShedding: false } }, handler);
+  app.get('/health', { schema: { ...schema, hide: true }, config: { access: 'public', rateLimit: false, loadShedding: false } }, handler);
 
   // Liveness only: no dependency is touched, for the router and for measuring framework overhead.
   app.get(
@@ -130,7 +132,7 @@ async function healthPlugin(app: FastifyInstance, opts: HealthOptions) {
         summary: 'Liveness only (process up)',
         response: { 200: Type.Object({ success: Type.Literal(true), data: Type.Object({ status: Type.Literal('ok') }) }) },
       },
-      config: { access: 'public', rateLimit: false },
+      config: { access: 'public', rateLimit: false, loadShedding: false },
     },
     async () => ({ success: true as const, data: { status: 'ok' as const } }),
   );

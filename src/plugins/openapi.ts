@@ -2,8 +2,10 @@ import swagger from '@fastify/swagger';
 import apiReference from '@scalar/fastify-api-reference';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { LIMITS } from './rate-limit.js';
 
 export const API_TITLE = "Kendall's Nails API";
+export const DOCS_PREFIX = '/docs';
 
 const DESCRIPTION = `Custom press-on nails: customers submit a PNG design, nail technicians review, price and make it,
 both sides message on the order, and customers share designs in a public gallery.
@@ -23,7 +25,23 @@ that its existence is not revealed. A technician touching an order assigned to a
 **Idempotency.** Every creating \`POST\` (orders, reorders, messages, comments) accepts \`Idempotency-Key\` (1–255
 printable characters, e.g. a UUID; keys are per user): a retry with the same key and body within 24 h replays the first response; the same key with a
 different body gets 422 \`IDEMPOTENCY_KEY_REUSED\`; a retry while the first is still running gets 409. A replay answers with \`Idempotent-Replayed: true\`. A request
-that failed is not remembered, so it can be retried with the same key.`;
+that failed is not remembered, so it can be retried with the same key.
+
+**Rate limits.** Per minute: ${LIMITS.authenticated} requests per signed-in user (keyed by the token's subject, wherever
+the requests come from), ${LIMITS.anonymous} per IP address without a valid token, and ${LIMITS.uploads} uploads per user
+(\`POST /orders\`, \`PUT /orders/{id}/design\`; counted on top of the general limit). Every counted response carries
+\`X-RateLimit-Limit\`, \`X-RateLimit-Remaining\` and \`X-RateLimit-Reset\` (seconds until the window ends); a refused one
+is 429 \`RATE_LIMITED\` with \`Retry-After\` in seconds. Wait that long before retrying. Health, this document and
+\`/docs\` are not limited.
+
+**Overload.** 503 \`SERVICE_UNAVAILABLE\` with \`Retry-After\` means the service is overloaded and refused the request
+before doing any work (retry after the delay), or gave up on a request that ran longer than 25 s, whose effect is then
+unknown (retry a creation with the same \`Idempotency-Key\`).
+
+**Browsers (CORS).** Only the web front end's configured origins may call the API from a browser, with credentials;
+methods GET, POST, PUT, PATCH, DELETE; request headers \`Authorization\`, \`Content-Type\`, \`Idempotency-Key\`,
+\`X-Request-ID\`; readable response headers \`X-Request-ID\`, \`Retry-After\`, \`X-RateLimit-*\`, \`Idempotent-Replayed\`.
+Preflights may be cached for 12 h.`;
 
 async function openapiPlugin(app: FastifyInstance, opts: { version: string; serverUrl: string }) {
   await app.register(swagger, {
@@ -54,9 +72,26 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
     app.swagger(),
   );
 
+  // Scalar's routes take no route config: mark them here as a public HTML page outside the rate limits.
+  app.addHook('onRoute', (route) => {
+    if (route.url === DOCS_PREFIX || route.url.startsWith(`${DOCS_PREFIX}/`)) {
+      route.config = { ...route.config, access: 'public', rateLimit: false, htmlPage: true };
+    }
+  });
   await app.register(apiReference, {
-    routePrefix: '/docs',
-    configuration: { url: '/api/v1/openapi.json', title: API_TITLE, hideClientButton: true },
+    routePrefix: DOCS_PREFIX,
+    configuration: {
+      url: '/api/v1/openapi.json',
+      title: API_TITLE,
+      pageTitle: API_TITLE,
+      hideClientButton: true,
+      // Everything the page needs is served by this API: no fonts from Scalar's CDN, and none of its
+      // hosted extras (AI agent, MCP generator, developer toolbar), which would call scalar.com.
+      withDefaultFonts: false,
+      agent: { disabled: true },
+      mcp: { disabled: true },
+      showDeveloperTools: 'never',
+    },
     logLevel: 'warn',
   });
 }

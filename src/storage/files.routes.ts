@@ -19,6 +19,8 @@ export const filesRoutes: FastifyPluginAsyncTypebox<{ storage: LocalStorage }> =
         response: errorResponses(403, 404),
       },
       config: { access: 'public', rateLimit: false },
+      // The front end (another origin) shows these in <img>; helmet's default same-origin CORP would block that.
+      helmet: { crossOriginResourcePolicy: { policy: 'cross-origin' } },
     },
     async (request, reply) => {
       const key = (request.params as { '*': string })['*'];

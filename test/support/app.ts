@@ -35,6 +35,9 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestConte
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
     RATE_LIMIT_ENABLED: 'false',
+    // A test awaiting app.inject in a loop runs as one chain of microtasks and really does hold the event
+    // loop for seconds, which event-loop-delay shedding would answer with 503; test/edge.test.ts covers it.
+    LOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     PUBLIC_URL: 'http://127.0.0.1:8080',
     ...auth0.env(),
     ...opts.env,

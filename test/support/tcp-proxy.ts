@@ -43,6 +43,14 @@ export class TcpProxy {
     this.up = true;
   }
 
+  /** Keeps every open connection up but stops relaying: the server behind seems to hang mid-conversation. */
+  freeze() {
+    for (const s of this.sockets) {
+      s.unpipe();
+      s.pause();
+    }
+  }
+
   async stop() {
     this.cut();
     await new Promise((resolve) => this.server.close(resolve));

@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import helmet from '@fastify/helmet';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** An HTML page (the /docs reference) rather than a JSON response: it gets PAGE_POLICY instead of the API's. */
+    htmlPage?: boolean;
+  }
+}
+
+/** One year, as HSTS preload lists and scanners expect. */
+const HSTS = 'max-age=31536000; includeSubDomains';
+
+/**
+ * JSON responses never load anything, so their policy forbids everything (OWASP's advice for REST APIs);
+ * it only matters if a browser is tricked into rendering a response as a page.
+ */
+const API_DIRECTIVES = {
+  'default-src': ["'none'"],
+  'base-uri': ["'none'"],
+  'form-action': ["'none'"],
+  'frame-ancestors': ["'none'"],
+};
+
+/**
+ * The reference page (Scalar) runs its bundled script from our own origin (/docs/js/scalar.js) plus one
+ * inline start-up script, which is allowed by its SHA-256 hash (computed from the page itself, see
+ * pagePolicy) rather than by 'unsafe-inline'. Scalar injects its stylesheet and style attributes at run
+ * time, hence 'unsafe-inline' for styles only. It fetches the OpenAPI document from this origin; fonts
+ * come from the page's CSS or the system (withDefaultFonts is off, so nothing is loaded from a CDN).
+ */
+const PAGE_DIRECTIVES: Record<string, string[]> = {
+  'default-src': ["'self'"],
+  'script-src': ["'self'"],
+  'style-src': ["'self'", "'unsafe-inline'"],
+  'img-src': ["'self'", 'data:', 'blob:'],
+  'font-src': ["'self'", 'data:'],
+  'connect-src': ["'self'"],
+  'worker-src': ["'self'", 'blob:'],
+  'object-src': ["'none'"],
+  'base-uri': ["'self'"],
+  'form-action': ["'self'"],
+  'frame-ancestors': ["'none'"],
+};
+
+const INLINE_SCRIPT = /<script\b(?![^>]*\bsrc\s*=)[^>]*>([\s\S]*?)<\/script>/gi;
+
+/** PAGE_DIRECTIVES with the hash of every inline script of `html`, as browsers compute it over the exact text. */
+export function pagePolicy(html: string): string {
+  const hashes = [...html.matchAll(INLINE_SCRIPT)].map(
+    ([, body]) => `'sha256-${createHash('sha256').update(body ?? '').digest('base64')}'`,
+  );
+  const directives = { ...PAGE_DIRECTIVES, 'script-src': [...PAGE_DIRECTIVES['script-src']!, ...hashes] };
+  return Object.entries(directives)
+    .map(([name, values]) => `${name} ${values.join(' ')}`)
+    .join('; ');
+}
+
+/**
+ * @fastify/helmet's headers on every response (errors and 404s included), a deny-all CSP for the JSON API,
+ * a page policy for routes flagged `htmlPage`, and HSTS only when the request reached Heroku's router over
+ * HTTPS (X-Forwarded-Proto, trusted one hop): HSTS on plain HTTP is ignored by browsers and would only
+ * confuse local development.
+ */
+async function securityHeadersPlugin(app: FastifyInstance) {
+  await app.register(helmet, {
+    contentSecurityPolicy: { useDefaults: false, directives: API_DIRECTIVES },
+    strictTransportSecurity: false,
+    xFrameOptions: { action: 'deny' },
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.protocol === 'https') reply.header('strict-transport-security', HSTS);
+  });
+
+  // The page's HTML is rendered by its plugin, so the hashes are taken from the payload; it is the same
+  // text on every request, so the policy is computed once per distinct page.
+  const policies = new Map<string, string>();
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (!request.routeOptions.config.htmlPage) return payload;
+    const html = typeof payload === 'string' && String(reply.getHeader('content-type')).startsWith('text/html') ? payload : '';
+    let policy = policies.get(html);
+    if (policy === undefined) {
+      policy = pagePolicy(html);
+      if (policies.size < 16) policies.set(html, policy);
+    }
+    // Replaces the API policy helmet already set on the raw response.
+    reply.raw.setHeader('content-security-policy', policy);
+    return payload;
+  });
+}
+
+export default fp(securityHeadersPlugin, { name: 'security-headers' });
