@@ -1,0 +1,488 @@
+// `npm run bench` (through bench/run.mjs, which builds first): every figure of issue 7, each against a
+// baseline measured in the same run on the same machine. See bench/README.md for how to read them.
+import { execFileSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import pg from 'pg';
+import sharp from 'sharp';
+import { FakeAuth0, TEST_AUDIENCE } from '../test/support/fake-auth0.js';
+import { multipart, pngPart } from '../test/support/multipart.js';
+import { freePort } from '../test/support/process.js';
+import { type Comparison, type Latency, type Target, compare, get, latency, median } from './lib/load.js';
+import { AUTO_EXPLAIN_PGOPTIONS, capturePlans, hasSeqScan } from './lib/plans.js';
+import { type BenchDatabase, startDatabase } from './lib/postgres.js';
+import { type Child, announced, childrenOf, cpuSeconds, startNode, waitFor200 } from './lib/processes.js';
+import { type Figure, table, writeResults } from './lib/report.js';
+import { seed, seedAcceptedOrders, seedCustomerSub, seedTechnicianSub } from './seed.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const QUICK = process.argv.includes('--quick');
+/** `--only=1,2b,5`: run the figures whose ids start with one of these (for working on one figure). */
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const wants = (id: string) => !ONLY || ONLY.some((prefix) => id.startsWith(prefix));
+const SMALL = { orders: 10_000, publicDesigns: 10_000 };
+const LARGE = { orders: 1_000_000, publicDesigns: 200_000 };
+const TECHNICIANS = 50;
+const UPLOADS = 16;
+
+const t0 = performance.now();
+const log = (msg: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
+const loadAverages: number[][] = [];
+const sampleLoad = () => loadAverages.push(os.loadavg());
+
+// Durations: a few seconds a run after a warm-up, rounds alternating baseline and API.
+const SHAPE = QUICK
+  ? { connections: 16, seconds: 2, rounds: 2, warmup: { connections: 16, seconds: 1 } }
+  : { connections: 16, seconds: 4, rounds: 3, warmup: { connections: 16, seconds: 2 } };
+/** Orders prepared for the status benchmark (three steps each, half per server). */
+const WRITE_ORDERS = QUICK ? 12_000 : 30_000;
+const LATENCY_SAMPLES = QUICK ? 60 : 150;
+
+interface Api {
+  child: Child;
+  url: string;
+}
+
+async function main() {
+  sampleLoad();
+  const figures: Figure[] = [];
+  const plans: Record<string, string[]> = {};
+  const cleanups: Array<() => Promise<void>> = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((err: Error) => log(`cleanup: ${err.message}`));
+    cleanups.length = 0;
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+  /** Runs one figure; a failure is recorded as a failed figure and the benchmark goes on. */
+  const attempt = async (id: string, name: string, fn: (name: string) => Promise<Figure | Figure[]>) => {
+    if (!wants(id)) return;
+    log(`${id}: ${name}`);
+    try {
+      const out = await fn(name);
+      figures.push(...(Array.isArray(out) ? out : [out]));
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      log(`${id} failed: ${message}`);
+      figures.push({ id, name, value: NaN, unit: 'ratio', goal: 'runs', pass: false, detail: { error: message.slice(0, 2000) } });
+    }
+    sampleLoad();
+  };
+
+  const db: BenchDatabase = await startDatabase(log);
+  cleanups.push(() => db.stop());
+  log(`database: ${db.description}`);
+  const auth0 = await FakeAuth0.start();
+  cleanups.push(() => auth0.stop());
+  const s3 = startNode(['--import', 'tsx', 'bench/lib/s3rver-main.ts'], {}, { cwd: ROOT });
+  cleanups.push(() => s3.stop());
+  const store = await announced<{ endpoint: string; bucket: string; env: Record<string, string> }>(s3);
+
+  try {
+    const env: Record<string, string> = {
+      ...store.env,
+      ENVIRONMENT: 'development',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_ENABLED: 'false',
+      DATABASE_URL: db.url,
+      AUTH0_ISSUER_BASE_URL: auth0.url,
+      AUTH0_AUDIENCE: TEST_AUDIENCE,
+      HOST: '127.0.0.1',
+      DATA_DIR: path.join(os.tmpdir(), `kn-bench-data-${process.pid}`),
+    };
+    const startApi = async (extra: Record<string, string> = {}): Promise<Api & { readyMs: number }> => {
+      const port = await freePort();
+      const child = startNode([path.join(ROOT, 'dist/server.js')], { ...env, PORT: String(port), ...extra }, { cwd: ROOT });
+      cleanups.push(() => child.stop());
+      const url = `http://127.0.0.1:${port}`;
+      const readyMs = await waitFor200(`${url}/api/v1/health`, child);
+      return { child, url, readyMs };
+    };
+    const startBaseline = async (file: string): Promise<Api> => {
+      const child = startNode([path.join(ROOT, 'bench/baselines', file)], { ...env, PORT: '0' });
+      cleanups.push(() => child.stop());
+      const { port } = await announced<{ port: number }>(child);
+      return { child, url: `http://127.0.0.1:${port}` };
+    };
+
+    log('migrating and seeding 10 000 orders');
+    execFileSync(process.execPath, [path.join(ROOT, 'dist/cli.js'), 'migrate'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    let t = performance.now();
+    await seed(db.url, SMALL);
+    log(`seeded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+    // CPU seconds of a server, plus those of the database backends when it uses the database.
+    const cpuOf = (server: Api, database: boolean) => () =>
+      cpuSeconds(server.child.pid) + (database && db.serverPid ? childrenOf(db.serverPid).reduce((n, pid) => n + cpuSeconds(pid), 0) : 0);
+    const api = await startApi();
+    const bare = await startBaseline('bare-http.mjs');
+    const minimal = await startBaseline('minimal-pg.mjs');
+
+    // 50 technicians with real RS256 tokens from the local issuer, and their ids for the baseline.
+    const ids = await userIds(db.url);
+    const techs = await Promise.all(
+      Array.from({ length: TECHNICIANS }, async (_, i) => {
+        const sub = seedTechnicianSub(i + 1);
+        const token = await auth0.token({ sub, role: 'nail_technician', name: `Technician ${i + 1}`, expiresIn: 4 * 3600 });
+        return { sub, id: ids.get(sub)!, auth: { authorization: `Bearer ${token}` } };
+      }),
+    );
+    const techBySub = new Map(techs.map((x) => [x.sub, x]));
+
+    await sameJson(api.url, minimal.url, '/api/v1/designs?limit=20', {}, {});
+    await sameJson(api.url, minimal.url, '/api/v1/orders?limit=20', techs[0]!.auth, { 'x-user-id': techs[0]!.id });
+    log('baseline answers match the API field for field');
+
+    // ---- 5 (first half): latency at 10 000 rows, before anything else touches the data ----
+    const scaleUrls = {
+      'gallery page 1': { path: '/api/v1/designs?limit=20', headers: {} },
+      'gallery page 500': { path: '/api/v1/designs?limit=20&page=500', headers: {} },
+      'gallery search': { path: '/api/v1/designs?limit=20&search=daisies', headers: {} },
+      "technician's orders": { path: '/api/v1/orders?limit=20', headers: techs[0]!.auth },
+    } as const;
+    const measureScale = async () => {
+      const out: Record<string, Latency> = {};
+      for (const [name, q] of Object.entries(scaleUrls)) out[name] = await latency(`${api.url}${q.path}`, q.headers, LATENCY_SAMPLES);
+      return out;
+    };
+    log('scale: p95 at 10 000 rows');
+    const small = wants('5') ? await measureScale() : {};
+    sampleLoad();
+
+    // ---- 1: framework overhead ----
+    await attempt('1', 'framework overhead: GET /health/live vs bare node:http', async (name) => {
+      const health = await compare(
+        { baseline: () => ({ url: `${bare.url}/api/v1/health/live`, cpu: cpuOf(bare, false) }), api: () => ({ url: `${api.url}/api/v1/health/live`, cpu: cpuOf(api, false) }) },
+        SHAPE,
+      );
+      return ratioFigure('1', name, health, 0.8);
+    });
+
+    // ---- 2: read paths ----
+    await attempt('2a', 'read: anonymous GET /designs?limit=20 vs node:http + pg', async (name) => {
+      const gallery = await compare(
+        { baseline: () => ({ url: `${minimal.url}/api/v1/designs?limit=20`, cpu: cpuOf(minimal, true) }), api: () => ({ url: `${api.url}/api/v1/designs?limit=20`, cpu: cpuOf(api, true) }) },
+        SHAPE,
+      );
+      return ratioFigure('2a', name, gallery, 0.85);
+    });
+    await attempt('2b', 'read: technician GET /orders?limit=20 (RS256, 50 users) vs no auth', async (name) => {
+      const list = await compare(
+        {
+          baseline: () => ({
+            url: minimal.url,
+            cpu: cpuOf(minimal, true),
+            requests: techs.map((x) => ({ method: 'GET', path: '/api/v1/orders?limit=20', headers: { 'x-user-id': x.id } })),
+          }),
+          api: () => ({ url: api.url, cpu: cpuOf(api, true), requests: techs.map((x) => ({ method: 'GET', path: '/api/v1/orders?limit=20', headers: x.auth })) }),
+        },
+        SHAPE,
+      );
+      return ratioFigure('2b', name, list, 0.75);
+    });
+
+    if (wants('3')) {
+      // ---- 3: write paths ----
+      // Each prepared order (accepted and paid) takes three steps: in_production, shipped, delivered.
+      // A queue per server hands out the next step of the order that waited longest; with thousands of
+      // orders in it, an order's previous step has long finished when its next one is sent.
+      log(`3: preparing ${WRITE_ORDERS} accepted, paid orders`);
+      const accepted = await seedAcceptedOrders(db.url, WRITE_ORDERS);
+      const NEXT = { in_production: 'shipped', shipped: 'delivered', delivered: undefined } as const;
+      type Step = { id: string; sub: string; to: keyof typeof NEXT };
+      const queues = {
+        api: accepted.filter((_, i) => i % 2 === 0).map((o): Step => ({ ...o, to: 'in_production' })),
+        baseline: accepted.filter((_, i) => i % 2 === 1).map((o): Step => ({ ...o, to: 'in_production' })),
+      };
+      const statusTarget = (who: 'api' | 'baseline'): Target => ({
+        url: who === 'api' ? api.url : minimal.url,
+        cpu: cpuOf(who === 'api' ? api : minimal, true),
+        requests: [
+          {
+            method: 'PUT',
+            setupRequest: (req) => {
+              const step = queues[who].shift();
+              if (!step) throw new Error('the write benchmark ran out of prepared orders; raise WRITE_ORDERS');
+              const next = NEXT[step.to];
+              if (next) queues[who].push({ ...step, to: next });
+              const tech = techBySub.get(step.sub)!;
+              return {
+                ...req,
+                path: `/api/v1/orders/${step.id}/status`,
+                headers: { 'content-type': 'application/json', ...(who === 'api' ? tech.auth : { 'x-user-id': tech.id }) },
+                body: JSON.stringify({ status: step.to }),
+              };
+            },
+          },
+        ],
+      });
+      await attempt('3a', 'write: PUT /orders/:id/status vs same transaction', async (name) =>
+        ratioFigure('3a', name, await compare({ baseline: () => statusTarget('baseline'), api: () => statusTarget('api') }, SHAPE), 0.75),
+      );
+      // Messages on orders of each technician (the order's state does not matter for a conversation).
+      const conversations = techs.map((x) => ({ tech: x, orderId: accepted.find((o) => o.sub === x.sub)!.id }));
+      const messageTarget = (who: 'api' | 'baseline'): Target => ({
+        url: who === 'api' ? api.url : minimal.url,
+        cpu: cpuOf(who === 'api' ? api : minimal, true),
+        requests: conversations.map((c) => ({
+          method: 'POST',
+          path: `/api/v1/orders/${c.orderId}/messages`,
+          headers: { 'content-type': 'application/json', ...(who === 'api' ? c.tech.auth : { 'x-user-id': c.tech.id }) },
+          body: JSON.stringify({ text: 'The chrome powder arrived; starting your set tomorrow.' }),
+        })),
+      });
+      await attempt('3b', 'write: POST /orders/:id/messages vs same insert', async (name) =>
+        ratioFigure('3b', name, await compare({ baseline: () => messageTarget('baseline'), api: () => messageTarget('api') }, SHAPE), 0.75),
+      );
+    }
+    await minimal.child.stop();
+    await bare.child.stop();
+
+    // ---- 4: uploads ----
+    await attempt('4', `uploads: ${UPLOADS} concurrent 10 MB PNG submissions vs raw PutObject to s3rver`, () => uploads(startApi, store, auth0));
+
+    if (wants('5')) {
+      // ---- 5 (second half): grow to 1 000 000 orders, 200 000 public designs ----
+      const { rows: countRows } = await query<{ other: number }>(db.url, `select count(*)::int as other from orders where image_key not like 'seed/%'`);
+      log(`scale: seeding up to ${LARGE.orders.toLocaleString('en')} orders, ${LARGE.publicDesigns.toLocaleString('en')} public designs`);
+      t = performance.now();
+      const grown = await seed(db.url, { orders: LARGE.orders - countRows[0]!.other, publicDesigns: LARGE.publicDesigns });
+      const seedSeconds = (performance.now() - t) / 1000;
+      log(`seeded ${grown.orders} orders (${grown.publicDesigns} public designs) in ${seedSeconds.toFixed(0)} s`);
+      figures.push({
+        id: '5a',
+        name: `scale: seeding ${grown.orders.toLocaleString('en')} orders / ${grown.publicDesigns.toLocaleString('en')} public designs`,
+        value: seedSeconds * 1000,
+        unit: 'ms',
+        goal: '< 300 000 ms',
+        pass: seedSeconds < 300,
+      });
+      sampleLoad();
+      await attempt('5b', 'scale: p95 at 1 000 000 rows', async () => {
+        const large = await measureScale();
+        return Object.keys(scaleUrls).map((name) => {
+          const ratio = large[name]!.p95Ms / small[name]!.p95Ms;
+          return {
+            id: '5b',
+            name: `scale: p95 ${name}, 1M vs 10k rows (${small[name]!.p95Ms.toFixed(1)} → ${large[name]!.p95Ms.toFixed(1)} ms)`,
+            value: ratio,
+            unit: 'x' as const,
+            goal: '≤ 3×',
+            pass: ratio <= 3,
+            detail: { small: small[name], large: large[name] },
+          };
+        });
+      });
+      await api.child.stop();
+
+      const logFile = db.logFile;
+      if (logFile) {
+        await attempt('5c', 'scale: gallery pages 1 and 200 without a sequential scan', async (name) => {
+          const explaining = await startApi({ PGOPTIONS: AUTO_EXPLAIN_PGOPTIONS });
+          const planned = { ...scaleUrls, 'gallery page 200': { path: '/api/v1/designs?limit=20&page=200', headers: {} } };
+          for (const [what, q] of Object.entries(planned)) {
+            await get(`${explaining.url}${q.path}`, q.headers);
+            plans[what] = await capturePlans(logFile, async () => {
+              const res = await get(`${explaining.url}${q.path}`, q.headers);
+              if (res.status !== 200) throw new Error(`${q.path}: ${res.status}`);
+            });
+          }
+          await explaining.child.stop();
+          const gallerySeq = ['gallery page 1', 'gallery page 200'].filter((n) => hasSeqScan(plans[n]!, 'designs') || hasSeqScan(plans[n]!, 'orders'));
+          return {
+            id: '5c',
+            name: `${name} (${grown.publicDesigns.toLocaleString('en')} public designs)`,
+            value: gallerySeq.length,
+            unit: 'x',
+            goal: 'no Seq Scan',
+            pass: gallerySeq.length === 0,
+            detail: { withSeqScan: gallerySeq },
+          };
+        });
+      }
+    }
+
+    // ---- 6: start-up ----
+    await attempt('6', 'start-up: process start to first 200 from /health', async (name) => {
+      const startups: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const started = await startApi();
+        startups.push(started.readyMs);
+        await started.child.stop();
+      }
+      const startup = median(startups);
+      return { id: '6', name, value: startup, unit: 'ms', goal: '< 1500 ms', pass: startup < 1500, detail: { runs: startups } };
+    });
+
+    const result = {
+      date: new Date().toISOString(),
+      quick: QUICK,
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+      database: db.description,
+      loadAverage1m: loadAverages.map((l) => Number(l[0]!.toFixed(2))),
+      figures,
+      plans,
+      durationS: Math.round((performance.now() - t0) / 1000),
+    };
+    writeResults(path.join(ROOT, 'bench/results/latest.json'), result);
+
+    for (const [name, list] of Object.entries(plans)) {
+      console.log(`\n=== plan: ${name} ===`);
+      console.log(list.join('\n\n'));
+    }
+    console.log(`\n${table(figures)}`);
+    console.log(
+      `\nload average (1 min) during the run: ${result.loadAverage1m.join(', ')} on ${result.machine.cpus} CPUs; ` +
+        `${result.durationS} s in all; written to bench/results/latest.json`,
+    );
+    process.exitCode = figures.every((f) => f.pass) ? 0 : 1;
+  } finally {
+    await cleanup();
+  }
+}
+
+function ratioFigure(id: string, name: string, c: Comparison, goal: number): Figure {
+  return {
+    id,
+    name,
+    value: c.ratio,
+    cpuRatio: c.cpuRatio,
+    unit: 'ratio',
+    goal: `≥ ${goal.toFixed(2)}`,
+    pass: c.ratio >= goal,
+    detail: {
+      ratios: c.ratios.map((r) => Number(r.toFixed(3))),
+      baselineRps: c.baseline.map((r) => Math.round(r.rps)),
+      apiRps: c.api.map((r) => Math.round(r.rps)),
+      baselineCpuMsPerRequest: c.baseline.map((r) => r.cpuMsPerRequest && Number(r.cpuMsPerRequest.toFixed(3))),
+      apiCpuMsPerRequest: c.api.map((r) => r.cpuMsPerRequest && Number(r.cpuMsPerRequest.toFixed(3))),
+      baselineP97_5Ms: c.baseline.map((r) => r.p97_5Ms),
+      apiP97_5Ms: c.api.map((r) => r.p97_5Ms),
+    },
+  };
+}
+
+async function query<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await client.query<T>(text, values);
+  } finally {
+    await client.end();
+  }
+}
+
+async function userIds(url: string): Promise<Map<string, string>> {
+  const { rows } = await query<{ id: string; auth0_id: string }>(url, `select id, auth0_id from users where auth0_id like 'seed|%'`);
+  return new Map(rows.map((r) => [r.auth0_id, r.id]));
+}
+
+/** Both servers must answer the same JSON, or the ratio compares different work. Signed links differ only in their signature and date. */
+async function sameJson(apiUrl: string, baselineUrl: string, pathAndQuery: string, apiHeaders: Record<string, string>, baselineHeaders: Record<string, string>) {
+  const [a, b] = await Promise.all([get(`${apiUrl}${pathAndQuery}`, apiHeaders), get(`${baselineUrl}${pathAndQuery}`, baselineHeaders)]);
+  const normal = (s: string) => s.replace(/X-Amz-Date=\w+/g, 'X-Amz-Date=…').replace(/X-Amz-Signature=\w+/g, 'X-Amz-Signature=…');
+  if (a.status !== 200 || b.status !== 200 || normal(a.body) !== normal(b.body)) {
+    throw new Error(`the baseline does not answer ${pathAndQuery} like the API:\nAPI      ${a.status} ${a.body.slice(0, 800)}\nbaseline ${b.status} ${b.body.slice(0, 800)}`);
+  }
+}
+
+/** A noisy RGB PNG just under 10 MB (noise does not compress, so every upload is a full-size one). */
+async function bigPng(): Promise<Buffer> {
+  const side = 1850;
+  return sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 6 }).toBuffer();
+}
+
+async function uploads(
+  startApi: (extra?: Record<string, string>) => Promise<Api>,
+  store: { endpoint: string; bucket: string; env: Record<string, string> },
+  auth0: FakeAuth0,
+): Promise<Figure[]> {
+  const files = await Promise.all(Array.from({ length: UPLOADS }, () => bigPng()));
+  const megabytes = files.reduce((n, f) => n + f.length, 0) / 2 ** 20;
+  const customers = await Promise.all(
+    files.map(async (_, i) => `Bearer ${await auth0.token({ sub: seedCustomerSub(i + 1), role: 'customer', expiresIn: 3600 })}`),
+  );
+  const s3 = new S3Client({
+    endpoint: store.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const api = await startApi();
+  let peakRss = 0;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, api.child.memory().rssMb);
+  }, 25);
+  const viaApi = async () => {
+    const started = performance.now();
+    await Promise.all(
+      files.map(async (file, i) => {
+        const body = multipart({ description: `Benchmark upload ${i}`, quantity: 1 }, [pngPart(file)]);
+        const res = await fetch(`${api.url}/api/v1/orders`, {
+          method: 'POST',
+          headers: { ...body.headers, authorization: customers[i]! },
+          body: body.payload,
+        });
+        const text = await res.text();
+        if (res.status !== 201) throw new Error(`upload answered ${res.status}: ${text.slice(0, 300)}`);
+      }),
+    );
+    return megabytes / ((performance.now() - started) / 1000);
+  };
+  const raw = async () => {
+    const started = performance.now();
+    await Promise.all(
+      files.map((file) =>
+        s3.send(new PutObjectCommand({ Bucket: store.bucket, Key: `raw/${randomUUID()}.png`, Body: file, ContentType: 'image/png' })),
+      ),
+    );
+    return megabytes / ((performance.now() - started) / 1000);
+  };
+  try {
+    await raw();
+    await viaApi();
+    const rounds = QUICK ? 2 : 3;
+    const apiRates: number[] = [];
+    const rawRates: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      rawRates.push(await raw());
+      apiRates.push(await viaApi());
+    }
+    clearInterval(sampler);
+    const { peakRssMb } = api.child.memory();
+    const ratios = apiRates.map((a, i) => a / rawRates[i]!);
+    return [
+      {
+        id: '4a',
+        name: `uploads: peak RSS of the API during ${UPLOADS} concurrent 10 MB PNG submissions`,
+        value: peakRssMb,
+        unit: 'MB',
+        goal: '< 300 MB',
+        pass: peakRssMb < 300,
+        detail: { sampledPeakRssMb: Math.round(peakRss) },
+      },
+      {
+        id: '4b',
+        name: 'uploads: submissions MB/s vs raw SDK PutObject of the same files',
+        value: median(ratios),
+        unit: 'ratio',
+        goal: '≥ 0.50',
+        pass: median(ratios) >= 0.5,
+        detail: { ratios, apiMBps: apiRates.map((r) => Number(r.toFixed(1))), rawMBps: rawRates.map((r) => Number(r.toFixed(1))), fileMB: megabytes / UPLOADS },
+      },
+    ];
+  } finally {
+    clearInterval(sampler);
+    s3.destroy();
+    await api.child.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exitCode = 2;
+});
