@@ -27,6 +27,7 @@ import { createMessagesService } from './modules/messages/messages.service.js';
 import { createOrdersRepository } from './modules/orders/orders.repository.js';
 import { ordersRoutes } from './modules/orders/orders.routes.js';
 import { createOrdersService } from './modules/orders/orders.service.js';
+import { cacheProfiles } from './modules/users/users.cache.js';
 import { createUsersRepository } from './modules/users/users.repository.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 import { UserSummarySchema } from './modules/users/users.schemas.js';
@@ -134,7 +135,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const verifier = createVerifier({ issuer, audience: config.auth0.audience, roleClaim: config.auth0.roleClaim, jwks });
 
   const db = database.db;
-  const usersRepository = createUsersRepository(db);
+  const usersRepository = cacheProfiles(createUsersRepository(db));
   const usersService = createUsersService({ db, users: usersRepository, userInfo: createUserInfoFetcher(issuer, fetchImpl) });
 
   const invitationsService = createInvitationsService({

@@ -6,7 +6,7 @@ import { sql } from 'drizzle-orm';
 import sharp from 'sharp';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { multipart, pngPart } from './support/multipart.js';
-import { createOrder, png, put, submitOrder } from './support/orders.js';
+import { createOrder, png, pngChunk, put, submitOrder, withChunks } from './support/orders.js';
 
 /** Every object the local store holds, as keys. */
 function storedKeys(ctx: TestContext): string[] {
@@ -111,6 +111,9 @@ describe('orders: the whole journey', () => {
     assert.equal(paid.statusCode, 200, paid.body);
     assert.equal(paid.json().data.payment_status, 'paid');
 
+    const trackingTooEarly = await put(ctx, tech, `/api/v1/orders/${order.id}/status`, { status: 'in_production', tracking_number: 'EZ1000' });
+    assert.equal(trackingTooEarly.statusCode, 400, 'tracking goes with shipping');
+    assert.equal(trackingTooEarly.json().error.details.tracking_number, 'is only accepted when shipping');
     const production = await put(ctx, tech, `/api/v1/orders/${order.id}/status`, { status: 'in_production' });
     assert.equal(production.statusCode, 200, production.body);
     const shipped = await put(ctx, tech, `/api/v1/orders/${order.id}/status`, { status: 'shipped', carrier: 'USPS', tracking_number: '9400 1000 0000 0000 0000 00' });
@@ -200,6 +203,38 @@ describe('orders: assignment', () => {
     }
   });
 
+  it("lists a technician's own and the unassigned orders merged in one order, page by page", async () => {
+    const ctx = await buildTestApp();
+    try {
+      const customer = await registerUser(ctx);
+      const unassigned = [await createOrder(ctx, customer), await createOrder(ctx, customer)];
+      const t1 = await registerUser(ctx, 'nail_technician');
+      const t2 = await registerUser(ctx, 'nail_technician');
+      const assigned = [];
+      for (let i = 0; i < 4; i++) assigned.push(await createOrder(ctx, customer));
+      const mine = assigned.filter((o) => o.technician_id === t1.id);
+      assert.equal(mine.length, 2, 'the two technicians share the new orders');
+      const late = await createOrder(ctx, customer, { description: 'late unassigned' });
+      await ctx.database.handle.db.execute(sql`update orders set technician_id = null, status = 'submitted' where id = ${late.id}`);
+      // Newest first, the two ranges (mine, unassigned) interleave: late, mine…, unassigned…
+      const expected = [late, ...mine.reverse(), ...unassigned.reverse()].map((o) => o.id);
+      for (const [sort, ids] of [['-created_at', expected], ['created_at', [...expected].reverse()]] as const) {
+        const seen: string[] = [];
+        for (let page = 1; page <= 3; page++) {
+          const res = await ctx.app.inject({ method: 'GET', url: `/api/v1/orders?limit=2&page=${page}&sort=${sort}`, headers: t1.auth });
+          assert.equal(res.statusCode, 200, res.body);
+          assert.deepEqual(res.json().pagination, { page, limit: 2, total: 5, totalPages: 3, hasNext: page < 3, hasPrev: page > 1 });
+          seen.push(...res.json().data.map((o: { id: string }) => o.id));
+        }
+        assert.deepEqual(seen, ids, sort);
+      }
+      const other = await ctx.app.inject({ method: 'GET', url: '/api/v1/orders?limit=100', headers: t2.auth });
+      assert.ok(!other.json().data.some((o: { id: string }) => mine.some((m) => m.id === o.id)), "never another technician's orders");
+    } finally {
+      await ctx.close();
+    }
+  });
+
   it('exactly one of 50 concurrent self-assignments wins', async () => {
     const ctx = await buildTestApp();
     try {
@@ -260,10 +295,24 @@ describe('orders: permissions and rules', () => {
     assert.equal(techSubmit.statusCode, 403);
     const customerProduction = await put(ctx, a, `/api/v1/orders/${order.id}/status`, { status: 'in_production' });
     assert.equal(customerProduction.statusCode, 403);
+    const strangerDelivered = await put(ctx, b, `/api/v1/orders/${order.id}/status`, { status: 'delivered' });
+    assert.equal(strangerDelivered.statusCode, 404, "another customer's order does not exist for them");
+    const otherTechStatus = await put(ctx, otherTech, `/api/v1/orders/${order.id}/status`, { status: 'in_production' });
+    assert.equal(otherTechStatus.statusCode, 403);
+    assert.equal(otherTechStatus.json().error.code, 'ORDER_ASSIGNED_TO_ANOTHER_TECHNICIAN');
     const anonymous = await ctx.app.inject({ method: 'GET', url: `/api/v1/orders/${order.id}` });
     assert.equal(anonymous.statusCode, 401);
     const otherTechMessages = await ctx.app.inject({ method: 'GET', url: `/api/v1/orders/${order.id}/messages`, headers: otherTech.auth });
     assert.equal(otherTechMessages.statusCode, 403);
+    const otherTechPost = await ctx.app.inject({
+      method: 'POST',
+      url: `/api/v1/orders/${order.id}/messages`,
+      headers: otherTech.auth,
+      payload: { text: 'not my order' },
+    });
+    assert.equal(otherTechPost.statusCode, 403);
+    assert.equal(otherTechPost.json().error.code, 'ORDER_ASSIGNED_TO_ANOTHER_TECHNICIAN');
+    assert.equal(await count(ctx, 'messages'), 0, 'nothing stored');
   });
 
   it('validates review input', async () => {
@@ -338,6 +387,34 @@ describe('orders: permissions and rules', () => {
   });
 });
 
+describe('orders: the stored image', () => {
+  it('is the uploaded image without its metadata chunks or trailing bytes, transparency kept', async () => {
+    const ctx = await buildTestApp();
+    try {
+      const customer = await registerUser(ctx);
+      // A palette image with transparency (PLTE + tRNS), plus text and time chunks and bytes after IEND.
+      const raw = Buffer.alloc(120 * 100 * 4);
+      for (let i = 0; i < raw.length; i += 4) raw.set([(i >> 4) & 0xff, 90, 200, i % 3 ? 255 : 0], i);
+      const palette = await sharp(raw, { raw: { width: 120, height: 100, channels: 4 } }).png({ palette: true }).toBuffer();
+      const upload = Buffer.concat([
+        withChunks(palette, pngChunk('tEXt', Buffer.from('Author\0Ana Private-Name')), pngChunk('tIME', Buffer.from([7, 233, 1, 2, 3, 4, 5]))),
+        Buffer.from('trailing secret'),
+      ]);
+      const order = await createOrder(ctx, customer, { image: upload });
+      const stored = (await fetchSigned(ctx, order.image_url)).rawPayload;
+      assert.ok(!stored.includes(Buffer.from('Private-Name')) && !stored.includes(Buffer.from('tIME')), 'no metadata chunks');
+      assert.ok(!stored.includes(Buffer.from('trailing secret')), 'nothing after IEND');
+      const types: string[] = [];
+      for (let at = 8; at < stored.length; at += 12 + stored.readUInt32BE(at)) types.push(stored.toString('latin1', at + 4, at + 8));
+      assert.deepEqual([...new Set(types)], ['IHDR', 'PLTE', 'tRNS', 'IDAT', 'IEND'], 'the image chunks alone');
+      const pixels = async (png: Buffer) => sharp(png).ensureAlpha().raw().toBuffer();
+      assert.deepEqual(await pixels(stored), await pixels(upload), 'same pixels, transparency included');
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
 describe('orders: upload refusals leave nothing behind', () => {
   let ctx: TestContext;
   let customer: TestUser;
@@ -357,6 +434,16 @@ describe('orders: upload refusals leave nothing behind', () => {
     ['a truncated PNG', async () => {
       const full = await png(400, 400);
       return { file: pngPart(full.subarray(0, Math.floor(full.length / 2))) };
+    }, 400, 'INVALID_IMAGE'],
+    ['corrupt pixel data', async () => {
+      const data = Buffer.from(await png(400, 400));
+      for (let i = data.length >> 1; i < (data.length >> 1) + 64; i++) data[i] = data[i]! ^ 0x5a;
+      return { file: pngPart(data) };
+    }, 400, 'INVALID_IMAGE'],
+    ['an unknown critical chunk', async () => ({ file: pngPart(withChunks(await png(), pngChunk('ZZZZ', Buffer.from('must understand')))) }), 400, 'INVALID_IMAGE'],
+    ['a PNG without its end chunk', async () => {
+      const full = await png();
+      return { file: pngPart(full.subarray(0, full.length - 12)) };
     }, 400, 'INVALID_IMAGE'],
     ['a header claiming 100000×100000', async () => {
       const data = Buffer.from(await png(200, 200));

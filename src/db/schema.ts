@@ -27,6 +27,8 @@ export const ORDER_STATUSES = [
   'shipped',
   'delivered',
 ] as const;
+/** Statuses that count towards a technician's workload when auto-assigning. */
+export const OPEN_STATUSES = ['under_review', 'accepted', 'in_production'] as const satisfies readonly (typeof ORDER_STATUSES)[number][];
 export const PAYMENT_STATUSES = ['unpaid', 'paid'] as const;
 export const INVITATION_STATUSES = ['pending', 'accepted'] as const;
 
@@ -146,10 +148,19 @@ export const orders = pgTable(
     ...timestamps,
   },
   (t) => [
-    index('orders_customer_id_created_at_idx').on(t.customerId, t.createdAt.desc()),
-    index('orders_technician_id_created_at_idx').on(t.technicianId, t.createdAt.desc()),
-    index('orders_unassigned_created_at_idx').on(t.createdAt.desc()).where(sql`${t.technicianId} is null`),
+    // List indexes end in exactly the lists' ORDER BY (newest first, id breaking ties; read backwards for
+    // oldest first). DESC must be NULLS FIRST, as in a plain `order by … desc`: an index in another null
+    // order cannot serve the ORDER BY, and the list falls back to sorting every matching row.
+    index('orders_customer_id_created_at_idx').on(t.customerId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    index('orders_technician_id_created_at_idx').on(t.technicianId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    index('orders_unassigned_created_at_idx')
+      .on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+      .where(sql`${t.technicianId} is null`),
     index('orders_status_idx').on(t.status),
+    // Auto-assignment counts each technician's open orders under a global lock on every submission.
+    index('orders_open_technician_id_idx')
+      .on(t.technicianId)
+      .where(sql`${t.status} in (${inList(OPEN_STATUSES)})`),
     index('orders_original_order_id_idx').on(t.originalOrderId),
     index('orders_source_design_id_idx').on(t.sourceDesignId),
     check('orders_quantity_check', sql`${t.quantity} > 0 and ${t.quantity} <= 100`),
@@ -256,16 +267,20 @@ export const designs = pgTable(
   (t) => [
     uniqueIndex('designs_order_id_key').on(t.orderId),
     index('designs_owner_id_idx').on(t.ownerId),
+    // The gallery's orders, for gallery rows only (see the orders indexes on DESC NULLS FIRST).
     index('designs_gallery_published_idx')
-      .on(t.publishedAt.desc(), t.id.desc())
+      .on(t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
       .where(sql`${t.isPublic} and ${t.removedAt} is null`),
     index('designs_gallery_reuse_idx')
-      .on(t.reuseCount.desc(), t.publishedAt.desc(), t.id.desc())
+      .on(t.reuseCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
       .where(sql`${t.isPublic} and ${t.removedAt} is null`),
     index('designs_gallery_comment_idx')
-      .on(t.commentCount.desc(), t.publishedAt.desc(), t.id.desc())
+      .on(t.commentCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
       .where(sql`${t.isPublic} and ${t.removedAt} is null`),
-    index('designs_search_vector_idx').using('gin', t.searchVector),
+    // Only the gallery searches descriptions, so only gallery rows are indexed.
+    index('designs_search_vector_idx')
+      .using('gin', t.searchVector)
+      .where(sql`${t.isPublic} and ${t.removedAt} is null`),
     check('designs_counts_check', sql`${t.reuseCount} >= 0 and ${t.commentCount} >= 0`),
   ],
 );
@@ -286,7 +301,7 @@ export const designUsages = pgTable(
     ...timestamps,
   },
   (t) => [
-    index('design_usages_design_id_created_at_idx').on(t.designId, t.createdAt.desc()),
+    index('design_usages_design_id_created_at_idx').on(t.designId, t.createdAt.desc().nullsFirst(), t.id),
     uniqueIndex('design_usages_order_id_key').on(t.orderId),
     index('design_usages_user_id_idx').on(t.userId),
   ],

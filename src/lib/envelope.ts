@@ -45,8 +45,13 @@ export const ErrorBody = Type.Object(
 export const Pagination = Type.Object({
   page: Type.Integer(),
   limit: Type.Integer(),
-  total: Type.Integer(),
-  totalPages: Type.Integer(),
+  total: Type.Integer({
+    description:
+      'Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie ' +
+      "beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list " +
+      'is not counted row by row on every page. hasNext and the last pages are always exact.',
+  }),
+  totalPages: Type.Integer({ description: 'ceil(total / limit): an estimate when total is one' }),
   hasNext: Type.Boolean(),
   hasPrev: Type.Boolean(),
 });

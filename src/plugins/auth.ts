@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { JwksUnavailableError } from '../auth/jwks.js';
 import type { Identity, Verifier } from '../auth/verifier.js';
@@ -62,15 +62,10 @@ async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; user
     }
   });
 
-  app.addHook('onRequest', async (request) => {
-    const access = request.routeOptions.config.access ?? 'public';
-    const token = bearerToken(request);
-    if (!token) {
-      if (access === 'public') return;
-      throw unauthorized();
-    }
+  async function authenticate(request: FastifyRequest, token: string, access: Access): Promise<void> {
+    let identity: Identity;
     try {
-      request.identity = await opts.verifier.verify(token);
+      identity = await opts.verifier.verify(token);
     } catch (err) {
       if (err instanceof JwksUnavailableError) {
         // The token may well be valid: a 401 would make clients sign their users out during an Auth0 outage.
@@ -81,22 +76,32 @@ async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; user
       request.log.info({ reason: err.reason }, 'access token refused');
       throw new AppError(401, 'INVALID_TOKEN', 'The access token is invalid or expired. Sign in again to get a new one.');
     }
-    const identity = request.identity;
-    if (access === 'customer' || access === 'nail_technician') {
-      if (identity.role !== access) throw forbidden('FORBIDDEN', `Only ${ROLE_LABEL[access]} may do this.`);
-      request.currentUser = (await opts.users.findByAuth0Id(identity.sub)) ?? null;
-      if (!request.currentUser) throw userNotFound();
+    request.identity = identity;
+    if ((access === 'customer' || access === 'nail_technician') && identity.role !== access) {
+      throw forbidden('FORBIDDEN', `Only ${ROLE_LABEL[access]} may do this.`);
+    }
+    const user = await opts.users.findByAuth0Id(identity.sub);
+    if (!user && (access === 'customer' || access === 'nail_technician')) throw userNotFound();
+    // The token's role claim is authoritative (SPEC §2); the stored role catches up at the next sign-in.
+    request.currentUser = user && user.role !== identity.role ? { ...user, role: identity.role } : (user ?? null);
+  }
+
+  // A callback hook, not an async one: most requests to public routes carry no token and should not pay
+  // for a promise and a microtask turn on the way through.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const access = request.routeOptions.config.access ?? 'public';
+    let token: string | undefined;
+    try {
+      token = bearerToken(request);
+    } catch (err) {
+      done(err as FastifyError);
       return;
     }
-    request.currentUser = (await opts.users.findByAuth0Id(identity.sub)) ?? null;
-  });
-
-  // The token's role claim is authoritative (SPEC §2); the stored role catches up at the next sign-in.
-  app.addHook('preHandler', async (request) => {
-    const { identity, currentUser } = request;
-    if (identity && currentUser && currentUser.role !== identity.role) {
-      request.currentUser = { ...currentUser, role: identity.role };
+    if (!token) {
+      done(access === 'public' ? undefined : (unauthorized() as unknown as FastifyError));
+      return;
     }
+    authenticate(request, token, access).then(() => done(), (err: FastifyError) => done(err));
   });
 }
 

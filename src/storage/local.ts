@@ -1,8 +1,9 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, createWriteStream } from 'node:fs';
 import { access, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SIGNED_URL_TTL_SECONDS, type PutOptions, type Storage, StorageUnavailableError } from './storage.js';
+import { pipeline } from 'node:stream/promises';
+import { type ObjectBody, SIGNED_URL_TTL_SECONDS, type PutOptions, type Storage, StorageUnavailableError } from './storage.js';
 
 export interface LocalStorage extends Storage {
   readonly kind: 'local';
@@ -46,13 +47,14 @@ export async function createLocalStorage(opts: { dir: string; secretFile: string
   return {
     kind: 'local',
     resolve,
-    async put(key: string, body: Buffer, _opts: PutOptions) {
+    async put(key: string, body: ObjectBody, _opts: PutOptions) {
       const file = fileFor(key);
       const temp = `${file}.${randomUUID()}.tmp`;
       try {
         await mkdir(path.dirname(file), { recursive: true });
         // Written aside then renamed, so a reader never sees half a file.
-        await writeFile(temp, body, { mode: 0o600 });
+        if (Buffer.isBuffer(body)) await writeFile(temp, body, { mode: 0o600 });
+        else await pipeline(body.open(), createWriteStream(temp, { mode: 0o600 }));
         await rename(temp, file);
       } catch (err) {
         await rm(temp, { force: true });

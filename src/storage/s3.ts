@@ -2,6 +2,7 @@ import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCom
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config } from '../config.js';
+import { type ObjectLocation, locationOf, presignGet } from './presign.js';
 import { SIGNED_URL_TTL_SECONDS, type PutOptions, type Storage, StorageUnavailableError } from './storage.js';
 
 type S3Config = NonNullable<Config['s3']>;
@@ -23,6 +24,18 @@ export function createS3Storage(cfg: S3Config): Storage & { client: S3Client } {
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   const bucket = cfg.bucket;
+  // The SDK decides where the bucket's objects live (path or virtual-host style, custom endpoints);
+  // it is asked once, and links are then signed without it (see presign.ts).
+  const PROBE_KEY = 'location-probe.png';
+  let location: Promise<ObjectLocation> | undefined;
+  const locate = () =>
+    (location ??= getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: PROBE_KEY }), { expiresIn: 60 }).then(
+      (url) => locationOf(url, PROBE_KEY),
+      (err: unknown) => {
+        location = undefined;
+        throw err;
+      },
+    ));
   const guard = async <T>(what: string, op: () => Promise<T>): Promise<T> => {
     try {
       return await op();
@@ -35,19 +48,20 @@ export function createS3Storage(cfg: S3Config): Storage & { client: S3Client } {
     kind: 's3',
     client,
     async put(key, body, opts) {
-      await guard('put', () =>
+      const send = () =>
         client.send(
           new PutObjectCommand({
             Bucket: bucket,
             Key: key,
-            Body: body,
+            Body: Buffer.isBuffer(body) ? body : body.open(),
             ContentType: opts.contentType,
             ContentLength: body.length,
             ServerSideEncryption: 'AES256',
             Tagging: tagging(opts),
           }),
-        ),
-      );
+        );
+      // The SDK retries a Buffer itself but cannot rewind a stream: a streamed put gets its one retry here, from a fresh stream.
+      await guard('put', () => (Buffer.isBuffer(body) ? send() : send().catch(() => send())));
     },
     async copy(fromKey, toKey, opts) {
       await guard('copy', () =>
@@ -69,7 +83,8 @@ export function createS3Storage(cfg: S3Config): Storage & { client: S3Client } {
       await guard('delete', () => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
     },
     async signedUrl(key, expiresInSeconds = SIGNED_URL_TTL_SECONDS) {
-      return getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: expiresInSeconds });
+      const [where, credentials] = await Promise.all([locate(), client.config.credentials()]);
+      return presignGet(where, { key, region: cfg.region, credentials, expiresIn: expiresInSeconds });
     },
     async check(signal) {
       await client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal });

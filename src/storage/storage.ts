@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 /**
  * Where design images live. Two implementations: S3 (any S3-compatible store) and local disk under
  * DATA_DIR for the embedded default. Objects are private; readers get expiring signed links.
@@ -8,10 +10,13 @@ export interface PutOptions {
   orderId: string;
 }
 
+/** What put() stores: bytes in memory, or bytes streamed from disk (their length known up front, as S3 needs it). */
+export type ObjectBody = Buffer | { length: number; open(): Readable };
+
 export interface Storage {
   readonly kind: 's3' | 'local';
   /** Stores bytes under `key` (server-side encrypted on S3). Throws StorageUnavailableError when the store is unreachable. */
-  put(key: string, body: Buffer, opts: PutOptions): Promise<void>;
+  put(key: string, body: ObjectBody, opts: PutOptions): Promise<void>;
   /** Server-side copy to a new key (reorder and reuse get an independent copy). */
   copy(fromKey: string, toKey: string, opts: PutOptions): Promise<void>;
   /** Removes an object; used only to undo an upload whose database write failed. Missing keys are fine. */

@@ -1,5 +1,6 @@
 import { type SQL, and, asc, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { boundedTotal, countCap } from '../../db/pagination.js';
 import { designUsages, designs, orders, users } from '../../db/schema.js';
 
 export type DesignRow = typeof designs.$inferSelect;
@@ -65,15 +66,22 @@ export function createDesignsRepository(db: Executor) {
           : filter.sort === 'reuse_count'
             ? [desc(designs.reuseCount), desc(designs.publishedAt), desc(designs.id)]
             : [desc(designs.commentCount), desc(designs.publishedAt), desc(designs.id)];
-      const [rows, [count]] = await Promise.all([
-        withImage(tx)
-          .where(where)
-          .orderBy(...order)
-          .limit(filter.limit)
-          .offset(filter.offset),
-        tx.select({ total: sql<number>`count(*)::int` }).from(designs).where(where),
+      // The page is found on the gallery's partial index (ids only), then joined for its 20 rows alone;
+      // joining first would carry owner and image through every row skipped by the offset.
+      const page = tx
+        .select({ id: designs.id })
+        .from(designs)
+        .where(where)
+        .orderBy(...order)
+        .limit(filter.limit)
+        .offset(filter.offset)
+        .as('page');
+      const cap = countCap(filter.offset, filter.limit);
+      const [rows, total] = await Promise.all([
+        withImage(tx).innerJoin(page, eq(page.id, designs.id)).orderBy(...order),
+        boundedTotal(tx, designs, [where], cap),
       ]);
-      return { rows, total: count?.total ?? 0 };
+      return { rows, total };
     },
 
     async setVisibility(id: string, ownerId: string, isPublic: boolean, tx: Executor = db): Promise<boolean> {

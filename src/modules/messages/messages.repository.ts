@@ -1,6 +1,6 @@
-import { asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { messages, users } from '../../db/schema.js';
+import { type Role, messages, orders, users } from '../../db/schema.js';
 
 export function createMessagesRepository(db: Executor) {
   return {
@@ -27,9 +27,30 @@ export function createMessagesRepository(db: Executor) {
         .limit(1);
       return row;
     },
-    async insert(values: { orderId: string; senderId: string; text: string }, tx: Executor = db) {
-      const [row] = await tx.insert(messages).values(values).returning();
-      return row!;
+    /**
+     * Adds the message only if the sender takes part in the order's conversation (a customer on their own
+     * order, a technician on an order assigned to them), checked in the same statement: one round trip.
+     */
+    async insertIfParticipant(values: { orderId: string; senderId: string; text: string }, role: Role, tx: Executor = db) {
+      const participant = role === 'customer' ? eq(orders.customerId, values.senderId) : eq(orders.technicianId, values.senderId);
+      const [row] = await tx
+        .insert(messages)
+        .select(
+          tx
+            // insert … select takes every column of the table, in its order.
+            .select({
+              id: sql`gen_random_uuid()`.as('id'),
+              orderId: orders.id,
+              senderId: sql`${values.senderId}::uuid`.as('sender_id'),
+              text: sql`${values.text}`.as('text'),
+              createdAt: sql`now()`.as('created_at'),
+              updatedAt: sql`now()`.as('updated_at'),
+            })
+            .from(orders)
+            .where(and(eq(orders.id, values.orderId), participant)),
+        )
+        .returning();
+      return row;
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { Database } from '../../db/client.js';
-import { validationError } from '../../errors.js';
+import { forbidden, validationError } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import type { OrdersService } from '../orders/orders.service.js';
 import type { UserRow } from '../users/users.repository.js';
@@ -27,12 +27,24 @@ export function createMessagesService(deps: { db: Database; messages: MessagesRe
     async post(user: UserRow, orderId: string, text: string, idem: IdempotencyInput) {
       const trimmed = text.trim();
       if (!trimmed) throw validationError('Write a message.', { text: 'must not be blank' });
-      await deps.orders.conversationOrder(user, orderId);
+      const values = { orderId, senderId: user.id, text: trimmed };
       const result = await runIdempotent(
         deps.db,
         { userId: user.id, key: idem.key, scope: `POST /orders/${orderId}/messages`, requestHash: idem.requestHash },
-        () => deps.messages.insert({ orderId, senderId: user.id, text: trimmed }),
+        async () => {
+          // One statement checks the sender takes part and stores the message. Refused: conversationOrder
+          // says why (404, or 403 for another technician's order); should the order have been assigned
+          // to the sender in between, it lets the second attempt through.
+          const message = await deps.messages.insertIfParticipant(values, user.role);
+          if (message) return message;
+          await deps.orders.conversationOrder(user, orderId);
+          const retried = await deps.messages.insertIfParticipant(values, user.role);
+          if (!retried) throw forbidden('NOT_ASSIGNED', 'Only the customer and the assigned technician can read or write messages on this order.');
+          return retried;
+        },
       );
+      // A replay is answered only to someone who still takes part in the conversation.
+      if (result.replayed) await deps.orders.conversationOrder(user, orderId);
       const row = result.value ? { message: result.value, senderName: user.name } : await deps.messages.findById(result.resourceId);
       return { status: result.status, replayed: result.replayed, message: render(row!) };
     },

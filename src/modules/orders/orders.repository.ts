@@ -1,7 +1,10 @@
-import { type SQL, and, asc, desc, eq, gte, ilike, inArray, isNull, lt, or, sql } from 'drizzle-orm';
-import { alias } from 'drizzle-orm/pg-core';
+import { type SQL, and, asc, desc, eq, gte, ilike, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { alias, unionAll } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/client.js';
+import { boundedTotal, countCap } from '../../db/pagination.js';
+import { prepared } from '../../db/prepared.js';
 import {
+  OPEN_STATUSES,
   type OrderStatus,
   designUsages,
   designs,
@@ -15,8 +18,6 @@ export type OrderRow = typeof orders.$inferSelect;
 export type NewOrder = typeof orders.$inferInsert;
 export type OrderEventRow = typeof orderEvents.$inferSelect;
 
-/** Statuses that count towards a technician's workload when auto-assigning. */
-export const OPEN_STATUSES: OrderStatus[] = ['under_review', 'accepted', 'in_production'];
 /** Serialises auto-assignment across processes so workload counts are never read stale. */
 const ASSIGNMENT_LOCK_KEY = 727_001_2025;
 
@@ -56,6 +57,22 @@ export function createOrdersRepository(db: Executor) {
       .leftJoin(technician, eq(technician.id, orders.technicianId))
       .leftJoin(designs, eq(designs.orderId, orders.id));
 
+  const eventsOf = (tx: Executor, orderId: string | ReturnType<typeof sql.placeholder>) =>
+    tx
+      .select({ event: orderEvents, actorName: users.name })
+      .from(orderEvents)
+      .leftJoin(users, eq(users.id, orderEvents.actorId))
+      .where(eq(orderEvents.orderId, orderId))
+      .orderBy(asc(orderEvents.createdAt), asc(orderEvents.id));
+  const revisionsOf = (tx: Executor, orderId: string | ReturnType<typeof sql.placeholder>) =>
+    tx.select().from(orderRevisions).where(eq(orderRevisions.orderId, orderId)).orderBy(asc(orderRevisions.revision));
+  // An order's detail view (every answer about one order) runs these three; built once, not per request.
+  const hot = {
+    withNames: prepared(withNames(db).where(eq(orders.id, sql.placeholder('id'))).limit(1)),
+    events: prepared(eventsOf(db, sql.placeholder('orderId'))),
+    revisions: prepared(revisionsOf(db, sql.placeholder('orderId'))),
+  };
+
   return {
     async findById(id: string, tx: Executor = db): Promise<OrderRow | undefined> {
       const [row] = await tx.select().from(orders).where(eq(orders.id, id)).limit(1);
@@ -63,30 +80,55 @@ export function createOrdersRepository(db: Executor) {
     },
 
     async findWithNames(id: string, tx: Executor = db): Promise<OrderWithNames | undefined> {
-      const [row] = await withNames(tx).where(eq(orders.id, id)).limit(1);
+      const [row] = tx === db ? await hot.withNames.execute({ id }) : await withNames(tx).where(eq(orders.id, id)).limit(1);
       return row;
     },
 
     async list(filter: OrderListFilter, tx: Executor = db): Promise<{ rows: OrderWithNames[]; total: number }> {
       const conditions: SQL[] = [];
-      if (filter.customerId) conditions.push(eq(orders.customerId, filter.customerId));
-      if (filter.technicianId) conditions.push(or(eq(orders.technicianId, filter.technicianId), isNull(orders.technicianId))!);
       if (filter.statuses?.length) conditions.push(inArray(orders.status, filter.statuses));
       if (filter.search) conditions.push(ilike(orders.description, `%${escapeLike(filter.search)}%`));
       if (filter.fromDate) conditions.push(gte(orders.createdAt, filter.fromDate));
       if (filter.toDate) conditions.push(lt(orders.createdAt, filter.toDate));
-      const where = conditions.length ? and(...conditions) : undefined;
+      // Each way an order belongs in the list is its own index range: a customer's orders; for a
+      // technician, those assigned to them and the unassigned ones. Each range is paged on its own
+      // index and the two merged, where `a OR b` could only be answered by collecting and sorting
+      // every matching row (a million orders make that a six-figure sort).
+      const scopes: Array<SQL | undefined> = filter.customerId
+        ? [eq(orders.customerId, filter.customerId)]
+        : filter.technicianId
+          ? [eq(orders.technicianId, filter.technicianId), isNull(orders.technicianId)]
+          : [undefined];
       const column = { created_at: orders.createdAt, updated_at: orders.updatedAt, status: orders.status }[filter.sort.field];
       const direction = filter.sort.descending ? desc : asc;
-      const [rows, [count]] = await Promise.all([
-        withNames(tx)
-          .where(where)
+      const range = (scope: SQL | undefined, limit: number) =>
+        tx
+          .select({ id: orders.id, sortKey: sql`${column}`.as('sort_key') })
+          .from(orders)
+          .where(and(scope, ...conditions))
           .orderBy(direction(column), direction(orders.id))
-          .limit(filter.limit)
-          .offset(filter.offset),
-        tx.select({ total: sql<number>`count(*)::int` }).from(orders).where(where),
+          .limit(limit);
+      const [first, second] = scopes;
+      const page = (
+        scopes.length === 2
+          ? unionAll(range(first, filter.offset + filter.limit), range(second, filter.offset + filter.limit))
+              .orderBy(direction(sql.identifier('sort_key')), direction(sql.identifier('id')))
+              .limit(filter.limit)
+              .offset(filter.offset)
+          : range(first, filter.limit).offset(filter.offset)
+      ).as('page');
+      const cap = countCap(filter.offset, filter.limit);
+      const [rows, total] = await Promise.all([
+        // Only the page's ids come from the ranges; names and designs are joined for those rows alone.
+        withNames(tx).innerJoin(page, eq(page.id, orders.id)).orderBy(direction(column), direction(orders.id)),
+        boundedTotal(
+          tx,
+          orders,
+          scopes.map((scope) => and(scope, ...conditions)),
+          cap,
+        ),
       ]);
-      return { rows, total: count?.total ?? 0 };
+      return { rows, total };
     },
 
     async lockAssignment(tx: Executor): Promise<void> {
@@ -95,10 +137,10 @@ export function createOrdersRepository(db: Executor) {
 
     /** Fewest open orders first; ties go to whoever was assigned least recently (never first). */
     async pickTechnician(tx: Executor): Promise<string | undefined> {
-      const open = sql`(select count(*) from ${orders} o where o.technician_id = ${users.id} and o.status in (${sql.join(
-        OPEN_STATUSES.map((s) => sql`${s}`),
-        sql`, `,
-      )}))`;
+      // The statuses are written into the SQL (constants, not input) so the planner can match the partial
+      // index orders_open_technician_id_idx, which holds exactly these rows: counting stays index-only.
+      const statuses = sql.raw(OPEN_STATUSES.map((s) => `'${s}'`).join(', '));
+      const open = sql`(select count(*) from ${orders} o where o.technician_id = ${users.id} and o.status in (${statuses}))`;
       const [row] = await tx
         .select({ id: users.id })
         .from(users)
@@ -139,12 +181,7 @@ export function createOrdersRepository(db: Executor) {
     },
 
     async events(orderId: string, tx: Executor = db) {
-      return tx
-        .select({ event: orderEvents, actorName: users.name })
-        .from(orderEvents)
-        .leftJoin(users, eq(users.id, orderEvents.actorId))
-        .where(eq(orderEvents.orderId, orderId))
-        .orderBy(asc(orderEvents.createdAt), asc(orderEvents.id));
+      return tx === db ? hot.events.execute({ orderId }) : eventsOf(tx, orderId);
     },
 
     async addRevision(values: typeof orderRevisions.$inferInsert, tx: Executor): Promise<void> {
@@ -152,7 +189,7 @@ export function createOrdersRepository(db: Executor) {
     },
 
     async revisions(orderId: string, tx: Executor = db) {
-      return tx.select().from(orderRevisions).where(eq(orderRevisions.orderId, orderId)).orderBy(asc(orderRevisions.revision));
+      return tx === db ? hot.revisions.execute({ orderId }) : revisionsOf(tx, orderId);
     },
 
     async insertDesign(values: typeof designs.$inferInsert, tx: Executor): Promise<string> {

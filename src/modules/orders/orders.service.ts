@@ -12,13 +12,13 @@ import {
   validationError,
 } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
-import { type Storage, StorageUnavailableError } from '../../storage/storage.js';
+import { type ObjectBody, type Storage, StorageUnavailableError } from '../../storage/storage.js';
 import type { UserRow } from '../users/users.repository.js';
 import type { SpooledFile } from './design-upload.js';
 import { type OrderListFilter, type OrderRow, type OrderWithNames, type OrdersRepository, findReusableDesign } from './orders.repository.js';
 
 export interface ProcessedImage {
-  png: Buffer;
+  png: ObjectBody;
   thumbnail: Buffer;
 }
 
@@ -38,6 +38,13 @@ export interface SubmitInput {
   nailSizes?: number[];
   sourceDesignId?: string;
   file?: SpooledFile;
+}
+
+export interface StatusChange {
+  status: OrderStatus;
+  carrier?: string;
+  tracking_number?: string;
+  note?: string;
 }
 
 interface StoredImage {
@@ -208,20 +215,46 @@ export function createOrdersService(deps: OrdersServiceDeps) {
     };
   }
 
-  async function transition(
+  /** The conditional update and its event, in one transaction; false when the order was not as `expected`. */
+  async function advance(
     user: UserRow,
     id: string,
     to: OrderStatus,
     expected: ReturnType<typeof and>,
     set: Partial<typeof orders.$inferInsert>,
     event: { from: OrderStatus; note?: string | null },
-  ) {
-    await db.transaction(async (tx) => {
+  ): Promise<boolean> {
+    return db.transaction(async (tx) => {
       const row = await repo.updateWhere(id, expected, { ...set, status: to, statusChangedAt: new Date() }, tx);
-      if (!row) await explainMiss(user, id, to, tx);
+      if (!row) return false;
       await repo.addEvent({ orderId: id, actorId: user.id, fromStatus: event.from, toStatus: to, note: event.note ?? null }, tx);
+      return true;
     });
+  }
+
+  async function transition(...args: Parameters<typeof advance>) {
+    const [user, id, to] = args;
+    if (!(await advance(...args))) await explainMiss(user, id, to);
     return detail(id);
+  }
+
+  /** PUT /status's rules, in the order their errors are documented; throws the first that fails. */
+  function checkStatusChange(user: UserRow, current: OrderRow, body: StatusChange): void {
+    if (user.role === 'customer' && body.status !== 'delivered') {
+      throw forbidden('FORBIDDEN', 'Customers can only confirm delivery of a shipped order (status "delivered").');
+    }
+    if (user.role === 'nail_technician' && current.technicianId !== user.id) throw notYours();
+    const from = FORWARD[body.status];
+    if (!from || current.status !== from) throw invalidTransition(current.status, body.status);
+    if ((body.carrier || body.tracking_number) && body.status !== 'shipped') {
+      throw validationError('Carrier and tracking number go with status "shipped".', { tracking_number: 'is only accepted when shipping' });
+    }
+    if (body.status === 'in_production' && current.paymentStatus !== 'paid') {
+      throw unprocessable('PAYMENT_REQUIRED', 'Production cannot start before the order is paid. Record the payment first.', {
+        current_status: current.status,
+        payment_status: current.paymentStatus,
+      });
+    }
   }
 
   return {
@@ -398,33 +431,26 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       return detail(id);
     },
 
-    async setStatus(user: UserRow, id: string, body: { status: OrderStatus; carrier?: string; tracking_number?: string; note?: string }) {
-      const current = await visibleOrder(user, id);
-      if (user.role === 'customer' && body.status !== 'delivered') {
-        throw forbidden('FORBIDDEN', 'Customers can only confirm delivery of a shipped order (status "delivered").');
-      }
-      if (user.role === 'nail_technician' && current.technicianId !== user.id) throw notYours();
+    async setStatus(user: UserRow, id: string, body: StatusChange) {
+      // The update's guard holds exactly what checkStatusChange allows, so the usual request is one
+      // transaction and no read before it; only when the guard matches nothing is the order read, and
+      // the rules, run against it in their documented order, say why.
       const from = FORWARD[body.status];
-      if (!from || current.status !== from) throw invalidTransition(current.status, body.status);
-      if ((body.carrier || body.tracking_number) && body.status !== 'shipped') {
-        throw validationError('Carrier and tracking number go with status "shipped".', { tracking_number: 'is only accepted when shipping' });
+      const possible =
+        from && (user.role !== 'customer' || body.status === 'delivered') && (body.status === 'shipped' || !(body.carrier || body.tracking_number));
+      if (possible) {
+        const owner = user.role === 'customer' ? eq(orders.customerId, user.id) : eq(orders.technicianId, user.id);
+        const paid = body.status === 'in_production' ? eq(orders.paymentStatus, 'paid') : undefined;
+        const shipping = body.status === 'shipped' ? { carrier: body.carrier ?? null, trackingNumber: body.tracking_number ?? null } : {};
+        const tracking = body.status === 'shipped' && body.tracking_number ? `tracking ${body.carrier ?? ''} ${body.tracking_number}`.replace(/\s+/g, ' ') : null;
+        if (await advance(user, id, body.status, and(eq(orders.status, from), owner, paid), shipping, { from, note: body.note ?? tracking })) {
+          return detail(id);
+        }
       }
-      if (body.status === 'in_production' && current.paymentStatus !== 'paid') {
-        throw unprocessable('PAYMENT_REQUIRED', 'Production cannot start before the order is paid. Record the payment first.', {
-          current_status: current.status,
-          payment_status: current.paymentStatus,
-        });
-      }
-      const owner = user.role === 'customer' ? eq(orders.customerId, user.id) : eq(orders.technicianId, user.id);
-      const guard = body.status === 'in_production' ? and(eq(orders.status, from), owner, eq(orders.paymentStatus, 'paid')) : and(eq(orders.status, from), owner);
-      return transition(
-        user,
-        id,
-        body.status,
-        guard,
-        body.status === 'shipped' ? { carrier: body.carrier ?? null, trackingNumber: body.tracking_number ?? null } : {},
-        { from, note: body.note ?? (body.status === 'shipped' && body.tracking_number ? `tracking ${body.carrier ?? ''} ${body.tracking_number}`.replace(/\s+/g, ' ') : null) },
-      );
+      const current = await visibleOrder(user, id);
+      checkStatusChange(user, current, body);
+      // Every rule holds now: the order changed between the update and this read.
+      throw invalidTransition(current.status, body.status);
     },
 
     async reorder(user: UserRow, id: string, input: { quantity?: number }, idem: IdempotencyInput) {

@@ -1,0 +1,43 @@
+import { type SQL, type SQLWrapper, sql } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
+import type { Executor } from './client.js';
+
+/** How many rows past the current page are still counted one by one. */
+export const EXACT_COUNT_WINDOW = 1000;
+
+/** The most rows a page's count looks at: enough to know exactly what lies EXACT_COUNT_WINDOW rows past it. */
+export const countCap = (offset: number, limit: number) => offset + limit + EXACT_COUNT_WINDOW;
+
+type Rows<T> = { rows: T[] };
+
+/** The planner's row estimate for a query, from EXPLAIN (nothing is executed). */
+async function estimatedRows(tx: Executor, query: SQLWrapper): Promise<number> {
+  const result = (await tx.execute(sql`explain (format json) ${query}`)) as unknown as Rows<Record<string, unknown>>;
+  const raw = result.rows[0]?.['QUERY PLAN'];
+  const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<{ Plan?: { 'Plan Rows'?: number } }> | undefined;
+  return Math.round(plan?.[0]?.Plan?.['Plan Rows'] ?? 0);
+}
+
+/**
+ * The `total` of a long list without counting every matching row, which at a million orders or
+ * 200 000 public designs costs more than the page itself. The list is the rows of `table` matching
+ * any of `branches` (conditions that do not overlap: a technician's orders and the unassigned ones).
+ * At most `cap` rows of each branch are counted (see countCap); below the cap that is the exact
+ * total, so short lists, the last pages and hasNext are always exact. At the cap the list is long,
+ * and its total is PostgreSQL's estimate, never less than the rows known to exist.
+ */
+export async function boundedTotal(tx: Executor, table: PgTable, branches: Array<SQL | undefined>, cap: number): Promise<number> {
+  // Branches do not overlap, so the list is their UNION ALL, for the count and for the estimate alike.
+  const union = (limit?: number) =>
+    sql.join(
+      branches.map((where) => {
+        const rows = tx.select({ one: sql`1` }).from(table).where(where);
+        return sql`(${limit === undefined ? rows : rows.limit(limit)})`;
+      }),
+      sql` union all `,
+    );
+  const result = (await tx.execute(sql`select count(*)::int as n from (${union(cap)}) as bounded`)) as unknown as Rows<{ n: number }>;
+  const counted = Number(result.rows[0]?.n ?? 0);
+  if (counted < cap) return counted;
+  return Math.max(cap, await estimatedRows(tx, union()));
+}

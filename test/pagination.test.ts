@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { gt, lte, sql } from 'drizzle-orm';
+import { integer, pgTable } from 'drizzle-orm/pg-core';
+import { boundedTotal, countCap } from '../src/db/pagination.js';
+import { type TestDatabase, createTestDatabase } from './support/database.js';
+
+const numbers = pgTable('pagination_numbers', { n: integer('n').notNull() });
+
+describe('list totals', () => {
+  let database: TestDatabase;
+  before(async () => {
+    database = await createTestDatabase();
+    const db = database.handle.db;
+    await db.execute(sql`create table pagination_numbers (n integer not null)`);
+    await db.execute(sql`insert into pagination_numbers select generate_series(1, 2500)`);
+    await db.execute(sql`analyze pagination_numbers`);
+  });
+  after(() => database.drop());
+
+  it('are exact while fewer rows than the cap match, over one range or several', async () => {
+    const db = database.handle.db;
+    assert.equal(await boundedTotal(db, numbers, [lte(numbers.n, 99)], countCap(0, 20)), 99);
+    assert.equal(await boundedTotal(db, numbers, [lte(numbers.n, 10), gt(numbers.n, 2490)], countCap(0, 20)), 20);
+    assert.equal(await boundedTotal(db, numbers, [gt(numbers.n, 2500)], countCap(0, 20)), 0);
+    assert.equal(await boundedTotal(db, numbers, [undefined], countCap(2000, 100)), 2500, 'a deep page counts far enough to be exact');
+  });
+
+  it('are the planner estimate, never below the cap, once a list is longer than the cap', async () => {
+    const db = database.handle.db;
+    const total = await boundedTotal(db, numbers, [undefined], countCap(0, 20));
+    assert.ok(total >= countCap(0, 20), `${total} is at least what was counted`);
+    assert.ok(total > 2000 && total < 3000, `${total} is close to the 2500 rows`);
+    const twoRanges = await boundedTotal(db, numbers, [lte(numbers.n, 1500), gt(numbers.n, 1500)], countCap(0, 20));
+    assert.ok(twoRanges > 2000 && twoRanges < 3000, `${twoRanges} estimates both ranges`);
+  });
+});
