@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
-import { ManagementClient, ManagementError, ManagementTimeoutError } from 'auth0';
+import type * as Auth0 from 'auth0';
+import type { ManagementClient } from 'auth0';
 import { type Config, issuerUrl } from '../config.js';
 import { type AppError, badGateway, conflict } from '../errors.js';
 
@@ -23,6 +24,14 @@ export const TECHNICIAN_ROLE = 'nail_technician';
 const ATTEMPT_TIMEOUT_S = 5;
 const MAX_RETRIES = 2;
 
+type Sdk = typeof Auth0;
+let loading: Promise<Sdk> | undefined;
+/**
+ * The Auth0 SDK is loaded on the first invitation, not at start-up: importing it took 300 ms and 40 MB
+ * of every process's start (bench/README.md, figures 4 and 6) for an endpoint used a few times a year.
+ */
+const sdk = () => (loading ??= import('auth0'));
+
 /**
  * The Auth0 Management API client, or undefined when the M2M application is not configured (development
  * with the local issuer): the invitation endpoint then answers 503 IDENTITY_PROVIDER_NOT_CONFIGURED.
@@ -36,16 +45,18 @@ export function createIdentityAdmin(
   if (!tenant || !clientId || !clientSecret) return undefined;
 
   // The SDK keeps the client-credentials token until 10 s before it expires (TokenProvider), so no cache here.
-  const client = new ManagementClient({
-    domain: tenant,
-    clientId,
-    clientSecret,
-    fetch: tenantFetch(deps.fetch ?? globalThis.fetch, tenant, issuerBaseUrl ? issuerUrl(config) : undefined),
-    maxRetries: MAX_RETRIES,
-    timeoutInSeconds: ATTEMPT_TIMEOUT_S,
-  });
-  const fail = (step: string, err: unknown): AppError => {
-    deps.log.error({ auth0: describe(err), step }, 'Auth0 Management API call failed');
+  let client: ManagementClient | undefined;
+  const managementClient = async () =>
+    (client ??= new (await sdk()).ManagementClient({
+      domain: tenant,
+      clientId,
+      clientSecret,
+      fetch: tenantFetch(deps.fetch ?? globalThis.fetch, tenant, issuerBaseUrl ? issuerUrl(config) : undefined),
+      maxRetries: MAX_RETRIES,
+      timeoutInSeconds: ATTEMPT_TIMEOUT_S,
+    }));
+  const fail = (step: string, err: unknown, auth0: Sdk): AppError => {
+    deps.log.error({ auth0: describe(err, auth0), step }, 'Auth0 Management API call failed');
     return badGateway(
       'IDENTITY_PROVIDER_ERROR',
       'The identity provider did not complete the invitation, and nothing was saved. Try again in a minute.',
@@ -55,7 +66,7 @@ export function createIdentityAdmin(
   return {
     async createTechnician({ email, name }) {
       try {
-        const user = await client.users.create({
+        const user = await (await managementClient()).users.create({
           connection,
           email,
           name,
@@ -69,33 +80,35 @@ export function createIdentityAdmin(
         if (!user.user_id) throw new Error('Auth0 created a user without a user_id');
         return user.user_id;
       } catch (err) {
-        if (err instanceof ManagementError && err.statusCode === 409) {
+        const auth0 = await sdk();
+        if (err instanceof auth0.ManagementError && err.statusCode === 409) {
           throw conflict(
             'USER_EXISTS',
             'An account with this email already exists at the identity provider. To make that person a technician, set ' +
               `app_metadata.role to "${TECHNICIAN_ROLE}" on their account in the Auth0 dashboard instead of inviting them.`,
           );
         }
-        throw fail('create user', err);
+        throw fail('create user', err, auth0);
       }
     },
 
     async passwordChangeTicket(userId, ttlSeconds) {
       try {
-        const { ticket } = await client.tickets.changePassword({ user_id: userId, ttl_sec: ttlSeconds, mark_email_as_verified: true });
+        const { ticket } = await (await managementClient()).tickets.changePassword({ user_id: userId, ttl_sec: ttlSeconds, mark_email_as_verified: true });
         if (!ticket) throw new Error('Auth0 answered without a ticket URL');
         return ticket;
       } catch (err) {
-        if (err instanceof ManagementError && err.statusCode === 404) return undefined;
-        throw fail('password-change ticket', err);
+        const auth0 = await sdk();
+        if (err instanceof auth0.ManagementError && err.statusCode === 404) return undefined;
+        throw fail('password-change ticket', err, auth0);
       }
     },
 
     async deleteUser(userId) {
       try {
-        await client.users.delete(userId);
+        await (await managementClient()).users.delete(userId);
       } catch (err) {
-        deps.log.error({ auth0: describe(err), auth0_user_id: userId }, 'could not remove the Auth0 user of a failed invitation; delete it by hand');
+        deps.log.error({ auth0: describe(err, await sdk()), auth0_user_id: userId }, 'could not remove the Auth0 user of a failed invitation; delete it by hand');
       }
     },
   };
@@ -125,7 +138,7 @@ function tenantFetch(base: typeof globalThis.fetch, tenant: string, baseUrl: str
 }
 
 /** Status and Auth0's own message, for the log: never request headers or bodies (they carry the secret). */
-function describe(err: unknown): { status?: number; message: string } {
+function describe(err: unknown, { ManagementError, ManagementTimeoutError }: Sdk): { status?: number; message: string } {
   if (err instanceof ManagementError) {
     const body = err.body as { message?: unknown; error_description?: unknown; error?: unknown } | string | undefined;
     const message =

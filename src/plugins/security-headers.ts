@@ -1,12 +1,19 @@
 import { createHash } from 'node:crypto';
-import helmet from '@fastify/helmet';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import helmet, { type HelmetOptions } from 'helmet';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** An HTML page (the /docs reference) rather than a JSON response: it gets PAGE_POLICY instead of the API's. */
     htmlPage?: boolean;
+    /** This route's security headers (set from its `helmet` option at registration). */
+    securityHeaders?: Record<string, string>;
+  }
+  interface RouteShorthandOptions {
+    /** helmet options that differ on this route from the API's (e.g. a cross-origin resource policy for images). */
+    helmet?: HelmetOptions;
   }
 }
 
@@ -59,36 +66,70 @@ export function pagePolicy(html: string): string {
 }
 
 /**
- * @fastify/helmet's headers on every response (errors and 404s included), a deny-all CSP for the JSON API,
- * a page policy for routes flagged `htmlPage`, and HSTS only when the request reached Heroku's router over
- * HTTPS (X-Forwarded-Proto, trusted one hop): HSTS on plain HTTP is ignored by browsers and would only
- * confuse local development.
+ * The headers helmet sends for `options`. They depend on the options alone, so they are worked out once,
+ * by running helmet's middleware against a response that only records them: @fastify/helmet built the
+ * whole middleware again on every request (options parsing, CSP serialisation, a dozen validated
+ * setHeader calls), which cost GET /health/live a third of its throughput (bench/README.md, figure 1).
+ */
+export function helmetHeaders(options: HelmetOptions): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const recorder = {
+    setHeader(name: string, value: string | number) {
+      headers[name.toLowerCase()] = String(value);
+    },
+    removeHeader(name: string) {
+      delete headers[name.toLowerCase()];
+    },
+  };
+  helmet(options)({} as IncomingMessage, recorder as unknown as ServerResponse, (err?: unknown) => {
+    if (err) throw err;
+  });
+  return headers;
+}
+
+const API_OPTIONS: HelmetOptions = {
+  contentSecurityPolicy: { useDefaults: false, directives: API_DIRECTIVES },
+  strictTransportSecurity: false,
+  xFrameOptions: { action: 'deny' },
+};
+
+/**
+ * helmet's headers on every response (errors and 404s included), a deny-all CSP for the JSON API, a page
+ * policy for routes flagged `htmlPage`, and HSTS only when the request reached Heroku's router over HTTPS
+ * (X-Forwarded-Proto, trusted one hop): HSTS on plain HTTP is ignored by browsers and would only confuse
+ * local development. A route may change helmet options with its `helmet` route option.
  */
 async function securityHeadersPlugin(app: FastifyInstance) {
-  await app.register(helmet, {
-    contentSecurityPolicy: { useDefaults: false, directives: API_DIRECTIVES },
-    strictTransportSecurity: false,
-    xFrameOptions: { action: 'deny' },
+  const apiHeaders = helmetHeaders(API_OPTIONS);
+  app.addHook('onRoute', (route) => {
+    const own = (route as { helmet?: HelmetOptions }).helmet;
+    if (own) route.config = { ...route.config, securityHeaders: helmetHeaders({ ...API_OPTIONS, ...own } as HelmetOptions) };
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback hooks, not async ones: they run on every request.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(request.routeOptions.config.securityHeaders ?? apiHeaders);
     if (request.protocol === 'https') reply.header('strict-transport-security', HSTS);
+    done();
   });
 
   // The page's HTML is rendered by its plugin, so the hashes are taken from the payload; it is the same
   // text on every request, so the policy is computed once per distinct page.
   const policies = new Map<string, string>();
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (!request.routeOptions.config.htmlPage) return payload;
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (!request.routeOptions.config.htmlPage) {
+      done(null, payload);
+      return;
+    }
     const html = typeof payload === 'string' && String(reply.getHeader('content-type')).startsWith('text/html') ? payload : '';
     let policy = policies.get(html);
     if (policy === undefined) {
       policy = pagePolicy(html);
       if (policies.size < 16) policies.set(html, policy);
     }
-    // Replaces the API policy helmet already set on the raw response.
-    reply.raw.setHeader('content-security-policy', policy);
-    return payload;
+    // Replaces the API policy set on the reply in onRequest.
+    reply.header('content-security-policy', policy);
+    done(null, payload);
   });
 }
 

@@ -14,6 +14,7 @@ export interface SpooledFile {
   filename: string;
   mimetype: string;
   bytes: number;
+  /** Digest of the file, for Idempotency-Key fingerprints; empty unless `digest` was asked for. */
   sha256: string;
 }
 
@@ -33,7 +34,7 @@ const SAFE_FILENAME = /^[^/\\\x00-\x1f\x7f]{1,255}$/;
  */
 export async function readDesignForm(
   request: FastifyRequest,
-  opts: { maxBytes: number; allowedFields: readonly string[] },
+  opts: { maxBytes: number; allowedFields: readonly string[]; digest?: boolean },
 ): Promise<DesignForm> {
   const fields: Record<string, string> = {};
   let file: SpooledFile | undefined;
@@ -76,14 +77,15 @@ export async function readDesignForm(
         throw badRequest('INVALID_FILE_FORMAT', `Only PNG images are accepted: the file was sent as ${part.mimetype || 'an unknown type'}, not image/png.`);
       }
       const target = path.join(os.tmpdir(), `kn-upload-${randomUUID()}.png`);
-      const hash = createHash('sha256');
+      // Only a request with an Idempotency-Key needs the digest: a pass over 10 MB otherwise spent for nothing.
+      const hash = opts.digest ? createHash('sha256') : undefined;
       let bytes = 0;
       file = { path: target, filename: part.filename, mimetype: part.mimetype, bytes: 0, sha256: '' };
       await pipeline(
         part.file,
         new Transform({
           transform(chunk: Buffer, _enc, cb) {
-            hash.update(chunk);
+            hash?.update(chunk);
             bytes += chunk.length;
             cb(null, chunk);
           },
@@ -91,7 +93,7 @@ export async function readDesignForm(
         createWriteStream(target),
       );
       file.bytes = bytes;
-      file.sha256 = hash.digest('hex');
+      file.sha256 = hash?.digest('hex') ?? '';
     }
     return { fields, file, cleanup };
   } catch (err) {

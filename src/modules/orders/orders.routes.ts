@@ -91,7 +91,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
   await app.register(multipart, { throwFileSizeLimit: true, preservePath: true, limits: { fileSize: opts.maxUploadBytes } });
 
   const uploadForm = (request: FastifyRequest, allowed: readonly string[]) =>
-    readDesignForm(request, { maxBytes: opts.maxUploadBytes, allowedFields: allowed });
+    readDesignForm(request, { maxBytes: opts.maxUploadBytes, allowedFields: allowed, digest: request.headers['idempotency-key'] !== undefined });
 
   app.post(
     '/api/v1/orders',
