@@ -295,7 +295,7 @@ async function main() {
             id: '5c',
             name: `${name} (${grown.publicDesigns.toLocaleString('en')} public designs)`,
             value: gallerySeq.length,
-            unit: 'x',
+            unit: 'count',
             goal: 'no Seq Scan',
             pass: gallerySeq.length === 0,
             detail: { withSeqScan: gallerySeq },
