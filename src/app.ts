@@ -39,7 +39,7 @@ import healthPlugin, { type DependencyCheck } from './plugins/health.js';
 import loadSheddingPlugin from './plugins/load-shedding.js';
 import openapiPlugin from './plugins/openapi.js';
 import rateLimitPlugin from './plugins/rate-limit.js';
-import requestLogPlugin, { REDACT_PATHS, requestIdFor } from './plugins/request-log.js';
+import requestLogPlugin, { REDACT_PATHS, lazyChildLogger, requestIdFor } from './plugins/request-log.js';
 import securityHeadersPlugin from './plugins/security-headers.js';
 import { filesRoutes } from './storage/files.routes.js';
 import { createStorage, isLocal, storageCheck } from './storage/index.js';
@@ -88,6 +88,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       ...(transport ? { transport } : {}),
     },
     genReqId: requestIdFor,
+    childLoggerFactory: lazyChildLogger,
     // request-log.ts writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     // Heroku's router is the only way in, and exactly one hop: trust the immediate peer (Heroku publishes

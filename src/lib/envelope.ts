@@ -1,4 +1,4 @@
-import { type TSchema, Type } from 'typebox';
+import { type Static, type TSchema, Type } from 'typebox';
 
 /** SPEC §6 success body. */
 export function ok<T>(data: T, message?: string): { success: true; data: T; message?: string } {
@@ -84,3 +84,15 @@ export function documentErrors(route: { schema?: { response?: unknown; hide?: bo
   if (!response || typeof response !== 'object' || route.schema?.hide) return;
   route.schema = { ...route.schema, response: { ...errorResponses(...codes), ...response } };
 }
+
+/**
+ * `schema` or null. A schema with one JSON type becomes `type: [that, 'null']`, which the response
+ * serialiser answers with a null check; as an anyOf it validated every value against both branches,
+ * which on a page of 20 orders with 15 nullable fields each was 300 validations per response.
+ */
+export const Nullable = <T extends TSchema>(schema: T) => {
+  const type = (schema as { type?: unknown }).type;
+  return typeof type === 'string'
+    ? Type.Unsafe<Static<T> | null>({ ...schema, type: [type, 'null'] })
+    : Type.Union([schema, Type.Null()]);
+};

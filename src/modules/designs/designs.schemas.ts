@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { PageQuery } from '../../lib/envelope.js';
+import { Nullable, PageQuery } from '../../lib/envelope.js';
 
 const DateTime = Type.String({ format: 'date-time' });
 
@@ -14,7 +14,7 @@ export const DesignSchema = Type.Object(
     thumbnail_url: Type.String({ description: 'Signed link to a 320-px WebP thumbnail, valid for one hour' }),
     reuse_count: Type.Integer(),
     comment_count: Type.Integer(),
-    published_at: Type.Union([DateTime, Type.Null()]),
+    published_at: Nullable(DateTime),
     created_at: DateTime,
   },
   { $id: 'Design', title: 'Design' },

@@ -1,9 +1,8 @@
-import { type TSchema, Type } from 'typebox';
+import { Type } from 'typebox';
 import { ORDER_STATUSES, PAYMENT_STATUSES } from '../../db/schema.js';
-import { PageQuery } from '../../lib/envelope.js';
+import { Nullable, PageQuery } from '../../lib/envelope.js';
 import { LengthSchema, NailSizesSchema, ShapeSchema } from '../users/users.schemas.js';
 
-const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
 const DateTime = Type.String({ format: 'date-time' });
 const Summary = Type.Ref('UserSummary');
 
