@@ -2,6 +2,7 @@
 // baseline measured in the same run on the same machine. See bench/README.md for how to read them.
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -92,9 +93,13 @@ async function main() {
       HOST: '127.0.0.1',
       DATA_DIR: path.join(os.tmpdir(), `kn-bench-data-${process.pid}`),
     };
+    // The API runs as the Procfile's web process does, with the variables its command line sets
+    // (MALLOC_ARENA_MAX); BENCH_API_ENV='NAME=value,…' adds more, to try a setting.
+    const procfileEnv = /^web:\s*((?:\w+=\S+\s+)*)node /m.exec(readFileSync(path.join(ROOT, 'Procfile'), 'utf8'))?.[1] ?? '';
+    const apiEnv = Object.fromEntries([...procfileEnv.trim().split(/\s+/), ...(process.env.BENCH_API_ENV ?? '').split(',')].filter(Boolean).map((pair) => pair.split('=') as [string, string]));
     const startApi = async (extra: Record<string, string> = {}): Promise<Api & { readyMs: number }> => {
       const port = await freePort();
-      const child = startNode([path.join(ROOT, 'dist/server.js')], { ...env, PORT: String(port), ...extra }, { cwd: ROOT });
+      const child = startNode([path.join(ROOT, 'dist/server.js')], { ...env, ...apiEnv, PORT: String(port), ...extra }, { cwd: ROOT });
       cleanups.push(() => child.stop());
       const url = `http://127.0.0.1:${port}`;
       const readyMs = await waitFor200(`${url}/api/v1/health`, child);
