@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { gt, lte, sql } from 'drizzle-orm';
+import { desc, gt, lte, sql } from 'drizzle-orm';
 import { integer, pgTable } from 'drizzle-orm/pg-core';
 import { boundedTotal, countCap } from '../src/db/pagination.js';
 import { type TestDatabase, createTestDatabase } from './support/database.js';
@@ -23,6 +23,7 @@ describe('list totals', () => {
     assert.equal(await boundedTotal(db, numbers, [lte(numbers.n, 99)], countCap(0, 20)), 99);
     assert.equal(await boundedTotal(db, numbers, [lte(numbers.n, 10), gt(numbers.n, 2490)], countCap(0, 20)), 20);
     assert.equal(await boundedTotal(db, numbers, [gt(numbers.n, 2500)], countCap(0, 20)), 0);
+    assert.equal(await boundedTotal(db, numbers, [lte(numbers.n, 99)], countCap(0, 20), [desc(numbers.n)]), 99, 'counted in a list order');
     assert.equal(await boundedTotal(db, numbers, [undefined], countCap(2000, 100)), 2500, 'a deep page counts far enough to be exact');
   });
 

@@ -26,13 +26,21 @@ async function estimatedRows(tx: Executor, query: SQLWrapper): Promise<number> {
  * total, so short lists, the last pages and hasNext are always exact. At the cap the list is long,
  * and its total is PostgreSQL's estimate, never less than the rows known to exist.
  */
-export async function boundedTotal(tx: Executor, table: PgTable, branches: Array<SQL | undefined>, cap: number): Promise<number> {
+export async function boundedTotal(
+  tx: Executor,
+  table: PgTable,
+  branches: Array<SQL | undefined>,
+  cap: number,
+  order: SQL[] = [],
+): Promise<number> {
   // Branches do not overlap, so the list is their UNION ALL, for the count and for the estimate alike.
+  // Counted in the list's own order (`order`), the rows come off the list's index: unordered, the planner
+  // may prefer a sequential scan that stops at the cap, which reads the whole table when rows are rare.
   const union = (limit?: number) =>
     sql.join(
       branches.map((where) => {
         const rows = tx.select({ one: sql`1` }).from(table).where(where);
-        return sql`(${limit === undefined ? rows : rows.limit(limit)})`;
+        return sql`(${limit === undefined ? rows : rows.orderBy(...order).limit(limit)})`;
       }),
       sql` union all `,
     );

@@ -79,7 +79,8 @@ export function createDesignsRepository(db: Executor) {
       const cap = countCap(filter.offset, filter.limit);
       const [rows, total] = await Promise.all([
         withImage(tx).innerJoin(page, eq(page.id, designs.id)).orderBy(...order),
-        boundedTotal(tx, designs, [where], cap),
+        // Searches are counted off the search index, whatever order they are shown in.
+        boundedTotal(tx, designs, [where], cap, filter.search ? [] : order),
       ]);
       return { rows, total };
     },

@@ -126,6 +126,7 @@ export function createOrdersRepository(db: Executor) {
           orders,
           scopes.map((scope) => and(scope, ...conditions)),
           cap,
+          [direction(column), direction(orders.id)],
         ),
       ]);
       return { rows, total };
