@@ -36,7 +36,7 @@ const sampleLoad = () => loadAverages.push(os.loadavg());
 // Durations: a few seconds a run after a warm-up, rounds alternating baseline and API.
 const SHAPE = QUICK
   ? { connections: 16, seconds: 2, rounds: 2, warmup: { connections: 16, seconds: 1 } }
-  : { connections: 16, seconds: 4, rounds: 3, warmup: { connections: 16, seconds: 2 } };
+  : { connections: 16, seconds: 3, rounds: 5, warmup: { connections: 16, seconds: 2 } };
 /** Orders prepared for the status benchmark (three steps each, half per server). */
 const WRITE_ORDERS = QUICK ? 12_000 : 30_000;
 const LATENCY_SAMPLES = QUICK ? 60 : 150;

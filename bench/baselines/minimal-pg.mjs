@@ -43,7 +43,8 @@ const SQL = {
     from designs d join users u on u.id = d.owner_id join orders o on o.id = d.order_id
     join (select id from designs where is_public = $1 and removed_at is null order by published_at desc, id desc limit $2 offset $3) page on page.id = d.id
     order by d.published_at desc, d.id desc`,
-  galleryCount: `select count(*)::int as n from ((select 1 from designs where is_public = $1 and removed_at is null limit $2)) as bounded`,
+  galleryCount: `select count(*)::int as n from ((select 1 from designs where is_public = $1 and removed_at is null
+    order by published_at desc, id desc limit $2)) as bounded`,
   galleryEstimate: `explain (format json) (select 1 from designs where is_public = $1 and removed_at is null)`,
   ordersPage: `select o.*, c.name as customer_name, t.name as technician_name, d.id as design_id
     from orders o join users c on c.id = o.customer_id left join users t on t.id = o.technician_id left join designs d on d.order_id = o.id
@@ -51,8 +52,8 @@ const SQL = {
           union all (select id, created_at as sort_key from orders where technician_id is null order by created_at desc, id desc limit $2)
           order by sort_key desc, id desc limit $3 offset $4) page on page.id = o.id
     order by o.created_at desc, o.id desc`,
-  ordersCount: `select count(*)::int as n from ((select 1 from orders where technician_id = $1 limit $2)
-    union all (select 1 from orders where technician_id is null limit $2)) as bounded`,
+  ordersCount: `select count(*)::int as n from ((select 1 from orders where technician_id = $1 order by created_at desc, id desc limit $2)
+    union all (select 1 from orders where technician_id is null order by created_at desc, id desc limit $2)) as bounded`,
   ordersEstimate: `explain (format json) (select 1 from orders where technician_id = $1) union all (select 1 from orders where technician_id is null)`,
   // The API's statements for each step: production needs payment; shipping sets carrier and tracking.
   advance: {

@@ -120,7 +120,7 @@ export async function get(url: string, headers: Record<string, string> = {}): Pr
   });
 }
 
-export async function latency(url: string, headers: Record<string, string>, samples: number, warmup = 20): Promise<Latency> {
+export async function latency(url: string, headers: Record<string, string>, samples: number, warmup = 50): Promise<Latency> {
   const times: number[] = [];
   for (let i = 0; i < warmup + samples; i++) {
     const res = await get(url, headers);
