@@ -1,28 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { sql } from 'drizzle-orm';
 import sharp from 'sharp';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { createOrder, png, put, submitOrder } from './support/orders.js';
 import { type S3rverHandle, startS3rver } from './support/s3rver.js';
+import { countRows, s3Keys } from './support/store.js';
 
-async function objectKeys(s3: S3rverHandle): Promise<string[]> {
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
-  const out = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket }));
-  client.destroy();
-  return (out.Contents ?? []).map((o) => o.Key!);
-}
-
-async function orderCount(ctx: TestContext): Promise<number> {
-  const r = await ctx.database.handle.db.execute(sql`select count(*)::int as n from orders`);
-  return (r as unknown as { rows: Array<{ n: number }> }).rows[0]!.n;
-}
+const objectKeys = s3Keys;
+const orderCount = (ctx: TestContext) => countRows(ctx.database.handle.db, 'orders');
 
 describe('orders on S3 (s3rver)', () => {
   let s3: S3rverHandle;

@@ -1,29 +1,13 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'drizzle-orm';
 import sharp from 'sharp';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
-import { multipart, pngPart } from './support/multipart.js';
+import { type FilePart, multipart, pngPart } from './support/multipart.js';
 import { createOrder, png, pngChunk, put, submitOrder, withChunks } from './support/orders.js';
+import { countRows, localKeys } from './support/store.js';
 
-/** Every object the local store holds, as keys. */
-function storedKeys(ctx: TestContext): string[] {
-  const root = path.join(ctx.dataDir, 'images');
-  try {
-    return readdirSync(root, { recursive: true, withFileTypes: true })
-      .filter((e) => e.isFile())
-      .map((e) => path.relative(root, path.join(e.parentPath, e.name)));
-  } catch {
-    return [];
-  }
-}
-
-async function count(ctx: TestContext, table: string): Promise<number> {
-  const result = await ctx.database.handle.db.execute(sql.raw(`select count(*)::int as n from ${table}`));
-  return (result as unknown as { rows: Array<{ n: number }> }).rows[0]!.n;
-}
+const storedKeys = (ctx: TestContext) => localKeys(ctx.dataDir);
+const count = (ctx: TestContext, from: string) => countRows(ctx.database.handle.db, from);
 
 async function fetchSigned(ctx: TestContext, url: string) {
   const u = new URL(url);
@@ -424,7 +408,7 @@ describe('orders: upload refusals leave nothing behind', () => {
   });
   after(() => ctx.close());
 
-  const cases: Array<[string, () => Promise<{ fields?: Record<string, string>; file?: { filename: string; contentType: string; data: Buffer } | null }>, number, string]> = [
+  const cases: Array<[string, () => Promise<{ fields?: Record<string, string>; file?: FilePart | null }>, number, string]> = [
     ['a JPEG renamed .png', async () => ({ file: { filename: 'design.png', contentType: 'image/png', data: await sharp(await png()).jpeg().toBuffer() } }), 400, 'INVALID_FILE_FORMAT'],
     ['a PNG declared as image/jpeg', async () => ({ file: { filename: 'design.png', contentType: 'image/jpeg', data: await png() } }), 400, 'INVALID_FILE_FORMAT'],
     ['a PNG named .jpg', async () => ({ file: { filename: 'design.jpg', contentType: 'image/png', data: await png() } }), 400, 'INVALID_FILE_FORMAT'],

@@ -71,3 +71,29 @@ export function pngChunk(type: string, data: Buffer): Buffer {
 export function withChunks(png: Buffer, ...chunks: Buffer[]): Buffer {
   return Buffer.concat([png.subarray(0, 33), ...chunks, png.subarray(33)]);
 }
+
+/** Where an order can be taken through the API, in workflow order from under_review. */
+export type Stage = 'under_review' | 'rejected' | 'accepted' | 'paid' | 'in_production' | 'shipped' | 'delivered';
+const STEPS: Array<[Stage, (id: string) => [string, unknown]]> = [
+  ['accepted', (id) => [`/api/v1/orders/${id}/review`, { action: 'accept', complexity_multiplier: 1.5 }]],
+  ['paid', (id) => [`/api/v1/orders/${id}/payment`, { payment_status: 'paid' }]],
+  ['in_production', (id) => [`/api/v1/orders/${id}/status`, { status: 'in_production' }]],
+  ['shipped', (id) => [`/api/v1/orders/${id}/status`, { status: 'shipped', carrier: 'USPS', tracking_number: '9400 1000' }]],
+  ['delivered', (id) => [`/api/v1/orders/${id}/status`, { status: 'delivered' }]],
+];
+
+/** Moves an order under review by `tech` forward to `stage` through the API, asserting every step. */
+export async function advanceOrder(ctx: Pick<TestContext, 'app'>, tech: TestUser, orderId: string, stage: Stage): Promise<void> {
+  if (stage === 'under_review') return;
+  if (stage === 'rejected') {
+    const res = await put(ctx, tech, `/api/v1/orders/${orderId}/review`, { action: 'reject', feedback: 'More contrast, please' });
+    if (res.statusCode !== 200) throw new Error(`reject failed: ${res.statusCode} ${res.body}`);
+    return;
+  }
+  for (const [reached, step] of STEPS) {
+    const [url, payload] = step(orderId);
+    const res = await put(ctx, tech, url, payload);
+    if (res.statusCode !== 200) throw new Error(`${url} failed: ${res.statusCode} ${res.body}`);
+    if (reached === stage) return;
+  }
+}
