@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { crc32, createInflate } from 'node:zlib';
 import sharp from 'sharp';
 import { badRequest } from '../errors.js';
 import type { ObjectBody } from './storage.js';
@@ -43,18 +44,24 @@ const decoding = new Semaphore(2);
 
 const invalidFormat = () =>
   badRequest('INVALID_FILE_FORMAT', 'The file is not a PNG image. Export the design as PNG and upload that file.');
-const damaged = () =>
-  badRequest(
-    'INVALID_IMAGE',
-    'The PNG could not be read: it is truncated, corrupt or too complex to decode. Export it again and upload the new file.',
-  );
+type Problem = 'truncated' | 'corrupt' | 'trailing_data' | 'decompression_bomb';
+
+const MESSAGES: Record<Problem, string> = {
+  truncated: 'The PNG is incomplete: the file ends before the image does. Upload the whole file again, or export it again.',
+  corrupt: 'The PNG is damaged: part of it fails its checksum or cannot be unpacked. Export it again and upload the new file.',
+  trailing_data:
+    'The file carries extra data after the end of the PNG image (often another file glued to it). Export the design again as a plain PNG.',
+  decompression_bomb:
+    'The PNG unpacks to far more data than its size in pixels needs (a "decompression bomb"). Export the design again as a plain PNG.',
+};
+
+const invalidImage = (problem: Problem) => badRequest('INVALID_IMAGE', MESSAGES[problem], { problem });
 
 /** Width and height as the IHDR chunk declares them, read before anything is decoded. */
 export function pngHeader(head: Buffer): { width: number; height: number } {
-  if (head.length < 24 || !head.subarray(0, 8).equals(PNG_SIGNATURE)) throw invalidFormat();
-  if (head.toString('latin1', 12, 16) !== 'IHDR') {
-    throw badRequest('INVALID_IMAGE', 'The PNG is damaged (its header chunk is missing). Export it again.');
-  }
+  if (head.length < 8 || !head.subarray(0, 8).equals(PNG_SIGNATURE)) throw invalidFormat();
+  if (head.length < 24) throw invalidImage('truncated');
+  if (head.toString('latin1', 12, 16) !== 'IHDR') throw invalidImage('corrupt');
   return { width: head.readUInt32BE(16), height: head.readUInt32BE(20) };
 }
 
@@ -65,46 +72,124 @@ export function pngHeader(head: Buffer): { width: number; height: number } {
 const KEPT_CHUNKS = new Set(['IHDR', 'PLTE', 'tRNS', 'IDAT', 'IEND']);
 const CHUNK_TYPE = /^[A-Za-z]{4}$/;
 
-/**
- * The byte ranges of the file that make the metadata-free PNG: the signature and the kept chunks,
- * copied as they are (their CRCs stay valid), everything after IEND dropped. Only chunk headers are
- * looked at; a chunk running past the end of the file, a missing IEND or an unknown critical chunk
- * (one a decoder must refuse) make the file damaged.
- */
-async function keptRanges(file: string, size: number): Promise<Array<{ start: number; end: number }>> {
-  const ranges = [{ start: 0, end: 8 }];
-  const head = Buffer.alloc(8);
-  let next = 8; // where the chunk whose header is being read starts
-  let missing = 8; // header bytes of that chunk not read yet
-  let position = 0; // file offset of the current buffer
-  let ended = false;
-  for await (const buffer of createReadStream(file, { start: 8, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-    const from = position + 8;
-    let i = next + 8 - missing - from;
-    while (!ended && i < buffer.length) {
-      const take = Math.min(missing, buffer.length - i);
-      buffer.copy(head, 8 - missing, i, i + take);
-      missing -= take;
-      if (missing > 0) break;
-      const type = head.toString('latin1', 4, 8);
-      const end = next + 12 + head.readUInt32BE(0);
-      if (!CHUNK_TYPE.test(type) || end > size) throw damaged();
-      if (KEPT_CHUNKS.has(type)) {
-        const last = ranges[ranges.length - 1]!;
-        if (last.end === next) last.end = end;
-        else ranges.push({ start: next, end });
-      } else if (type[0]! >= 'A' && type[0]! <= 'Z') {
-        throw damaged();
-      }
-      ended = type === 'IEND';
-      next = end;
-      missing = 8;
-      i = next - from;
-    }
-    position += buffer.length;
-    if (ended) break;
+/** Compressed text and colour-profile chunks may unpack to at most this much (real ones are a few KB). */
+const MAX_ANCILLARY_INFLATED = 4 * 1024 * 1024;
+const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+] as const;
+
+/** Bytes the image data must unpack to: a filter byte plus the packed pixels of every row (of every Adam7 pass). */
+export function expectedImageDataSize(ihdr: { width: number; height: number; bitDepth: number; colorType: number; interlace: number }): number {
+  const bitsPerPixel = (CHANNELS[ihdr.colorType] ?? 4) * ihdr.bitDepth;
+  const rowBytes = (w: number) => (w === 0 ? 0 : 1 + Math.ceil((w * bitsPerPixel) / 8));
+  if (ihdr.interlace !== 1) return ihdr.height * rowBytes(ihdr.width);
+  let total = 0;
+  for (const [x0, y0, dx, dy] of ADAM7) {
+    const w = Math.ceil(Math.max(0, ihdr.width - x0) / dx);
+    const h = Math.ceil(Math.max(0, ihdr.height - y0) / dy);
+    total += w === 0 ? 0 : h * rowBytes(w);
   }
-  if (!ended) throw damaged();
+  return total;
+}
+
+/** Unpacks a zlib stream only to count it: true when it holds more than `limit` bytes. 'corrupt' when it cannot be read. */
+async function inflatesBeyond(parts: Buffer[], limit: number): Promise<boolean | 'corrupt'> {
+  const source = Readable.from(parts);
+  const inflate = createInflate({ chunkSize: 256 * 1024 });
+  source.pipe(inflate);
+  let total = 0;
+  try {
+    for await (const chunk of inflate) {
+      total += (chunk as Buffer).length;
+      if (total > limit) return true;
+    }
+    return false;
+  } catch {
+    return 'corrupt';
+  } finally {
+    source.destroy();
+    inflate.destroy();
+  }
+}
+
+/** Where the zlib data of a compressed ancillary chunk starts, or -1 when it carries none. */
+function compressedPayloadOffset(type: string, body: Buffer): number {
+  const keywordEnd = body.indexOf(0);
+  if (keywordEnd < 0) return -1;
+  if (type === 'zTXt' || type === 'iCCP') return keywordEnd + 2;
+  if (type === 'iTXt' && body[keywordEnd + 1] === 1) {
+    // keyword, compression flag and method, language tag, translated keyword, then the text
+    const languageEnd = body.indexOf(0, keywordEnd + 3);
+    const translatedEnd = languageEnd < 0 ? -1 : body.indexOf(0, languageEnd + 1);
+    return translatedEnd < 0 ? -1 : translatedEnd + 1;
+  }
+  return -1;
+}
+
+type Range = { start: number; end: number };
+
+/**
+ * Walks every chunk before anything is decoded and returns the byte ranges of the metadata-free PNG to
+ * store (the signature and the kept chunks, copied as they are, so their CRCs stay valid). Each chunk
+ * must be complete, of a known kind if critical, with a valid CRC; IEND must come last with nothing
+ * after it; and no compressed data may unpack beyond what the image can use. libpng tolerates most of
+ * these (it stops reading once it has the pixels), but a file that breaks them is corrupt, truncated,
+ * a polyglot carrying another file, or a decompression bomb, and SPEC §5 refuses those.
+ */
+export async function checkPngStructure(data: Buffer): Promise<Range[]> {
+  const ihdr = { width: 0, height: 0, bitDepth: 0, colorType: 0, interlace: 0 };
+  const idat: Buffer[] = [];
+  const ranges: Range[] = [{ start: 0, end: PNG_SIGNATURE.length }];
+  let offset = PNG_SIGNATURE.length;
+  let ended = false;
+  while (offset < data.length) {
+    if (offset + 12 > data.length) throw invalidImage('truncated');
+    const length = data.readUInt32BE(offset);
+    const end = offset + 12 + length;
+    if (length > 0x7fffffff || end > data.length) throw invalidImage('truncated');
+    const type = data.toString('latin1', offset + 4, offset + 8);
+    if (!CHUNK_TYPE.test(type)) throw invalidImage('corrupt');
+    const body = data.subarray(offset + 8, offset + 8 + length);
+    if ((crc32(data.subarray(offset + 4, offset + 8 + length)) >>> 0) !== data.readUInt32BE(offset + 8 + length)) {
+      throw invalidImage('corrupt');
+    }
+    if (KEPT_CHUNKS.has(type)) {
+      const last = ranges[ranges.length - 1]!;
+      if (last.end === offset) last.end = end;
+      else ranges.push({ start: offset, end });
+    } else if (type[0]! >= 'A' && type[0]! <= 'Z') {
+      // An unknown critical chunk: a decoder must refuse the file.
+      throw invalidImage('corrupt');
+    }
+    offset = end;
+    if (type === 'IHDR') {
+      if (length !== 13) throw invalidImage('corrupt');
+      Object.assign(ihdr, { width: body.readUInt32BE(0), height: body.readUInt32BE(4), bitDepth: body[8], colorType: body[9], interlace: body[12] });
+    } else if (type === 'IDAT') {
+      idat.push(body);
+    } else if (type === 'IEND') {
+      ended = true;
+      break;
+    } else {
+      const start = compressedPayloadOffset(type, body);
+      if (start >= 0 && (await inflatesBeyond([body.subarray(start)], MAX_ANCILLARY_INFLATED)) === true) {
+        throw invalidImage('decompression_bomb');
+      }
+    }
+  }
+  if (!ended) throw invalidImage('truncated');
+  if (offset < data.length) throw invalidImage('trailing_data');
+  if (idat.length === 0) throw invalidImage('truncated');
+  const verdict = await inflatesBeyond(idat, expectedImageDataSize(ihdr));
+  if (verdict === 'corrupt') throw invalidImage('corrupt');
+  if (verdict) throw invalidImage('decompression_bomb');
   return ranges;
 }
 
@@ -122,18 +207,19 @@ function streamOf(file: string, ranges: Array<{ start: number; end: number }>): 
  *
  * The stored PNG is the upload's own pixel data with the metadata chunks left out, streamed from the
  * spooled file: re-encoding a 10 MB image cost a second of CPU and three copies of it in memory, and
- * SPEC §5 asks only for a clean PNG. The whole image is still decoded (for the thumbnail), which is what
- * refuses truncated, corrupt and decompression-bomb files.
+ * SPEC §5 asks only for a clean PNG. checkPngStructure refuses truncated, corrupt, polyglot and
+ * decompression-bomb files first; the whole image is then decoded for the thumbnail.
  */
 export async function processDesignImage(file: string): Promise<ProcessedImage> {
   const head = Buffer.alloc(33);
   const handle = await open(file, 'r');
+  let bytesRead: number;
   try {
-    await handle.read(head, 0, head.length, 0);
+    ({ bytesRead } = await handle.read(head, 0, head.length, 0));
   } finally {
     await handle.close();
   }
-  const { width, height } = pngHeader(head);
+  const { width, height } = pngHeader(head.subarray(0, bytesRead));
   if (width < MIN_SIDE || height < MIN_SIDE || width > MAX_SIDE || height > MAX_SIDE) {
     throw badRequest(
       'INVALID_IMAGE_DIMENSIONS',
@@ -141,8 +227,9 @@ export async function processDesignImage(file: string): Promise<ProcessedImage> 
       { width, height, min: MIN_SIDE, max: MAX_SIDE },
     );
   }
-  const ranges = await keptRanges(file, (await stat(file)).size);
   return decoding.run(async () => {
+    // The whole file (at most MAX_UPLOAD_SIZE_MB) for the chunk walk; the decode below needs far more.
+    const ranges = await checkPngStructure(await readFile(file));
     try {
       const thumbnail = await sharp(file, { limitInputPixels: MAX_SIDE * MAX_SIDE, failOn: 'error', sequentialRead: true })
         .resize({ width: Math.min(THUMBNAIL_WIDTH, width), withoutEnlargement: true })
@@ -150,7 +237,10 @@ export async function processDesignImage(file: string): Promise<ProcessedImage> 
         .toBuffer();
       return { png: streamOf(file, ranges), thumbnail, width, height };
     } catch {
-      throw damaged();
+      throw badRequest(
+        'INVALID_IMAGE',
+        'The PNG could not be read: it is truncated, corrupt or too complex to decode. Export it again and upload the new file.',
+      );
     }
   });
 }
