@@ -112,6 +112,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // JSON everywhere except uploads (SPEC §6): Fastify's default text/plain parser would hand a string to
+  // routes whose schemas are declared per content type (JSON or multipart), skipping their validation.
+  app.removeContentTypeParser('text/plain');
 
   const ownsDatabase = !overrides.database;
   const database = overrides.database ?? (await createDatabase(config, app.log));

@@ -136,6 +136,7 @@ const REFUSED: Refusal[] = [
     code: 'INVALID_FILE_FORMAT',
   },
   { name: 'a raw PNG body sent as image/png', body: async () => ({ payload: await png(), headers: { 'content-type': 'image/png' } }), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'a form sent as text/plain', body: async () => ({ payload: image(await png()).payload, headers: { 'content-type': 'text/plain' } }), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
   { name: 'a form sent as multipart/mixed', body: async () => ({ ...image(await png()), headers: { 'content-type': 'multipart/mixed; boundary=x' } }), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
   // Malformed forms
   { name: 'multipart/form-data without a boundary', body: async () => ({ payload: image(await png()).payload, headers: { 'content-type': 'multipart/form-data' } }), status: 400, code: 'MALFORMED_MULTIPART' },
