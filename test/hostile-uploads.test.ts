@@ -140,6 +140,15 @@ const REFUSED: Refusal[] = [
   { name: 'a form sent as multipart/mixed', body: async () => ({ ...image(await png()), headers: { 'content-type': 'multipart/mixed; boundary=x' } }), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
   // Malformed forms
   { name: 'multipart/form-data without a boundary', body: async () => ({ payload: image(await png()).payload, headers: { 'content-type': 'multipart/form-data' } }), status: 400, code: 'MALFORMED_MULTIPART' },
+  {
+    name: 'a form without its closing boundary',
+    body: async () => {
+      const body = image(await png());
+      return { ...body, payload: body.payload.subarray(0, body.payload.lastIndexOf(Buffer.from('\r\n--'))) };
+    },
+    status: 400,
+    code: 'MALFORMED_MULTIPART',
+  },
   { name: 'two files in the image field', body: async () => multipart(FIELDS, [pngPart(await png()), pngPart(await png(200, 200, 2))]), status: 400, code: 'TOO_MANY_FILES' },
   {
     name: 'an image and a second file in another field',

@@ -113,7 +113,7 @@ export async function readDesignForm(
       throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the design as multipart/form-data.');
     }
     if (code === 'FST_PROTO_VIOLATION') throw badRequest('VALIDATION_ERROR', 'A form field name is not allowed.');
-    if (err instanceof Error && /Unexpected end of form|Malformed part header|Multipart: Boundary not found/i.test(err.message)) {
+    if (err instanceof Error && /unexpected end of (form|multipart data)|Malformed part header|Multipart: Boundary not found/i.test(err.message)) {
       throw badRequest('MALFORMED_MULTIPART', 'The multipart body is incomplete or malformed. Send it again.');
     }
     throw err;
