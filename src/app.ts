@@ -34,7 +34,7 @@ import { UserSummarySchema } from './modules/users/users.schemas.js';
 import { createUserInfoFetcher, createUsersService } from './modules/users/users.service.js';
 import authPlugin from './plugins/auth.js';
 import corsPlugin from './plugins/cors.js';
-import errorsPlugin from './plugins/errors.js';
+import errorsPlugin, { frameworkErrors } from './plugins/errors.js';
 import healthPlugin, { type DependencyCheck } from './plugins/health.js';
 import loadSheddingPlugin from './plugins/load-shedding.js';
 import openapiPlugin from './plugins/openapi.js';
@@ -108,6 +108,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    frameworkErrors,
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true },
     },

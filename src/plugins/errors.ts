@@ -77,6 +77,23 @@ function frameworkError(err: FastifyError): { status: number; code: string; mess
   }
 }
 
+/**
+ * Errors the router raises before any route or hook runs (Fastify's `frameworkErrors` option): a URL
+ * that does not decode, or a path parameter longer than the router accepts. Without this they answer
+ * in Fastify's own shape, echoing the whole URL back.
+ */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  reply.header('x-request-id', request.id);
+  request.log.info({ code: err.code }, 'request refused by the router');
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return send(reply, 400, 'BAD_URL', 'A value in the URL is too long. Check the id in the path.');
+  }
+  if (err.code === 'FST_ERR_BAD_URL') {
+    return send(reply, 400, 'BAD_URL', 'The URL is not valid: a percent-encoded part does not decode to UTF-8.');
+  }
+  return send(reply, err.statusCode && err.statusCode < 500 ? err.statusCode : 400, 'BAD_REQUEST', 'The request could not be routed. Check its URL and headers.');
+}
+
 async function errorsPlugin(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof AppError) {
