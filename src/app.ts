@@ -36,6 +36,7 @@ import authPlugin from './plugins/auth.js';
 import corsPlugin from './plugins/cors.js';
 import errorsPlugin, { frameworkErrors } from './plugins/errors.js';
 import healthPlugin, { type DependencyCheck } from './plugins/health.js';
+import inputGuards from './plugins/input-guards.js';
 import loadSheddingPlugin from './plugins/load-shedding.js';
 import openapiPlugin from './plugins/openapi.js';
 import rateLimitPlugin from './plugins/rate-limit.js';
@@ -170,6 +171,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addSchema(ErrorBody);
   app.addSchema(UserSummarySchema);
   await app.register(errorsPlugin);
+  await app.register(inputGuards);
   await app.register(requestLogPlugin);
   // Edge protection, before the docs and the auth hook (README "Edge protection"): CORS first so that
   // every answer below, 429 and 503 included, is readable by the front end; the limiter keys on the

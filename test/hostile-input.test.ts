@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
+import { createOrder } from './support/orders.js';
 
 /**
  * Inputs that test/fuzz.test.ts found answering 5xx or outside the envelope, pinned here so they stay
@@ -9,10 +10,12 @@ import { type TestContext, type TestUser, buildTestApp, registerUser } from './s
 describe('hostile input found by fuzzing', () => {
   let ctx: TestContext;
   let customer: TestUser;
+  let order: { id: string };
   before(async () => {
     ctx = await buildTestApp();
     await registerUser(ctx, 'nail_technician');
     customer = await registerUser(ctx);
+    order = await createOrder(ctx, customer);
   });
   after(() => ctx.close());
 
@@ -32,6 +35,14 @@ describe('hostile input found by fuzzing', () => {
       const error = assertEnvelope(res, 400, 'BAD_URL');
       assert.ok(!error.message.includes(url.slice(16, 40)), 'the URL is not echoed back');
       assert.match(String(res.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    }
+  });
+
+  it('refuses Infinity as a page or limit (Ajv coerces it and skips the bounds)', async () => {
+    for (const url of ['/api/v1/orders?limit=-Infinity', '/api/v1/orders?page=Infinity', '/api/v1/designs?limit=Infinity', `/api/v1/orders/${order.id}/messages?limit=Infinity`]) {
+      const res = await get(url, customer);
+      const error = assertEnvelope(res, 400, 'VALIDATION_ERROR');
+      assert.ok(Object.keys((error as { details?: object }).details ?? {}).some((f) => ['page', 'limit'].includes(f)), JSON.stringify(error));
     }
   });
 });
