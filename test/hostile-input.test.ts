@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
-import { createOrder } from './support/orders.js';
+import { multipart, pngPart } from './support/multipart.js';
+import { createOrder, png } from './support/orders.js';
+import { countRows } from './support/store.js';
 
 /**
  * Inputs that test/fuzz.test.ts found answering 5xx or outside the envelope, pinned here so they stay
@@ -44,5 +46,25 @@ describe('hostile input found by fuzzing', () => {
       const error = assertEnvelope(res, 400, 'VALIDATION_ERROR');
       assert.ok(Object.keys((error as { details?: object }).details ?? {}).some((f) => ['page', 'limit'].includes(f)), JSON.stringify(error));
     }
+  });
+
+  it('refuses NUL characters, which PostgreSQL text cannot hold, in JSON, queries and forms', async () => {
+    const messages = await countRows(ctx.database.handle.db, 'messages');
+    const cases = [
+      ctx.app.inject({ method: 'POST', url: `/api/v1/orders/${order.id}/messages`, headers: customer.auth, payload: { text: 'hi\u0000there' } }),
+      ctx.app.inject({ method: 'PUT', url: '/api/v1/users/me', headers: customer.auth, payload: { name: 'Ana\u0000' } }),
+      ctx.app.inject({ method: 'PUT', url: '/api/v1/users/me', headers: customer.auth, payload: { name: 'Ana', shipping_address: { line1: 'a\u0000', city: 'x', postal_code: '1', country: 'US' } } }),
+      get('/api/v1/designs?search=a%00b'),
+      get('/api/v1/orders?search=%00', customer),
+    ];
+    for (const res of await Promise.all(cases)) {
+      const error = assertEnvelope(res, 400, 'VALIDATION_ERROR') as { details?: Record<string, string> };
+      assert.match(Object.values(error.details ?? {}).join(), /NUL/);
+    }
+    const form = multipart({ description: 'Daisies\u0000', quantity: 1 }, [pngPart(await png())]);
+    const upload = await ctx.app.inject({ method: 'POST', url: '/api/v1/orders', headers: { ...customer.auth, ...form.headers }, payload: form.payload });
+    assertEnvelope(upload, 400, 'VALIDATION_ERROR');
+    assert.equal(await countRows(ctx.database.handle.db, 'messages'), messages);
+    assert.equal(await countRows(ctx.database.handle.db, 'orders'), 1);
   });
 });

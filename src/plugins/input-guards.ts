@@ -4,7 +4,10 @@ import { validationError } from '../errors.js';
 
 /** What schemas let through but the rest of the stack cannot take, by field path. */
 export function inputProblems(value: unknown, path: string, problems: Record<string, string>, depth = 0): void {
-  if (typeof value === 'number') {
+  if (typeof value === 'string') {
+    // PostgreSQL text cannot hold U+0000: the insert or the search would fail with a 500.
+    if (value.includes('\u0000')) problems[path || 'request'] = 'must not contain NUL (\\u0000) characters';
+  } else if (typeof value === 'number') {
     // Ajv's coercion turns the query strings "Infinity" and "-Infinity" into numbers and then skips
     // minimum/maximum for non-finite values, so ?limit=-Infinity passed validation.
     if (!Number.isFinite(value)) problems[path || 'request'] = 'must be a finite number';

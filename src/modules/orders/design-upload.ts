@@ -54,6 +54,9 @@ export async function readDesignForm(
         if (part.fieldname in fields) {
           throw badRequest('VALIDATION_ERROR', `The form field "${part.fieldname}" was sent twice.`, { [part.fieldname]: 'was sent more than once' });
         }
+        if (String(part.value).includes('\u0000')) {
+          throw badRequest('VALIDATION_ERROR', `The form field "${part.fieldname}" contains a NUL character.`, { [part.fieldname]: 'must not contain NUL (\\u0000) characters' });
+        }
         if (part.valueTruncated) {
           throw badRequest('VALIDATION_ERROR', `The form field "${part.fieldname}" is too long.`, { [part.fieldname]: 'is too long' });
         }
