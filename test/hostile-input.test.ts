@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
+import { FakeAuth0 } from './support/fake-auth0.js';
 import { multipart, pngPart } from './support/multipart.js';
 import { createOrder, png } from './support/orders.js';
 import { countRows } from './support/store.js';
 
 /**
- * Inputs that test/fuzz.test.ts found answering 5xx or outside the envelope, pinned here so they stay
- * fixed whatever the fuzzer happens to draw next time.
+ * What test/fuzz.test.ts found answering 5xx or outside the envelope, pinned here so it stays fixed
+ * whatever the fuzzer happens to draw next time.
  */
 describe('hostile input found by fuzzing', () => {
   let ctx: TestContext;
@@ -66,5 +69,38 @@ describe('hostile input found by fuzzing', () => {
     assertEnvelope(upload, 400, 'VALIDATION_ERROR');
     assert.equal(await countRows(ctx.database.handle.db, 'messages'), messages);
     assert.equal(await countRows(ctx.database.handle.db, 'orders'), 1);
+  });
+});
+
+describe('an identity provider that closes idle connections', () => {
+  it('retries the key set on a fresh connection instead of reporting identity down', async () => {
+    const auth0 = await FakeAuth0.start();
+    // Serves the key set once per connection, then drops the connection when it is reused, as a
+    // server does when its keep-alive timeout fires just as the client sends the next request.
+    const served = new WeakSet<object>();
+    const issuer = createServer((req, res) => {
+      if (served.has(req.socket)) return req.socket.destroy();
+      served.add(req.socket);
+      res.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive' });
+      res.end(JSON.stringify({ keys: auth0.keys.map((k) => k.publicJwk) }));
+    });
+    await new Promise<void>((resolve) => issuer.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(issuer.address() as AddressInfo).port}/`;
+    const ctx = await buildTestApp({ auth0, env: { AUTH0_ISSUER_BASE_URL: url } });
+    try {
+      const identity = async () => (await ctx.app.inject({ method: 'GET', url: '/api/v1/health' })).json().data.checks.identity;
+      assert.equal((await identity()).status, 'up');
+      await new Promise((r) => setTimeout(r, 3100)); // past the health cache: the next probe reuses the connection
+      const again = await identity();
+      assert.equal(again.status, 'up', JSON.stringify(again));
+      const token = await auth0.token({ issuer: url, role: 'customer' });
+      const me = await ctx.app.inject({ method: 'GET', url: '/api/v1/users/me', headers: { authorization: `Bearer ${token}` } });
+      assert.equal(me.statusCode, 404, 'the token verified (no profile yet)');
+    } finally {
+      await ctx.close();
+      issuer.closeAllConnections();
+      await new Promise((r) => issuer.close(r));
+      await auth0.stop();
+    }
   });
 });

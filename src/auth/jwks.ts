@@ -53,10 +53,17 @@ export function createRemoteJwks(opts: RemoteJwksOptions): JwksSource {
   let lastFailure: { at: number; reason: string } | undefined;
 
   const load = async (signal?: AbortSignal) => {
-    const response = await doFetch(opts.url, {
-      headers: { accept: 'application/json' },
-      signal: signal ?? AbortSignal.timeout(timeoutMs),
-    });
+    const abort = signal ?? AbortSignal.timeout(timeoutMs);
+    const get = () => doFetch(opts.url, { headers: { accept: 'application/json' }, signal: abort });
+    let response: Response;
+    try {
+      response = await get();
+    } catch (err) {
+      // A pooled keep-alive connection the issuer closed while it sat idle fails at once (ECONNRESET,
+      // "other side closed"): one retry on a fresh connection, unless the time is already up.
+      if (abort.aborted || !(err instanceof TypeError)) throw err;
+      response = await get();
+    }
     if (!response.ok) throw new Error(`JWKS endpoint answered ${response.status}`);
     const body: unknown = await response.json();
     if (!isKeySet(body)) throw new Error('JWKS endpoint answered something that is not a key set');
