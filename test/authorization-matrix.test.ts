@@ -109,6 +109,12 @@ const ROWS: Row[] = [
   { op: 'POST /api/v1/users', on: 'an existing profile', expect: SIGNED_IN(409), readOnly: true, target: async () => ({}) },
   { op: 'POST /api/v1/auth/login', on: 'my profile', expect: SIGNED_IN(200), readOnly: true, target: async () => ({}) },
   { op: 'POST /api/v1/auth/logout', on: 'my session', expect: SIGNED_IN(204), readOnly: true, target: async () => ({}) },
+  {
+    op: 'POST /api/v1/auth/technicians/invite',
+    on: 'a new technician',
+    expect: [401, 403, 403, 201, 201],
+    target: async (w) => ({ body: { email: `invitee-${w.description().split(' ').pop()}@example.com`, name: 'New Tech' } }),
+  },
   { op: 'GET /api/v1/users/me', on: 'my profile', expect: SIGNED_IN(200), readOnly: true, target: async () => ({}) },
   { op: 'PUT /api/v1/users/me', on: 'my profile', expect: SIGNED_IN(200), readOnly: true, target: async () => ({ body: { name: 'Same Name' } }) },
   {
