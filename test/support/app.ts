@@ -6,6 +6,7 @@ import { type App, type AppOverrides, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { type TestDatabase, createTestDatabase } from './database.js';
 import { FakeAuth0 } from './fake-auth0.js';
+import type { Api } from './http.js';
 
 export interface TestContext {
   app: App;
@@ -86,7 +87,7 @@ let counter = 0;
 
 /** Signs a token for a new person and registers their profile through the API. */
 export async function registerUser(
-  ctx: Pick<TestContext, 'app' | 'auth0'>,
+  ctx: { app: Api; auth0: FakeAuth0 },
   role: 'customer' | 'nail_technician' = 'customer',
   name?: string,
 ): Promise<TestUser> {

@@ -1,5 +1,6 @@
 import sharp from 'sharp';
-import type { TestContext, TestUser } from './app.js';
+import type { TestUser } from './app.js';
+import type { Api } from './http.js';
 import { type FilePart, multipart, pngPart } from './multipart.js';
 
 /** A noisy PNG (noise keeps it from compressing to nothing) of the given size. */
@@ -22,7 +23,7 @@ export interface SubmitOptions {
   headers?: Record<string, string>;
 }
 
-export async function submitOrder(ctx: Pick<TestContext, 'app'>, user: TestUser, opts: SubmitOptions = {}) {
+export async function submitOrder(ctx: { app: Api }, user: TestUser, opts: SubmitOptions = {}) {
   const fields: Record<string, string | number> = {
     description: opts.description ?? 'Pastel chrome almond set with tiny daisies',
     quantity: opts.quantity ?? 2,
@@ -39,13 +40,13 @@ export async function submitOrder(ctx: Pick<TestContext, 'app'>, user: TestUser,
 }
 
 /** Submits and asserts success, returning the created order. */
-export async function createOrder(ctx: Pick<TestContext, 'app'>, user: TestUser, opts: SubmitOptions = {}) {
+export async function createOrder(ctx: { app: Api }, user: TestUser, opts: SubmitOptions = {}) {
   const res = await submitOrder(ctx, user, opts);
   if (res.statusCode !== 201) throw new Error(`submit failed: ${res.statusCode} ${res.body}`);
   return res.json().data;
 }
 
-export async function put(ctx: Pick<TestContext, 'app'>, user: TestUser, url: string, payload: unknown) {
+export async function put(ctx: { app: Api }, user: TestUser, url: string, payload: unknown) {
   return ctx.app.inject({ method: 'PUT', url, headers: user.auth, payload: payload as object });
 }
 
@@ -83,7 +84,7 @@ const STEPS: Array<[Stage, (id: string) => [string, unknown]]> = [
 ];
 
 /** Moves an order under review by `tech` forward to `stage` through the API, asserting every step. */
-export async function advanceOrder(ctx: Pick<TestContext, 'app'>, tech: TestUser, orderId: string, stage: Stage): Promise<void> {
+export async function advanceOrder(ctx: { app: Api }, tech: TestUser, orderId: string, stage: Stage): Promise<void> {
   if (stage === 'under_review') return;
   if (stage === 'rejected') {
     const res = await put(ctx, tech, `/api/v1/orders/${orderId}/review`, { action: 'reject', feedback: 'More contrast, please' });

@@ -10,16 +10,30 @@ export interface S3rverHandle {
   endpoint: string;
   bucket: string;
   env: Record<string, string>;
+  /** Stops answering (connections refused) but keeps the stored objects. */
+  pause(): Promise<void>;
+  /** Serves the same objects again, on the same port. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** A real S3-compatible server on a free loopback port, with its own folder and bucket. */
 export async function startS3rver(bucket = 'kendalls-test'): Promise<S3rverHandle> {
   const directory = mkdtempSync(path.join(os.tmpdir(), 'kn-s3rver-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
-  const { port } = (await server.run()) as { port: number };
+  const run = async (port: number) => {
+    const server = new S3rver({ address: '127.0.0.1', port, silent: true, directory, configureBuckets: [{ name: bucket }] });
+    const address = (await server.run()) as { port: number };
+    return { server, port: address.port };
+  };
+  let { server, port } = await run(0);
+  let running = true;
+  const close = async () => {
+    if (!running) return;
+    running = false;
+    (server.httpServer as Server).closeAllConnections();
+    await server.close();
+  };
   const endpoint = `http://127.0.0.1:${port}`;
-  let stopped = false;
   return {
     endpoint,
     bucket,
@@ -31,11 +45,14 @@ export async function startS3rver(bucket = 'kendalls-test'): Promise<S3rverHandl
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
       AWS_REGION: 'us-east-1',
     },
+    pause: close,
+    async resume() {
+      if (running) return;
+      ({ server, port } = await run(port));
+      running = true;
+    },
     async stop() {
-      if (stopped) return;
-      stopped = true;
-      (server.httpServer as Server).closeAllConnections();
-      await server.close();
+      await close();
       rmSync(directory, { recursive: true, force: true });
     },
   };
