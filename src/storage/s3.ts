@@ -7,6 +7,14 @@ import { SIGNED_URL_TTL_SECONDS, type PutOptions, type Storage, StorageUnavailab
 
 type S3Config = NonNullable<Config['s3']>;
 
+/**
+ * A store that accepts connections but never answers (a network partition) must not hold an upload
+ * for long: 5 s without a byte moving fails an attempt, and every operation, retries included, ends
+ * after 8 s, well inside Heroku's 30 s router timeout.
+ */
+const IDLE_TIMEOUT_MS = 5000;
+const OPERATION_DEADLINE_MS = 8000;
+
 const tagging = (opts: PutOptions) => `order-id=${encodeURIComponent(opts.orderId)}`;
 
 /** Objects are private and encrypted at rest; readers only ever get presigned GET links. */
@@ -18,7 +26,7 @@ export function createS3Storage(cfg: S3Config): Storage & { client: S3Client } {
     credentials: cfg.accessKeyId && cfg.secretAccessKey ? { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey } : undefined,
     // A dead store must fail fast: the request waits on it while the customer watches a spinner.
     maxAttempts: 2,
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 2000, requestTimeout: 15000 }),
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 2000, requestTimeout: IDLE_TIMEOUT_MS, throwOnRequestTimeout: true }),
     // Checksums on streamed bodies are optional for S3 and break S3-compatible stores that do not implement them.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
@@ -36,9 +44,9 @@ export function createS3Storage(cfg: S3Config): Storage & { client: S3Client } {
         throw err;
       },
     ));
-  const guard = async <T>(what: string, op: () => Promise<T>): Promise<T> => {
+  const guard = async <T>(what: string, op: (options: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> => {
     try {
-      return await op();
+      return await op({ abortSignal: AbortSignal.timeout(OPERATION_DEADLINE_MS) });
     } catch (err) {
       throw new StorageUnavailableError(`S3 ${what} failed: ${(err as Error).name}`, { cause: err });
     }
@@ -48,7 +56,7 @@ export function createS3Storage(cfg: S3Config): Storage & { client: S3Client } {
     kind: 's3',
     client,
     async put(key, body, opts) {
-      const send = () =>
+      const send = (options: { abortSignal: AbortSignal }) =>
         client.send(
           new PutObjectCommand({
             Bucket: bucket,
@@ -59,12 +67,14 @@ export function createS3Storage(cfg: S3Config): Storage & { client: S3Client } {
             ServerSideEncryption: 'AES256',
             Tagging: tagging(opts),
           }),
+          options,
         );
-      // The SDK retries a Buffer itself but cannot rewind a stream: a streamed put gets its one retry here, from a fresh stream.
-      await guard('put', () => (Buffer.isBuffer(body) ? send() : send().catch(() => send())));
+      // The SDK retries a Buffer itself but cannot rewind a stream: a streamed put gets its one retry here, from a fresh
+      // stream, within the same deadline.
+      await guard('put', (options) => (Buffer.isBuffer(body) ? send(options) : send(options).catch(() => send(options))));
     },
     async copy(fromKey, toKey, opts) {
-      await guard('copy', () =>
+      await guard('copy', (options) =>
         client.send(
           new CopyObjectCommand({
             Bucket: bucket,
@@ -76,11 +86,12 @@ export function createS3Storage(cfg: S3Config): Storage & { client: S3Client } {
             Tagging: tagging(opts),
             TaggingDirective: 'REPLACE',
           }),
+          options,
         ),
       );
     },
     async delete(key) {
-      await guard('delete', () => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
+      await guard('delete', (options) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), options));
     },
     async signedUrl(key, expiresInSeconds = SIGNED_URL_TTL_SECONDS) {
       const [where, credentials] = await Promise.all([locate(), client.config.credentials()]);

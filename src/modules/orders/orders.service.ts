@@ -73,32 +73,46 @@ export function createOrdersService(deps: OrdersServiceDeps) {
     return { imageKey: `${orderId}/${id}.png`, thumbnailKey: `${orderId}/${id}.thumb.webp` };
   };
 
-  /** Writes both objects or neither; a failure here leaves nothing behind and answers 503. */
+  /**
+   * Writes both objects or neither; a failure answers 503. Whatever did land is removed in the background:
+   * a store that is not answering would otherwise hold the request a second time.
+   */
   async function place(orderId: string, write: (keys: StoredImage) => Promise<void>): Promise<StoredImage> {
     const keys = keysFor(orderId);
     try {
       await write(keys);
     } catch (err) {
-      await removeImages(keys);
+      await removeImages(keys, false);
       throw storageError(err);
     }
     return keys;
   }
 
+  /** Both objects at once, so a slow store costs one timeout, not two; both have settled when it returns. */
+  async function both(a: Promise<void>, b: Promise<void>) {
+    const failed = (await Promise.allSettled([a, b])).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
   const storeImage = (orderId: string, image: ProcessedImage) =>
-    place(orderId, async (keys) => {
-      await storage.put(keys.imageKey, image.png, { contentType: 'image/png', orderId });
-      await storage.put(keys.thumbnailKey, image.thumbnail, { contentType: 'image/webp', orderId });
-    });
+    place(orderId, (keys) =>
+      both(
+        storage.put(keys.imageKey, image.png, { contentType: 'image/png', orderId }),
+        storage.put(keys.thumbnailKey, image.thumbnail, { contentType: 'image/webp', orderId }),
+      ),
+    );
 
   const copyImage = (orderId: string, from: StoredImage) =>
-    place(orderId, async (keys) => {
-      await storage.copy(from.imageKey, keys.imageKey, { contentType: 'image/png', orderId });
-      await storage.copy(from.thumbnailKey, keys.thumbnailKey, { contentType: 'image/webp', orderId });
-    });
+    place(orderId, (keys) =>
+      both(
+        storage.copy(from.imageKey, keys.imageKey, { contentType: 'image/png', orderId }),
+        storage.copy(from.thumbnailKey, keys.thumbnailKey, { contentType: 'image/webp', orderId }),
+      ),
+    );
 
-  async function removeImages(keys: StoredImage) {
-    await Promise.all([storage.delete(keys.imageKey), storage.delete(keys.thumbnailKey)]).catch(() => undefined);
+  async function removeImages(keys: StoredImage, wait = true) {
+    const removal = Promise.all([storage.delete(keys.imageKey), storage.delete(keys.thumbnailKey)]).catch(() => undefined);
+    if (wait) await removal;
   }
 
   /** Runs the database part after the upload; if it fails, the uploaded objects are removed again. */
