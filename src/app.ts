@@ -43,6 +43,7 @@ import rateLimitPlugin from './plugins/rate-limit.js';
 import requestLogPlugin, { REDACT_PATHS, lazyChildLogger, requestIdFor } from './plugins/request-log.js';
 import securityHeadersPlugin from './plugins/security-headers.js';
 import { filesRoutes } from './storage/files.routes.js';
+import { createStorageCleanup } from './storage/cleanup.js';
 import { createStorage, isLocal, storageCheck } from './storage/index.js';
 import { processDesignImage } from './storage/png.js';
 import type { Storage } from './storage/storage.js';
@@ -152,10 +153,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   });
 
   const storage = overrides.storage ?? (await createStorage(config));
+  const cleanup = createStorageCleanup({ db, storage, log: app.log, intervalMs: config.storageCleanupIntervalMs });
+  cleanup.start();
+  app.addHook('onClose', () => cleanup.stop());
   const ordersService = createOrdersService({
     db,
     orders: createOrdersRepository(db),
     storage,
+    cleanup,
     processImage: processDesignImage,
     pricing: { basePriceCents: config.basePriceCents, currency: config.currency },
   });

@@ -63,6 +63,8 @@ export interface Config {
   currency: string;
   shutdownTimeoutMs: number;
   requestTimeoutMs: number;
+  /** How often objects left by orders that were never created are swept from the store. */
+  storageCleanupIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -234,6 +236,7 @@ export function loadConfig(env: Env = process.env): Config {
     currency: (get('CURRENCY') ?? 'USD').toUpperCase(),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 28000),
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 25000, 1000, 29000),
+    storageCleanupIntervalMs: int('STORAGE_CLEANUP_INTERVAL_MS', 60000, 100, 3_600_000),
   };
 
   if (problems.length > 0) throw new ConfigError(problems);

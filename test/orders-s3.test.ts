@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import sharp from 'sharp';
+import { createStorageCleanup } from '../src/storage/cleanup.js';
+import { createS3Storage } from '../src/storage/s3.js';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { createOrder, png, put, submitOrder } from './support/orders.js';
 import { type S3rverHandle, startS3rver } from './support/s3rver.js';
@@ -92,6 +94,34 @@ describe('orders when S3 is down', () => {
     } finally {
       await ctx.close();
       await s3.stop().catch(() => undefined);
+    }
+  });
+});
+
+describe('storage cleanup', () => {
+  it('removes recorded objects once they are old enough, retrying while the store is down', async () => {
+    const s3 = await startS3rver();
+    const ctx = await buildTestApp({ env: s3.env });
+    const storage = createS3Storage({ bucket: s3.bucket, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', endpoint: s3.endpoint, forcePathStyle: true });
+    const log = { warn: () => undefined, error: () => undefined };
+    const cleanup = createStorageCleanup({ db: ctx.database.handle.db, storage, log, intervalMs: 60_000, minAgeMs: 0 });
+    try {
+      const keys = ['11111111-1111-4111-8111-111111111111/a.png', '11111111-1111-4111-8111-111111111111/a.thumb.webp'];
+      for (const key of keys) await storage.put(key, Buffer.from('left behind'), { contentType: 'image/png', orderId: 'x' });
+      await ctx.database.handle.db.execute(sql`insert into storage_cleanup (key) values (${keys[0]}), (${keys[1]})`);
+      await s3.pause();
+      assert.equal(await cleanup.sweep(), 0, 'nothing removed while the store is down');
+      const pending = await ctx.database.handle.db.execute(sql`select attempts from storage_cleanup`);
+      assert.deepEqual((pending as unknown as { rows: Array<{ attempts: number }> }).rows.map((r) => r.attempts), [1, 1]);
+      await s3.resume();
+      assert.equal(await cleanup.sweep(), 2);
+      assert.deepEqual(await objectKeys(s3), []);
+      assert.equal(await countRows(ctx.database.handle.db, 'storage_cleanup'), 0);
+    } finally {
+      await cleanup.stop();
+      storage.client.destroy();
+      await ctx.close();
+      await s3.stop();
     }
   });
 });

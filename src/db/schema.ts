@@ -348,3 +348,20 @@ export const idempotencyKeys = pgTable(
     index('idempotency_keys_created_at_idx').on(t.createdAt),
   ],
 );
+
+/**
+ * Objects that an order which was never created left in the store (its upload failed half-way, or the
+ * database failed after it). Written before the removal is tried, so a removal that fails, or a process
+ * that dies meanwhile, leaves a row the sweeper retries until the object is gone (SPEC §5).
+ */
+export const storageCleanup = pgTable(
+  'storage_cleanup',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    key: text('key').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    ...timestamps,
+  },
+  (t) => [uniqueIndex('storage_cleanup_key_key').on(t.key), index('storage_cleanup_created_at_idx').on(t.createdAt)],
+);

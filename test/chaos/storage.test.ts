@@ -5,6 +5,7 @@ import { type Action, Load, sleep, tally } from '../support/load.js';
 import { createOrder, png, submitOrder } from '../support/orders.js';
 import { recordResults } from '../support/results.js';
 import { type Stack, startStack } from '../support/stack.js';
+import { s3Keys } from '../support/store.js';
 
 /**
  * The image store goes away under steady load: uploads answer 503 STORAGE_UNAVAILABLE quickly and
@@ -23,7 +24,8 @@ describe('storage faults under load', () => {
   const figures: Record<string, unknown> = {};
 
   before(async () => {
-    stack = await startStack({ proxyS3: true });
+    // Objects a failed upload left behind are swept once they are 2 s old.
+    stack = await startStack({ proxyS3: true, env: { STORAGE_CLEANUP_INTERVAL_MS: '2000' } });
     const client = stack.client();
     await stack.register('nail_technician');
     customer = await stack.register('customer');
@@ -127,11 +129,19 @@ describe('storage faults under load', () => {
     });
   }
 
-  it('left exactly the answered orders, each with its objects', async () => {
+  it('left exactly the answered orders, each with its objects, and swept what failed uploads left', async () => {
     await Promise.all([uploads.stop(), reads.stop()]);
     const rows = await stack.pg.query<{ n: number }>('select count(*)::int as n from orders');
     assert.equal(rows[0]!.n, placed.length, 'exactly the orders that were answered 201 exist');
+    // An upload cut off by the partition may have landed one object that could not be deleted then.
+    const state = async () => ({ violations: await stack.violations(), queued: await stack.pg.query('select key, attempts, last_error from storage_cleanup') });
+    let now = await state();
+    for (let i = 0; i < 100 && (now.violations.length || now.queued.length); i++) {
+      await sleep(200);
+      now = await state();
+    }
+    assert.deepEqual(now, { violations: [], queued: [] }, 'every order has its objects, no object is left over, nothing is left to clean up');
+    assert.equal((await s3Keys(stack.s3)).length, placed.length * 2, 'an image and a thumbnail per order');
     figures.requests = uploads.outcomes.length + reads.outcomes.length;
   });
-
 });

@@ -12,6 +12,7 @@ import {
   validationError,
 } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
+import type { StorageCleanup } from '../../storage/cleanup.js';
 import { type ObjectBody, type Storage, StorageUnavailableError } from '../../storage/storage.js';
 import type { UserRow } from '../users/users.repository.js';
 import type { SpooledFile } from './design-upload.js';
@@ -26,6 +27,8 @@ export interface OrdersServiceDeps {
   db: Database;
   orders: OrdersRepository;
   storage: Storage;
+  /** Removes the objects of an order that was never created, now or later (SPEC §5). */
+  cleanup: Pick<StorageCleanup, 'remove'>;
   processImage: (path: string) => Promise<ProcessedImage>;
   pricing: { basePriceCents: number; currency: string };
 }
@@ -74,8 +77,8 @@ export function createOrdersService(deps: OrdersServiceDeps) {
   };
 
   /**
-   * Writes both objects or neither; a failure answers 503. Whatever did land is removed in the background:
-   * a store that is not answering would otherwise hold the request a second time.
+   * Writes both objects or neither; a failure answers 503. Whatever did land is removed in the background
+   * (a store that is not answering would hold the request a second time), or later by the sweeper.
    */
   async function place(orderId: string, write: (keys: StoredImage) => Promise<void>): Promise<StoredImage> {
     const keys = keysFor(orderId);
@@ -111,8 +114,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
     );
 
   async function removeImages(keys: StoredImage, wait = true) {
-    const removal = Promise.all([storage.delete(keys.imageKey), storage.delete(keys.thumbnailKey)]).catch(() => undefined);
-    if (wait) await removal;
+    await deps.cleanup.remove([keys.imageKey, keys.thumbnailKey], { wait });
   }
 
   /** Runs the database part after the upload; if it fails, the uploaded objects are removed again. */

@@ -1,0 +1,114 @@
+import { inArray, lt, sql } from 'drizzle-orm';
+import type { Database } from '../db/client.js';
+import { storageCleanup } from '../db/schema.js';
+import type { Storage } from './storage.js';
+
+export interface CleanupLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface StorageCleanup {
+  /**
+   * Removes objects no order will reference. The keys are written down first, then deleted; a delete
+   * that fails (the store is unreachable) is left to the sweeper. `wait: false` returns once the keys
+   * are written down, deleting in the background, so a request is not held by a dead store twice.
+   * Never throws.
+   */
+  remove(keys: string[], opts?: { wait?: boolean }): Promise<void>;
+  /** Deletes the objects written down at least `minAgeMs` ago and forgets them; returns how many. */
+  sweep(): Promise<number>;
+  /** Sweeps every `intervalMs` until stop(). */
+  start(): void;
+  stop(): Promise<void>;
+}
+
+const BATCH = 50;
+const MAX_BATCHES = 40;
+
+/**
+ * The sweeper only takes rows older than `minAgeMs`: a write the store was still finishing when its
+ * request timed out has landed by then, so the final delete catches it. Every process sweeps; deletes are
+ * idempotent, so two processes meeting on one key is harmless.
+ */
+export function createStorageCleanup(deps: { db: Database; storage: Storage; log: CleanupLogger; intervalMs: number; minAgeMs?: number }): StorageCleanup {
+  const { db, storage, log } = deps;
+  const minAgeMs = deps.minAgeMs ?? deps.intervalMs;
+  let timer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<number> | undefined;
+
+  const deleteAll = async (keys: string[]) => {
+    const results = await Promise.allSettled(keys.map((key) => storage.delete(key)));
+    return keys.map((key, i) => ({ key, error: results[i]!.status === 'rejected' ? String((results[i] as PromiseRejectedResult).reason) : undefined }));
+  };
+
+  /** One batch: how many objects were removed, and whether a full batch was due (there may be more). */
+  async function sweepBatch(): Promise<{ removed: number; more: boolean }> {
+    const due = await db
+      .select({ key: storageCleanup.key })
+      .from(storageCleanup)
+      .where(lt(storageCleanup.createdAt, new Date(Date.now() - minAgeMs)))
+      .orderBy(storageCleanup.createdAt)
+      .limit(BATCH);
+    if (due.length === 0) return { removed: 0, more: false };
+    const outcomes = await deleteAll(due.map((r) => r.key));
+    const done = outcomes.filter((o) => !o.error).map((o) => o.key);
+    if (done.length) await db.delete(storageCleanup).where(inArray(storageCleanup.key, done));
+    const failed = outcomes.filter((o) => o.error);
+    if (failed.length) {
+      await db
+        .update(storageCleanup)
+        .set({ attempts: sql`${storageCleanup.attempts} + 1`, lastError: failed[0]!.error!.slice(0, 200) })
+        .where(inArray(storageCleanup.key, failed.map((o) => o.key)));
+      log.warn({ keys: failed.length }, 'storage cleanup: objects could not be removed yet; will retry');
+    }
+    return { removed: done.length, more: due.length === BATCH && failed.length === 0 };
+  }
+
+  /** Batches until nothing is due (or the store fails), at most MAX_BATCHES per sweep. */
+  async function sweepOnce(): Promise<number> {
+    let removed = 0;
+    for (let i = 0; i < MAX_BATCHES; i++) {
+      const batch = await sweepBatch();
+      removed += batch.removed;
+      if (!batch.more) break;
+    }
+    return removed;
+  }
+
+  return {
+    async remove(keys, opts = {}) {
+      let recorded = true;
+      try {
+        await db.insert(storageCleanup).values(keys.map((key) => ({ key }))).onConflictDoNothing();
+      } catch {
+        recorded = false;
+      }
+      const attempt = deleteAll(keys).then((outcomes) => {
+        const failed = outcomes.filter((o) => o.error).map((o) => o.key);
+        // Neither deleted nor written down: only a person can remove these now.
+        if (failed.length && !recorded) log.error({ keys: failed }, 'storage cleanup: objects left in the store; remove them by hand');
+      });
+      if (opts.wait ?? true) await attempt;
+      else void attempt;
+    },
+    sweep() {
+      sweeping ??= sweepOnce()
+        .catch((err: unknown) => {
+          log.warn({ err: { message: (err as Error).message } }, 'storage cleanup: sweep failed; will retry');
+          return 0;
+        })
+        .finally(() => (sweeping = undefined));
+      return sweeping;
+    },
+    start() {
+      timer ??= setInterval(() => void this.sweep(), deps.intervalMs);
+      timer.unref();
+    },
+    async stop() {
+      clearInterval(timer);
+      timer = undefined;
+      await sweeping;
+    },
+  };
+}
