@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { LightMyRequestResponse } from 'fastify';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { type TestContext, buildTestApp, registerUser } from './support/app.js';
 import { createTestDatabase } from './support/database.js';
+import type { ApiResponse } from './support/http.js';
 import { createOrder, submitOrder } from './support/orders.js';
 import { freePort } from './support/process.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -23,7 +23,7 @@ function getAs(ctx: TestContext, ip: string, url = '/api/v1/designs', headers: R
   return ctx.app.inject({ method: 'GET', url, remoteAddress: ip, headers });
 }
 
-function assertRateLimited(res: LightMyRequestResponse, limit: number) {
+function assertRateLimited(res: ApiResponse, limit: number) {
   assert.equal(res.statusCode, 429);
   assert.equal(res.json().success, false);
   assert.equal(res.json().error.code, 'RATE_LIMITED');

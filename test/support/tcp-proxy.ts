@@ -80,9 +80,11 @@ export class TcpProxy {
 
   /** Keeps every open connection up but stops relaying: the server behind seems to hang mid-conversation. */
   freeze() {
-    for (const s of this.sockets) {
-      s.unpipe();
-      s.pause();
+    for (const { client, upstream } of this.pairs) {
+      for (const s of [client, upstream]) {
+        s.unpipe();
+        s.pause();
+      }
     }
   }
 
