@@ -4,6 +4,7 @@ import { type TestContext, type TestUser, buildTestApp, registerUser } from './s
 import { multipart, pngPart } from './support/multipart.js';
 import { type Operation, documentedOperations, fillPath } from './support/openapi.js';
 import { type Stage, advanceOrder, createOrder, png, put } from './support/orders.js';
+import { recordResults } from './support/results.js';
 
 /**
  * Who may do what (SPEC §2, and each route's description): every documented operation is called as
@@ -283,6 +284,7 @@ describe('authorization matrix', () => {
     const rowOps = new Set(ROWS.map((r) => r.op));
     assert.deepEqual([...operations.keys()].filter((k) => !rowOps.has(k)), [], 'documented operations without a row');
     assert.deepEqual([...rowOps].filter((k) => !operations.has(k)), [], 'rows without a documented operation');
+    recordResults('authorization_matrix', { operations: operations.size, rows: ROWS.length, calls: ROWS.length * CALLERS.length, callers: CALLERS });
   });
 
   async function call(row: Row, target: Target, caller: Caller) {

@@ -9,6 +9,7 @@ import { multipart } from './support/multipart.js';
 import { type Operation, documentedOperations } from './support/openapi.js';
 import { type Stage, advanceOrder, createOrder, png, put } from './support/orders.js';
 import { forgePng, zipArchive } from './support/png-forge.js';
+import { recordResults } from './support/results.js';
 import { localKeys } from './support/store.js';
 
 /**
@@ -40,6 +41,7 @@ describe('schema fuzzing', () => {
   const images: Buffer[] = [];
   const outcomes: Outcome[] = [];
   const problems: string[] = [];
+  let seconds = 0;
 
   before(async () => {
     ctx = await buildTestApp();
@@ -196,7 +198,7 @@ describe('schema fuzzing', () => {
         }
       }),
     );
-    const seconds = (Date.now() - started) / 1000;
+    seconds = (Date.now() - started) / 1000;
     const byStatus = outcomes.reduce<Record<number, number>>((acc, o) => ({ ...acc, [o.status]: (acc[o.status] ?? 0) + 1 }), {});
     t.diagnostic(`seed ${SEED}: ${outcomes.length} requests in ${seconds.toFixed(1)} s; statuses ${JSON.stringify(byStatus)}`);
     if (process.env.FUZZ_VERBOSE) {
@@ -229,5 +231,15 @@ describe('schema fuzzing', () => {
 
   it('leaves the database consistent', async () => {
     assert.deepEqual(await invariantViolations(ctx.database.handle.db, async () => localKeys(ctx.dataDir)), []);
+    recordResults('fuzz', {
+      database: ctx.database.handle.kind,
+      seed: SEED,
+      requests: outcomes.length,
+      operations: operations.length,
+      seconds: Math.round(seconds * 10) / 10,
+      statuses: outcomes.reduce<Record<number, number>>((acc, o) => ({ ...acc, [o.status]: (acc[o.status] ?? 0) + 1 }), {}),
+      server_errors: outcomes.filter((o) => o.status >= 500).length,
+      invariant_violations: 0,
+    });
   });
 });

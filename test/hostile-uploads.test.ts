@@ -18,6 +18,7 @@ import {
   zipArchive,
 } from './support/png-forge.js';
 import { type S3rverHandle, startS3rver } from './support/s3rver.js';
+import { recordResults } from './support/results.js';
 import { countRows, localKeys, s3Keys } from './support/store.js';
 
 /**
@@ -310,4 +311,7 @@ for (const store of [localStore(), s3Store()]) {
   });
 }
 
-after(() => rmSync(tmp, { recursive: true, force: true }));
+after(() => {
+  rmSync(tmp, { recursive: true, force: true });
+  recordResults('hostile_uploads', { refused_cases: REFUSED.length, accepted_cases: 4, stores: ['local disk', 'S3 (s3rver)'], also_as_revisions: true });
+});
