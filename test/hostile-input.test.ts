@@ -72,6 +72,28 @@ describe('hostile input found by fuzzing', () => {
   });
 });
 
+describe('identity claims with control characters', () => {
+  it('registers a token whose name carries NUL, without it, and refuses an email carrying one', async () => {
+    const ctx = await buildTestApp();
+    try {
+      const register = async (claims: { name: string; email: string }) =>
+        ctx.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/register',
+          headers: { authorization: `Bearer ${await ctx.auth0.token({ role: 'customer', ...claims })}` },
+        });
+      const named = await register({ name: 'Ana\u0000\u0007 Lee', email: 'ana.lee@example.com' });
+      assert.equal(named.statusCode, 201, named.body);
+      assert.equal(named.json().data.name, 'Ana Lee');
+      const mailed = await register({ name: 'Bo', email: 'bo\u0000@example.com' });
+      assert.equal(mailed.statusCode, 400, mailed.body);
+      assert.equal(mailed.json().error.code, 'EMAIL_REQUIRED');
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
 describe('an identity provider that closes idle connections', () => {
   it('retries the key set on a fresh connection instead of reporting identity down', async () => {
     const auth0 = await FakeAuth0.start();

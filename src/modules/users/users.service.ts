@@ -39,7 +39,11 @@ export interface UsersServiceDeps {
   userInfo: UserInfoFetcher;
 }
 
-export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+// No whitespace or control characters (NUL included: PostgreSQL text cannot hold it).
+// eslint-disable-next-line no-control-regex
+export const EMAIL = /^[^\s@\x00-\x1f\x7f]+@[^\s@\x00-\x1f\x7f]+\.[^\s@\x00-\x1f\x7f]+$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]/g;
 
 export function createUsersService({ db, users, userInfo }: UsersServiceDeps) {
   return {
@@ -51,7 +55,8 @@ export function createUsersService({ db, users, userInfo }: UsersServiceDeps) {
       if (!email || !EMAIL.test(email)) {
         throw badRequest('EMAIL_REQUIRED', 'Your account has no email address. Add one at sign-up, then register again.');
       }
-      const displayName = (name?.trim() || email.split('@')[0]!).slice(0, 100);
+      // The name comes from the identity provider, whose users may have typed anything into it.
+      const displayName = (name?.replace(CONTROL, '').trim() || email.split('@')[0]!).slice(0, 100);
       return db.transaction(async (tx) => {
         const row = await users.insert(
           { auth0Id: identity.sub, email, name: displayName, role: identity.role, lastLoginAt: new Date() },
