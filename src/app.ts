@@ -34,7 +34,7 @@ import { UserSummarySchema } from './modules/users/users.schemas.js';
 import { createUserInfoFetcher, createUsersService } from './modules/users/users.service.js';
 import authPlugin from './plugins/auth.js';
 import corsPlugin from './plugins/cors.js';
-import errorsPlugin, { frameworkErrors } from './plugins/errors.js';
+import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.js';
 import healthPlugin, { type DependencyCheck } from './plugins/health.js';
 import inputGuards from './plugins/input-guards.js';
 import loadSheddingPlugin from './plugins/load-shedding.js';
@@ -111,6 +111,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     frameworkErrors,
+    clientErrorHandler,
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true },
     },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { FakeAuth0 } from './support/fake-auth0.js';
@@ -9,8 +9,8 @@ import { createOrder, png } from './support/orders.js';
 import { countRows } from './support/store.js';
 
 /**
- * What test/fuzz.test.ts found answering 5xx or outside the envelope, pinned here so it stays fixed
- * whatever the fuzzer happens to draw next time.
+ * What test/fuzz.test.ts (and, below the HTTP parser it cannot reach, raw sockets) found answering 5xx
+ * or outside the envelope, pinned here so it stays fixed whatever the fuzzer happens to draw next time.
  */
 describe('hostile input found by fuzzing', () => {
   let ctx: TestContext;
@@ -126,3 +126,39 @@ describe('an identity provider that closes idle connections', () => {
     }
   });
 });
+
+describe('requests the HTTP parser refuses', () => {
+  it('answers them in the envelope, closes the connection, and keeps serving', async () => {
+    const ctx = await buildTestApp();
+    try {
+      await ctx.app.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = ctx.app.server.address() as AddressInfo;
+      const raw = (data: string) =>
+        new Promise<string>((resolve) => {
+          let out = '';
+          const socket = connect(port, '127.0.0.1', () => socket.write(data));
+          socket.on('data', (d) => (out += String(d)));
+          socket.on('close', () => resolve(out));
+          socket.on('error', () => undefined);
+        });
+      const cases: Array<[string, string, number, string]> = [
+        ['headers over 16 KB', `GET /api/v1/health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
+        ['Content-Length with chunked encoding', 'POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'BAD_REQUEST'],
+        ['a request line that is not HTTP', 'BLAH / HTTP/9\r\n\r\n', 400, 'BAD_REQUEST'],
+        ['a NUL in a header', 'GET /api/v1/health/live HTTP/1.1\r\nHost: x\r\nX-A: a\u0000b\r\n\r\n', 400, 'BAD_REQUEST'],
+      ];
+      for (const [name, request, status, code] of cases) {
+        const answer = await raw(request);
+        assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `), name);
+        const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+        assert.deepEqual(Object.keys(body).sort(), ['error', 'success'], name);
+        assert.equal(body.error.code, code, name);
+      }
+      const still = await fetch(`http://127.0.0.1:${port}/api/v1/health/live`);
+      assert.equal(still.status, 200);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError } from '../errors.js';
@@ -92,6 +94,28 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
     return send(reply, 400, 'BAD_URL', 'The URL is not valid: a percent-encoded part does not decode to UTF-8.');
   }
   return send(reply, err.statusCode && err.statusCode < 500 ? err.statusCode : 400, 'BAD_REQUEST', 'The request could not be routed. Check its URL and headers.');
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (headers over 16 KB, a malformed request
+ * line, Content-Length with chunked encoding, a request that times out): Fastify's clientErrorHandler
+ * option, answering in the envelope instead of Fastify's own shape, then closing the connection.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'REQUEST_TIMEOUT', 'The request took too long to arrive. Send it again.']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'HEADERS_TOO_LARGE', 'The request headers are too large (at most 16 KB).']
+        : [400, 'BAD_REQUEST', 'The request is not valid HTTP.'];
+  const body = JSON.stringify({ success: false, error: { code, message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 async function errorsPlugin(app: FastifyInstance) {
