@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'drizzle-orm';
 import sharp from 'sharp';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { type FilePart, multipart, pngPart } from './support/multipart.js';
-import { createOrder, png, pngChunk, put, submitOrder, withChunks } from './support/orders.js';
+import { createOrder, png, put, submitOrder } from './support/orders.js';
+import { chunk as pngChunk, withChunks } from './support/png-forge.js';
 import { countRows, localKeys } from './support/store.js';
 
 const storedKeys = (ctx: TestContext) => localKeys(ctx.dataDir);

@@ -50,29 +50,6 @@ export async function put(ctx: { app: Api }, user: TestUser, url: string, payloa
   return ctx.app.inject({ method: 'PUT', url, headers: user.auth, payload: payload as object });
 }
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-/** One PNG chunk (length, type, data, CRC), to build files that carry metadata or damage on purpose. */
-export function pngChunk(type: string, data: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  let crc = 0xffffffff;
-  for (const byte of body) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  body.copy(out, 4);
-  out.writeUInt32BE((crc ^ 0xffffffff) >>> 0, 8 + data.length);
-  return out;
-}
-
-/** `png` with `chunks` inserted right after its IHDR chunk (which ends at byte 33). */
-export function withChunks(png: Buffer, ...chunks: Buffer[]): Buffer {
-  return Buffer.concat([png.subarray(0, 33), ...chunks, png.subarray(33)]);
-}
-
 /** Where an order can be taken through the API, in workflow order from under_review. */
 export type Stage = 'under_review' | 'rejected' | 'accepted' | 'paid' | 'in_production' | 'shipped' | 'delivered';
 const STEPS: Array<[Stage, (id: string) => [string, unknown]]> = [

@@ -67,6 +67,11 @@ export function forgePng(o: ForgeOptions): Buffer {
   ]);
 }
 
+/** `png` with `chunks` inserted right after its IHDR chunk (which ends at byte 33). */
+export function withChunks(png: Buffer, ...chunks: Buffer[]): Buffer {
+  return Buffer.concat([png.subarray(0, 33), ...chunks, png.subarray(33)]);
+}
+
 /** A text chunk (tEXt, or zTXt with `compressed`) whose text is `text`. */
 export function textChunk(keyword: string, text: Buffer | string, compressed = false): Buffer {
   const body = Buffer.isBuffer(text) ? text : Buffer.from(text, 'latin1');
