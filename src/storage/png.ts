@@ -44,13 +44,11 @@ const decoding = new Semaphore(2);
 
 const invalidFormat = () =>
   badRequest('INVALID_FILE_FORMAT', 'The file is not a PNG image. Export the design as PNG and upload that file.');
-type Problem = 'truncated' | 'corrupt' | 'trailing_data' | 'decompression_bomb';
+type Problem = 'truncated' | 'corrupt' | 'decompression_bomb';
 
 const MESSAGES: Record<Problem, string> = {
   truncated: 'The PNG is incomplete: the file ends before the image does. Upload the whole file again, or export it again.',
   corrupt: 'The PNG is damaged: part of it fails its checksum or cannot be unpacked. Export it again and upload the new file.',
-  trailing_data:
-    'The file carries extra data after the end of the PNG image (often another file glued to it). Export the design again as a plain PNG.',
   decompression_bomb:
     'The PNG unpacks to far more data than its size in pixels needs (a "decompression bomb"). Export the design again as a plain PNG.',
 };
@@ -138,10 +136,11 @@ type Range = { start: number; end: number };
 /**
  * Walks every chunk before anything is decoded and returns the byte ranges of the metadata-free PNG to
  * store (the signature and the kept chunks, copied as they are, so their CRCs stay valid). Each chunk
- * must be complete, of a known kind if critical, with a valid CRC; IEND must come last with nothing
- * after it; and no compressed data may unpack beyond what the image can use. libpng tolerates most of
- * these (it stops reading once it has the pixels), but a file that breaks them is corrupt, truncated,
- * a polyglot carrying another file, or a decompression bomb, and SPEC §5 refuses those.
+ * must be complete, of a known kind if critical, with a valid CRC; IEND must be there; and no compressed
+ * data may unpack beyond what the image can use. libpng tolerates most of these (it stops reading once
+ * it has the pixels), but a file that breaks them is corrupt, truncated or a decompression bomb, and
+ * SPEC §5 refuses those. Bytes after IEND (another file glued on: a PNG/ZIP or PNG/HTML polyglot) are
+ * not part of the image and are simply not stored, like the metadata chunks.
  */
 export async function checkPngStructure(data: Buffer): Promise<Range[]> {
   const ihdr = { width: 0, height: 0, bitDepth: 0, colorType: 0, interlace: 0 };
@@ -185,7 +184,6 @@ export async function checkPngStructure(data: Buffer): Promise<Range[]> {
     }
   }
   if (!ended) throw invalidImage('truncated');
-  if (offset < data.length) throw invalidImage('trailing_data');
   if (idat.length === 0) throw invalidImage('truncated');
   const verdict = await inflatesBeyond(idat, expectedImageDataSize(ihdr));
   if (verdict === 'corrupt') throw invalidImage('corrupt');
@@ -207,8 +205,8 @@ function streamOf(file: string, ranges: Array<{ start: number; end: number }>): 
  *
  * The stored PNG is the upload's own pixel data with the metadata chunks left out, streamed from the
  * spooled file: re-encoding a 10 MB image cost a second of CPU and three copies of it in memory, and
- * SPEC §5 asks only for a clean PNG. checkPngStructure refuses truncated, corrupt, polyglot and
- * decompression-bomb files first; the whole image is then decoded for the thumbnail.
+ * SPEC §5 asks only for a clean PNG. checkPngStructure refuses truncated, corrupt and decompression-bomb
+ * files first; the whole image is then decoded for the thumbnail.
  */
 export async function processDesignImage(file: string): Promise<ProcessedImage> {
   const head = Buffer.alloc(33);

@@ -104,9 +104,9 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
           '`nail_sizes` (default: my profile). Or reuse a public gallery design: JSON `{"source_design_id", "quantity", "description"?}` ' +
           '(the image is copied), or multipart with `source_design_id` and a replacement image. The order is assigned to the technician ' +
           'with the fewest open orders when one exists (status under_review), else stays submitted. Accepts Idempotency-Key. ' +
-          'The image is stored re-encoded, without its metadata chunks; a file that is truncated, fails a chunk checksum, carries ' +
-          'data after its end (e.g. a PNG/ZIP polyglot) or unpacks to more than its pixels need (a decompression bomb) is refused ' +
-          'with 400 INVALID_IMAGE and `details.problem` (truncated, corrupt, trailing_data, decompression_bomb).',
+          'The image is stored without its metadata chunks or anything after its end (e.g. the ZIP of a PNG/ZIP polyglot); a ' +
+          'file that is truncated, fails a chunk checksum or unpacks to more than its pixels need (a decompression bomb) is ' +
+          'refused with 400 INVALID_IMAGE and `details.problem` (truncated, corrupt, decompression_bomb).',
         headers: IdempotencyHeaders,
         body: {
           content: {
