@@ -10,12 +10,13 @@ export interface CleanupLogger {
 
 export interface StorageCleanup {
   /**
-   * Removes objects no order will reference. The keys are written down first, then deleted; a delete
-   * that fails (the store is unreachable) is left to the sweeper. `wait: false` returns once the keys
-   * are written down, deleting in the background, so a request is not held by a dead store twice.
+   * Removes objects no order will reference: writes the keys down and deletes them at once; whatever is
+   * not deleted is left to the sweeper. `wait: 'record'` returns once the keys are written down (the store
+   * is the one failing: a dead store must not hold the request a second time); `wait: 'deletion'` returns
+   * once the deletes are done (the database is the one failing: it must not hold the request either).
    * Never throws.
    */
-  remove(keys: string[], opts?: { wait?: boolean }): Promise<void>;
+  remove(keys: string[], opts: { wait: 'record' | 'deletion' }): Promise<void>;
   /** Deletes the objects written down at least `minAgeMs` ago and forgets them; returns how many. */
   sweep(): Promise<number>;
   /** Sweeps every `intervalMs` until stop(). */
@@ -77,20 +78,22 @@ export function createStorageCleanup(deps: { db: Database; storage: Storage; log
   }
 
   return {
-    async remove(keys, opts = {}) {
-      let recorded = true;
-      try {
-        await db.insert(storageCleanup).values(keys.map((key) => ({ key }))).onConflictDoNothing();
-      } catch {
-        recorded = false;
-      }
-      const attempt = deleteAll(keys).then((outcomes) => {
+    async remove(keys, opts) {
+      const recorded = db
+        .insert(storageCleanup)
+        .values(keys.map((key) => ({ key })))
+        .onConflictDoNothing()
+        .then(
+          () => true,
+          () => false,
+        );
+      const deleted = deleteAll(keys);
+      void Promise.all([recorded, deleted]).then(([written, outcomes]) => {
         const failed = outcomes.filter((o) => o.error).map((o) => o.key);
         // Neither deleted nor written down: only a person can remove these now.
-        if (failed.length && !recorded) log.error({ keys: failed }, 'storage cleanup: objects left in the store; remove them by hand');
+        if (failed.length && !written) log.error({ keys: failed }, 'storage cleanup: objects left in the store; remove them by hand');
       });
-      if (opts.wait ?? true) await attempt;
-      else void attempt;
+      await (opts.wait === 'record' ? recorded : deleted);
     },
     sweep() {
       sweeping ??= sweepOnce()

@@ -85,7 +85,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
     try {
       await write(keys);
     } catch (err) {
-      await removeImages(keys, false);
+      await removeImages(keys, 'record');
       throw storageError(err);
     }
     return keys;
@@ -113,7 +113,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       ),
     );
 
-  async function removeImages(keys: StoredImage, wait = true) {
+  async function removeImages(keys: StoredImage, wait: 'record' | 'deletion') {
     await deps.cleanup.remove([keys.imageKey, keys.thumbnailKey], { wait });
   }
 
@@ -122,7 +122,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
     try {
       return await work();
     } catch (err) {
-      await removeImages(keys);
+      await removeImages(keys, 'deletion');
       throw err;
     }
   }
