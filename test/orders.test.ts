@@ -374,7 +374,7 @@ describe('orders: permissions and rules', () => {
 });
 
 describe('orders: the stored image', () => {
-  it('is the uploaded image without its metadata chunks or trailing bytes, transparency kept', async () => {
+  it('is the uploaded image without its metadata chunks or trailing bytes, transparency and colour kept', async () => {
     const ctx = await buildTestApp();
     try {
       const customer = await registerUser(ctx);
@@ -383,7 +383,12 @@ describe('orders: the stored image', () => {
       for (let i = 0; i < raw.length; i += 4) raw.set([(i >> 4) & 0xff, 90, 200, i % 3 ? 255 : 0], i);
       const palette = await sharp(raw, { raw: { width: 120, height: 100, channels: 4 } }).png({ palette: true }).toBuffer();
       const upload = Buffer.concat([
-        withChunks(palette, pngChunk('tEXt', Buffer.from('Author\0Ana Private-Name')), pngChunk('tIME', Buffer.from([7, 233, 1, 2, 3, 4, 5]))),
+        withChunks(
+          palette,
+          pngChunk('gAMA', Buffer.from([0, 0, 0xb1, 0x8f])),
+          pngChunk('tEXt', Buffer.from('Author\0Ana Private-Name')),
+          pngChunk('tIME', Buffer.from([7, 233, 1, 2, 3, 4, 5])),
+        ),
         Buffer.from('trailing secret'),
       ]);
       const order = await createOrder(ctx, customer, { image: upload });
@@ -392,7 +397,7 @@ describe('orders: the stored image', () => {
       assert.ok(!stored.includes(Buffer.from('trailing secret')), 'nothing after IEND');
       const types: string[] = [];
       for (let at = 8; at < stored.length; at += 12 + stored.readUInt32BE(at)) types.push(stored.toString('latin1', at + 4, at + 8));
-      assert.deepEqual([...new Set(types)], ['IHDR', 'PLTE', 'tRNS', 'IDAT', 'IEND'], 'the image chunks alone');
+      assert.deepEqual([...new Set(types)], ['IHDR', 'gAMA', 'PLTE', 'tRNS', 'IDAT', 'IEND'], 'the image and colour chunks alone');
       const pixels = async (png: Buffer) => sharp(png).ensureAlpha().raw().toBuffer();
       assert.deepEqual(await pixels(stored), await pixels(upload), 'same pixels, transparency included');
     } finally {

@@ -64,10 +64,12 @@ export function pngHeader(head: Buffer): { width: number; height: number } {
 }
 
 /**
- * What a stored design keeps of the upload: the image (header, palette, transparency, pixel data, end).
- * Every other chunk is metadata (tEXt, zTXt, iTXt, eXIf, tIME, pHYs, iCCP, …) and is left out.
+ * What a stored design keeps of the upload: the image (header, palette, transparency, pixel data, end)
+ * and how its colours are meant to look (gamma, chromaticities, sRGB intent, ICC profile): a nail
+ * design is judged by its colours, and dropping these shifts them on colour-managed screens. Every
+ * other chunk is metadata (tEXt, zTXt, iTXt, eXIf, tIME, pHYs, …) or animation, and is left out.
  */
-const KEPT_CHUNKS = new Set(['IHDR', 'PLTE', 'tRNS', 'IDAT', 'IEND']);
+const KEPT_CHUNKS = new Set(['IHDR', 'PLTE', 'tRNS', 'IDAT', 'IEND', 'gAMA', 'cHRM', 'sRGB', 'iCCP']);
 const CHUNK_TYPE = /^[A-Za-z]{4}$/;
 
 /** Compressed text and colour-profile chunks may unpack to at most this much (real ones are a few KB). */

@@ -104,7 +104,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
           '`nail_sizes` (default: my profile). Or reuse a public gallery design: JSON `{"source_design_id", "quantity", "description"?}` ' +
           '(the image is copied), or multipart with `source_design_id` and a replacement image. The order is assigned to the technician ' +
           'with the fewest open orders when one exists (status under_review), else stays submitted. Accepts Idempotency-Key. ' +
-          'The image is stored without its metadata chunks or anything after its end (e.g. the ZIP of a PNG/ZIP polyglot); a ' +
+          'The image is stored as its own image and colour chunks, without metadata chunks (text, EXIF, time…) or anything after its end (e.g. the ZIP of a PNG/ZIP polyglot); a ' +
           'file that is truncated, fails a chunk checksum or unpacks to more than its pixels need (a decompression bomb) is ' +
           'refused with 400 INVALID_IMAGE and `details.problem` (truncated, corrupt, decompression_bomb).',
         headers: IdempotencyHeaders,
