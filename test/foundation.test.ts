@@ -54,6 +54,20 @@ describe('foundation', () => {
     assert.match(error.details.nail_sizes, /fewer than 10/);
   });
 
+  it('keeps the answer to a body full of unknown fields short', async () => {
+    const user = await registerUser(ctx);
+    const payload: Record<string, string> = { name: 'Ana' };
+    for (let i = 0; i < 500; i++) payload[`${i}${'x'.repeat(150)}`] = 'y';
+    const res = await ctx.app.inject({ method: 'PUT', url: '/api/v1/users/me', headers: user.auth, payload });
+    assert.equal(res.statusCode, 400);
+    const { error } = res.json();
+    const keys = Object.keys(error.details);
+    assert.equal(keys.length, 21, 'twenty fields and a note that there are more');
+    assert.equal(error.details['…'], 'more fields are invalid; fix these first');
+    assert.ok(keys.every((k) => k.length <= 101));
+    assert.ok(res.body.length < 8000, `answer of ${res.body.length} bytes`);
+  });
+
   it('refuses malformed JSON with 400 INVALID_JSON', async () => {
     const user = await registerUser(ctx);
     const res = await ctx.app.inject({

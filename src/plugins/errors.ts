@@ -26,11 +26,21 @@ export function validationDetails(issues: AjvIssue[], context?: string): Record<
     } else if (issue.keyword === 'enum' && Array.isArray(issue.params?.allowedValues)) {
       message = `must be one of: ${issue.params.allowedValues.join(', ')}`;
     }
-    const key = field || context || 'request';
-    if (!(key in details)) details[key] = message;
+    // Field names come from the client: keep an answer to a body with thousands of odd keys small.
+    const name = field || context || 'request';
+    const key = name.length > MAX_FIELD_NAME ? `${name.slice(0, MAX_FIELD_NAME)}…` : name;
+    if (key in details) continue;
+    if (Object.keys(details).length === MAX_DETAILS) {
+      details['…'] = 'more fields are invalid; fix these first';
+      break;
+    }
+    details[key] = message;
   }
   return details;
 }
+
+const MAX_DETAILS = 20;
+const MAX_FIELD_NAME = 100;
 
 const DATABASE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '57014', '53300']);
 
