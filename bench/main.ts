@@ -164,6 +164,19 @@ async function main() {
       );
       return ratioFigure('1', name, health, 0.8);
     });
+    // Informational: Fastify alone (no hook, no logger) against the same bare server, to tell the
+    // framework's share of figure 1 from what the API's hooks add. No goal: it is not ours to change.
+    await attempt('1i', 'informational: bare Fastify 5, same route and JSON, vs bare node:http', async (name) => {
+      const fastify = await startBaseline('bare-fastify.mjs');
+      const framework = await compare(
+        {
+          baseline: () => ({ url: `${bare.url}/api/v1/health/live`, cpu: cpuOf(bare, false) }),
+          api: () => ({ url: `${fastify.url}/api/v1/health/live`, cpu: cpuOf(fastify, false) }),
+        },
+        SHAPE,
+      );
+      return { ...ratioFigure('1i', name, framework, 0), goal: 'info', pass: true };
+    });
 
     // ---- 2: read paths ----
     await attempt('2a', 'read: anonymous GET /designs?limit=20 vs node:http + pg', async (name) => {

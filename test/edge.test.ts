@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -379,6 +379,27 @@ describe('edge: handler timeout', () => {
       assert.match(res.json().error.message, /took too long/);
       assert.equal(res.headers['retry-after'], '5');
       assert.ok(Date.now() - started < 1900, `answered after ${Date.now() - started} ms, not at the route's own 2 s`);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('leaves alone a request whose client hung up: no 503 sent to nobody, no timeout logged', async () => {
+    const ctx = await buildTestApp({ env: { REQUEST_TIMEOUT_MS: '1000' } });
+    try {
+      ctx.auth0.jwksMode = 'slow';
+      await ctx.app.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = ctx.app.server.address() as AddressInfo;
+      const hangUp = new AbortController();
+      const gone = fetch(`http://127.0.0.1:${port}/api/v1/health`, { signal: hangUp.signal }).then(
+        () => 'answered',
+        () => 'hung up',
+      );
+      setTimeout(() => hangUp.abort(), 100);
+      assert.equal(await gone, 'hung up');
+      // Past the 1 s timeout and a sweep or two after it.
+      await new Promise((resolve) => setTimeout(resolve, 1600));
+      assert.deepEqual(ctx.logs.filter((line) => line.msg === 'request timed out'), []);
     } finally {
       await ctx.close();
     }

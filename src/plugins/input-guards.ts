@@ -12,7 +12,9 @@ export function inputProblems(value: unknown, path: string, problems: Record<str
     // minimum/maximum for non-finite values, so ?limit=-Infinity passed validation.
     if (!Number.isFinite(value)) problems[path || 'request'] = 'must be a finite number';
   } else if (value && typeof value === 'object' && depth < 20 && !Buffer.isBuffer(value)) {
-    for (const [key, item] of Object.entries(value)) inputProblems(item, path ? `${path}.${key}` : key, problems, depth + 1);
+    for (const key in value) {
+      if (Object.hasOwn(value, key)) inputProblems((value as Record<string, unknown>)[key], path ? `${path}.${key}` : key, problems, depth + 1);
+    }
   }
 }
 
@@ -21,13 +23,16 @@ export function inputProblems(value: unknown, path: string, problems: Record<str
  * and a detail per field, input that passed its schema but that no handler should have to guard.
  */
 async function inputGuards(app: FastifyInstance) {
-  app.addHook('preHandler', async (request) => {
+  // A callback hook, not an async one: it runs on every request, and a promise per request is measurable
+  // on one that does little else (bench figure 1).
+  app.addHook('preHandler', (request, _reply, done) => {
     const problems: Record<string, string> = {};
     inputProblems(request.params, '', problems);
     inputProblems(request.query, '', problems);
     inputProblems(request.body, '', problems);
     const fields = Object.keys(problems);
-    if (fields.length) throw validationError(`Some fields are invalid: ${fields.join(', ')}. See details.`, problems);
+    if (fields.length) done(validationError(`Some fields are invalid: ${fields.join(', ')}. See details.`, problems));
+    else done();
   });
 }
 

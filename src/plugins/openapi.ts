@@ -3,6 +3,7 @@ import apiReference from '@scalar/fastify-api-reference';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { LIMITS } from './rate-limit.js';
+import { servesHtmlPage } from './security-headers.js';
 
 export const API_TITLE = "Kendall's Nails API";
 export const DOCS_PREFIX = '/docs';
@@ -75,7 +76,8 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
   // Scalar's routes take no route config: mark them here as a public HTML page outside the rate limits.
   app.addHook('onRoute', (route) => {
     if (route.url === DOCS_PREFIX || route.url.startsWith(`${DOCS_PREFIX}/`)) {
-      route.config = { ...route.config, access: 'public', rateLimit: false, htmlPage: true };
+      route.config = { ...route.config, access: 'public', rateLimit: false };
+      servesHtmlPage(route);
     }
   });
   await app.register(apiReference, {

@@ -1,16 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import helmet, { type HelmetOptions } from 'helmet';
 
 declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** An HTML page (the /docs reference) rather than a JSON response: it gets PAGE_POLICY instead of the API's. */
-    htmlPage?: boolean;
-    /** This route's security headers (set from its `helmet` option at registration). */
-    securityHeaders?: Record<string, string>;
-  }
   interface RouteShorthandOptions {
     /** helmet options that differ on this route from the API's (e.g. a cross-origin resource policy for images). */
     helmet?: HelmetOptions;
@@ -95,32 +89,59 @@ const API_OPTIONS: HelmetOptions = {
 
 /**
  * helmet's headers on every response (errors and 404s included), a deny-all CSP for the JSON API, a page
- * policy for routes flagged `htmlPage`, and HSTS only when the request reached Heroku's router over HTTPS
+ * policy for the routes given to `servesHtmlPage`, and HSTS only when the request reached Heroku's router over HTTPS
  * (X-Forwarded-Proto, trusted one hop): HSTS on plain HTTP is ignored by browsers and would only confuse
  * local development. A route may change helmet options with its `helmet` route option.
  */
 async function securityHeadersPlugin(app: FastifyInstance) {
   const apiHeaders = helmetHeaders(API_OPTIONS);
-  app.addHook('onRoute', (route) => {
-    const own = (route as { helmet?: HelmetOptions }).helmet;
-    if (own) route.config = { ...route.config, securityHeaders: helmetHeaders({ ...API_OPTIONS, ...own } as HelmetOptions) };
-  });
 
-  // Callback hooks, not async ones: they run on every request.
+  // Every response, 404s and errors of earlier hooks included, starts with the API's headers. The hook
+  // reads nothing of the route: request.routeOptions builds a new object on each access, so what differs
+  // per route is done by hooks on those routes alone (below), and other routes never ask.
+  const apiEntries = Object.entries(apiHeaders);
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(request.routeOptions.config.securityHeaders ?? apiHeaders);
+    for (const [name, value] of apiEntries) reply.header(name, value);
     if (request.protocol === 'https') reply.header('strict-transport-security', HSTS);
     done();
   });
 
-  // The page's HTML is rendered by its plugin, so the hashes are taken from the payload; it is the same
-  // text on every request, so the policy is computed once per distinct page.
+  app.addHook('onRoute', (route) => {
+    const own = (route as { helmet?: HelmetOptions }).helmet;
+    if (own) addOnSend(route, routeHeaders(apiHeaders, helmetHeaders({ ...API_OPTIONS, ...own } as HelmetOptions)));
+  });
+}
+
+/** For an onRoute hook: `route` is an HTML page (the /docs reference), sent with its page policy instead of the API's. */
+export function servesHtmlPage(route: RouteOptions): void {
+  addOnSend(route, pageHeaders());
+}
+
+type OnSend = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => void;
+
+/** Adds a route-level onSend hook: it runs for every answer of that route, errors included. */
+function addOnSend(route: RouteOptions, hook: OnSend) {
+  const existing = route.onSend;
+  route.onSend = [...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]), hook] as RouteOptions['onSend'];
+}
+
+/** A route's own helmet headers in place of the API's set in onRequest, including the ones it drops. */
+function routeHeaders(apiHeaders: Record<string, string>, own: Record<string, string>): OnSend {
+  const dropped = Object.keys(apiHeaders).filter((name) => !(name in own));
+  return (_request, reply, payload, done) => {
+    reply.headers(own);
+    for (const name of dropped) reply.removeHeader(name);
+    done(null, payload);
+  };
+}
+
+/**
+ * The page's HTML is rendered by its plugin, so the hashes are taken from the payload; it is the same
+ * text on every request, so the policy is computed once per distinct page.
+ */
+function pageHeaders(): OnSend {
   const policies = new Map<string, string>();
-  app.addHook('onSend', (request, reply, payload, done) => {
-    if (!request.routeOptions.config.htmlPage) {
-      done(null, payload);
-      return;
-    }
+  return (_request, reply, payload, done) => {
     const html = typeof payload === 'string' && String(reply.getHeader('content-type')).startsWith('text/html') ? payload : '';
     let policy = policies.get(html);
     if (policy === undefined) {
@@ -130,7 +151,7 @@ async function securityHeadersPlugin(app: FastifyInstance) {
     // Replaces the API policy set on the reply in onRequest.
     reply.header('content-security-policy', policy);
     done(null, payload);
-  });
+  };
 }
 
 export default fp(securityHeadersPlugin, { name: 'security-headers' });
