@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { crc32, createInflate } from 'node:zlib';
 import sharp from 'sharp';
-import { badRequest } from '../errors.js';
+import { type AppError, badRequest } from '../errors.js';
 import type { ObjectBody } from './storage.js';
 
 // libvips' cache holds decoded images between calls; uploads are never processed twice, so it only costs memory.
@@ -99,25 +99,12 @@ export function expectedImageDataSize(ihdr: { width: number; height: number; bit
   return total;
 }
 
-/** Unpacks a zlib stream only to count it: true when it holds more than `limit` bytes. 'corrupt' when it cannot be read. */
-async function inflatesBeyond(parts: Buffer[], limit: number): Promise<boolean | 'corrupt'> {
-  const source = Readable.from(parts);
-  const inflate = createInflate({ chunkSize: 256 * 1024 });
-  source.pipe(inflate);
-  let total = 0;
-  try {
-    for await (const chunk of inflate) {
-      total += (chunk as Buffer).length;
-      if (total > limit) return true;
-    }
-    return false;
-  } catch {
-    return 'corrupt';
-  } finally {
-    source.destroy();
-    inflate.destroy();
-  }
-}
+/**
+ * Input and output slice size for the counting inflate: each slice is a round trip to the thread pool
+ * (an 8 KB IDAT chunk at a time cost five times the CPU of the inflating itself), and each upload being
+ * received holds about three.
+ */
+const INFLATE_SLICE = 256 * 1024;
 
 /** Where the zlib data of a compressed ancillary chunk starts, or -1 when it carries none. */
 function compressedPayloadOffset(type: string, body: Buffer): number {
@@ -133,7 +120,76 @@ function compressedPayloadOffset(type: string, body: Buffer): number {
   return -1;
 }
 
-type Range = { start: number; end: number };
+export type Range = { start: number; end: number };
+
+/** Only these chunks' bodies are needed whole: the header, and those that may carry zlib data (see compressedPayloadOffset). */
+const READ_WHOLE = new Set(['IHDR', 'zTXt', 'iCCP', 'iTXt']);
+
+/** Counts what a zlib stream (e.g. all IDAT chunks) unpacks to as its pieces arrive, stopping past `limit`. */
+class InflatedSize {
+  private readonly inflate = createInflate({ chunkSize: INFLATE_SLICE });
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private total = 0;
+  private verdict: 'ok' | 'corrupt' | 'decompression_bomb' | undefined;
+  private readonly settled: Promise<void>;
+  constructor(private readonly limit: number) {
+    this.inflate.on('data', (chunk: Buffer) => {
+      this.total += chunk.length;
+      if (this.total > this.limit) this.stop('decompression_bomb');
+    });
+    this.settled = new Promise<void>((resolve) => {
+      this.inflate.on('end', () => this.stop('ok'));
+      this.inflate.on('error', () => this.stop('corrupt'));
+      this.inflate.on('close', resolve);
+    });
+  }
+  /** Resolves when more may be pushed: the inflater is behind by at most a slice or two. */
+  push(part: Buffer): Promise<void> | undefined {
+    if (this.verdict) return undefined;
+    this.pending.push(part);
+    this.pendingBytes += part.length;
+    // Joined into slices: see INFLATE_SLICE.
+    if (this.pendingBytes < INFLATE_SLICE) return undefined;
+    this.flush();
+    // A slice or two may wait for the thread pool; beyond that the upload waits, so memory stays bounded.
+    return this.inflate.writableLength > 2 * INFLATE_SLICE ? this.drained() : undefined;
+  }
+  async result(): Promise<'ok' | 'corrupt' | 'decompression_bomb'> {
+    if (!this.verdict) {
+      this.flush();
+      this.inflate.end();
+    }
+    await this.settled;
+    return this.verdict ?? 'corrupt';
+  }
+  destroy() {
+    this.stop('corrupt');
+  }
+  private flush() {
+    if (this.pendingBytes === 0) return;
+    const slice = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.inflate.write(slice);
+  }
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.inflate.off('drain', done);
+        this.inflate.off('close', done);
+        resolve();
+      };
+      this.inflate.on('drain', done);
+      this.inflate.on('close', done);
+    });
+  }
+  private stop(verdict: 'ok' | 'corrupt' | 'decompression_bomb') {
+    this.verdict ??= verdict;
+    this.pending = [];
+    this.inflate.destroy();
+  }
+}
 
 /**
  * Walks every chunk before anything is decoded and returns the byte ranges of the metadata-free PNG to
@@ -143,54 +199,145 @@ type Range = { start: number; end: number };
  * it has the pixels), but a file that breaks them is corrupt, truncated or a decompression bomb, and
  * SPEC §5 refuses those. Bytes after IEND (another file glued on: a PNG/ZIP or PNG/HTML polyglot) are
  * not part of the image and are simply not stored, like the metadata chunks.
+ *
+ * It reads the upload as it arrives (`write` each piece, then `result`), so the file is checked while
+ * it is being received, never held whole in memory and never read back for this. A refusal is reported
+ * by `result`, the first one in the file's order, as a walk over the whole file would find it.
  */
-export async function checkPngStructure(data: Buffer): Promise<Range[]> {
-  const ihdr = { width: 0, height: 0, bitDepth: 0, colorType: 0, interlace: 0 };
-  const idat: Buffer[] = [];
-  const ranges: Range[] = [{ start: 0, end: PNG_SIGNATURE.length }];
-  let offset = PNG_SIGNATURE.length;
-  let ended = false;
-  while (offset < data.length) {
-    if (offset + 12 > data.length) throw invalidImage('truncated');
-    const length = data.readUInt32BE(offset);
-    const end = offset + 12 + length;
-    if (length > 0x7fffffff || end > data.length) throw invalidImage('truncated');
-    const type = data.toString('latin1', offset + 4, offset + 8);
-    if (!CHUNK_TYPE.test(type)) throw invalidImage('corrupt');
-    const body = data.subarray(offset + 8, offset + 8 + length);
-    if ((crc32(data.subarray(offset + 4, offset + 8 + length)) >>> 0) !== data.readUInt32BE(offset + 8 + length)) {
-      throw invalidImage('corrupt');
+export class PngStructureCheck {
+  private readonly ranges: Range[] = [{ start: 0, end: PNG_SIGNATURE.length }];
+  /** Offset in the file of the next byte written. */
+  private offset = 0;
+  private state: 'signature' | 'header' | 'body' | 'crc' | 'done' = 'signature';
+  /** Bytes still wanted by the current state, and the partial header or CRC collected so far. */
+  private wanted = PNG_SIGNATURE.length;
+  private partial: Buffer[] = [];
+  private chunk = { start: 0, length: 0, type: '', crc: 0, body: [] as Buffer[] | undefined, misnamed: false };
+  private limit = 0;
+  private idat: InflatedSize | undefined;
+  /** Refusals in file order: ancillary-chunk inflation checks still running, then at most one structural refusal. */
+  private readonly refusals: Array<Promise<AppError | undefined>> = [];
+  private ended = false;
+
+  /** Takes the next bytes of the file; the promise, when there is one, asks the writer to wait (the inflater is behind). */
+  write(data: Buffer): Promise<void> | undefined {
+    let wait: Promise<void> | undefined;
+    let at = 0;
+    while (at < data.length && this.state !== 'done') {
+      const take = Math.min(this.wanted, data.length - at);
+      const piece = data.subarray(at, at + take);
+      at += take;
+      this.offset += take;
+      this.wanted -= take;
+      if (this.state === 'body') {
+        this.chunk.crc = crc32(piece, this.chunk.crc);
+        this.chunk.body?.push(piece);
+        if (this.chunk.type === 'IDAT') wait = this.idat?.push(piece) ?? wait;
+      } else {
+        this.partial.push(piece);
+      }
+      if (this.wanted === 0) this.next();
     }
-    if (KEPT_CHUNKS.has(type)) {
-      const last = ranges[ranges.length - 1]!;
-      if (last.end === offset) last.end = end;
-      else ranges.push({ start: offset, end });
-    } else if (type[0]! >= 'A' && type[0]! <= 'Z') {
-      // An unknown critical chunk: a decoder must refuse the file.
-      throw invalidImage('corrupt');
-    }
-    offset = end;
-    if (type === 'IHDR') {
-      if (length !== 13) throw invalidImage('corrupt');
-      Object.assign(ihdr, { width: body.readUInt32BE(0), height: body.readUInt32BE(4), bitDepth: body[8], colorType: body[9], interlace: body[12] });
-    } else if (type === 'IDAT') {
-      idat.push(body);
-    } else if (type === 'IEND') {
-      ended = true;
-      break;
-    } else {
-      const start = compressedPayloadOffset(type, body);
-      if (start >= 0 && (await inflatesBeyond([body.subarray(start)], MAX_ANCILLARY_INFLATED)) === true) {
-        throw invalidImage('decompression_bomb');
+    return wait;
+  }
+
+  /** The ranges to store, once every byte has been written; throws the file's first refusal. */
+  async result(): Promise<Range[]> {
+    for (const refusal of this.refusals) {
+      const err = await refusal;
+      if (err) {
+        this.idat?.destroy();
+        throw err;
       }
     }
+    // Ending inside a chunk, or before IEND.
+    if (!this.ended || !this.idat) {
+      this.idat?.destroy();
+      throw invalidImage('truncated');
+    }
+    const verdict = await this.idat.result();
+    if (verdict !== 'ok') throw invalidImage(verdict);
+    return this.ranges;
   }
-  if (!ended) throw invalidImage('truncated');
-  if (idat.length === 0) throw invalidImage('truncated');
-  const verdict = await inflatesBeyond(idat, expectedImageDataSize(ihdr));
-  if (verdict === 'corrupt') throw invalidImage('corrupt');
-  if (verdict) throw invalidImage('decompression_bomb');
-  return ranges;
+
+  /** Gives up (the upload failed): stops the inflater. */
+  destroy() {
+    this.state = 'done';
+    this.idat?.destroy();
+  }
+
+  private refuse(problem: Problem) {
+    this.refusals.push(Promise.resolve(invalidImage(problem)));
+    this.destroy();
+  }
+
+  /** The current state has all its bytes: on to the next. */
+  private next() {
+    const collected = Buffer.concat(this.partial);
+    this.partial = [];
+    if (this.state === 'signature') {
+      this.expect('header', 8);
+    } else if (this.state === 'header') {
+      const length = collected.readUInt32BE(0);
+      const type = collected.toString('latin1', 4, 8);
+      if (length > 0x7fffffff) return this.refuse('truncated');
+      // A chunk with a malformed type is refused once it is complete: cut short, it makes the file truncated.
+      const misnamed = !CHUNK_TYPE.test(type);
+      this.chunk = { start: this.offset - 8, length, type, crc: crc32(collected.subarray(4, 8)), body: READ_WHOLE.has(type) ? [] : undefined, misnamed };
+      if (type === 'IDAT') this.idat ??= new InflatedSize(this.limit);
+      this.expect('body', length);
+    } else if (this.state === 'body') {
+      this.expect('crc', 4);
+    } else if (this.state === 'crc') {
+      this.chunkDone(collected.readUInt32BE(0));
+    }
+  }
+
+  private expect(state: 'header' | 'body' | 'crc', bytes: number) {
+    this.state = state;
+    this.wanted = bytes;
+    if (bytes === 0) this.next();
+  }
+
+  private chunkDone(crc: number) {
+    const { start, length, type } = this.chunk;
+    const end = start + 12 + length;
+    if (this.chunk.misnamed) return this.refuse('corrupt');
+    if (this.chunk.crc >>> 0 !== crc) return this.refuse('corrupt');
+    if (KEPT_CHUNKS.has(type)) {
+      const last = this.ranges[this.ranges.length - 1]!;
+      if (last.end === start) last.end = end;
+      else this.ranges.push({ start, end });
+    } else if (type[0]! >= 'A' && type[0]! <= 'Z') {
+      // An unknown critical chunk: a decoder must refuse the file.
+      return this.refuse('corrupt');
+    }
+    const body = this.chunk.body ? Buffer.concat(this.chunk.body) : undefined;
+    if (type === 'IHDR') {
+      if (length !== 13) return this.refuse('corrupt');
+      this.limit = expectedImageDataSize({ width: body!.readUInt32BE(0), height: body!.readUInt32BE(4), bitDepth: body![8]!, colorType: body![9]!, interlace: body![12]! });
+    } else if (type === 'IEND') {
+      this.ended = true;
+      this.state = 'done';
+      return;
+    } else if (body) {
+      const payload = compressedPayloadOffset(type, body);
+      if (payload >= 0) {
+        // Only a bomb is refused here: damaged text or a damaged profile is dropped or ignored by decoders.
+        const size = new InflatedSize(MAX_ANCILLARY_INFLATED);
+        void size.push(body.subarray(payload));
+        this.refusals.push(size.result().then((v) => (v === 'decompression_bomb' ? invalidImage(v) : undefined)));
+      }
+    }
+    this.expect('header', 8);
+  }
+}
+
+/** The structure check over a whole file in memory. */
+export async function checkPngStructure(data: Buffer): Promise<Range[]> {
+  const check = new PngStructureCheck();
+  await check.write(data);
+  return check.result();
 }
 
 function streamOf(file: string, ranges: Array<{ start: number; end: number }>): ObjectBody {
@@ -201,16 +348,23 @@ function streamOf(file: string, ranges: Array<{ start: number; end: number }>): 
   return { length, open: () => Readable.from(chunks(), { objectMode: false }) };
 }
 
+/** A spooled upload and the structure check that ran over it while it was received (PngStructureCheck). */
+export interface CheckedUpload {
+  path: string;
+  structure: Promise<Range[]>;
+}
+
 /**
  * Checks a design image in the order SPEC §5 gives (signature, declared dimensions, chunk structure,
  * full decode) and returns what to store plus a thumbnail. Nothing is stored before this succeeds.
  *
  * The stored PNG is the upload's own pixel data with the metadata chunks left out, streamed from the
  * spooled file: re-encoding a 10 MB image cost a second of CPU and three copies of it in memory, and
- * SPEC §5 asks only for a clean PNG. checkPngStructure refuses truncated, corrupt and decompression-bomb
- * files first; the whole image is then decoded for the thumbnail.
+ * SPEC §5 asks only for a clean PNG. The chunk walk refuses truncated, corrupt and decompression-bomb
+ * files first (it ran while the file was received); the whole image is then decoded for the thumbnail.
  */
-export async function processDesignImage(file: string): Promise<ProcessedImage> {
+export async function processDesignImage(upload: CheckedUpload): Promise<ProcessedImage> {
+  const file = upload.path;
   const head = Buffer.alloc(33);
   const handle = await open(file, 'r');
   let bytesRead: number;
@@ -227,13 +381,13 @@ export async function processDesignImage(file: string): Promise<ProcessedImage> 
       { width, height, min: MIN_SIDE, max: MAX_SIDE },
     );
   }
+  const ranges = await upload.structure;
   return decoding.run(async () => {
-    // The whole file (at most MAX_UPLOAD_SIZE_MB) for the chunk walk; the decode below needs far more.
-    const ranges = await checkPngStructure(await readFile(file));
     try {
       const thumbnail = await sharp(file, { limitInputPixels: MAX_SIDE * MAX_SIDE, failOn: 'error', sequentialRead: true })
         .resize({ width: Math.min(THUMBNAIL_WIDTH, width), withoutEnlargement: true })
-        .webp({ quality: 80 })
+        // A 320 px thumbnail: the default effort (4) cost twice the encoding CPU for a file of about the same size.
+        .webp({ quality: 80, effort: 1 })
         .toBuffer();
       return { png: streamOf(file, ranges), thumbnail, width, height };
     } catch {

@@ -7,6 +7,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import { AppError, badRequest, payloadTooLarge } from '../../errors.js';
+import { PngStructureCheck, type Range } from '../../storage/png.js';
 
 export interface SpooledFile {
   /** Temporary file holding the upload; removed by cleanup(). */
@@ -16,6 +17,8 @@ export interface SpooledFile {
   bytes: number;
   /** Digest of the file, for Idempotency-Key fingerprints; empty unless `digest` was asked for. */
   sha256: string;
+  /** The PNG chunk walk, done as the file arrived: the ranges to store, or the refusal (see processDesignImage). */
+  structure: Promise<Range[]>;
 }
 
 export interface DesignForm {
@@ -31,6 +34,8 @@ const SAFE_FILENAME = /^[^/\\\x00-\x1f\x7f]{1,255}$/;
 /**
  * Reads a multipart design form: the one file (field `image`) is streamed to a temporary file,
  * so a 10 MB upload is never held in memory, and refused early on its name and declared type.
+ * Its PNG chunks are walked (CRCs, image data unpacked and counted) as they pass, while the rest of
+ * the upload is still arriving; the verdict waits in `file.structure` for processDesignImage.
  */
 export async function readDesignForm(
   request: FastifyRequest,
@@ -38,7 +43,9 @@ export async function readDesignForm(
 ): Promise<DesignForm> {
   const fields: Record<string, string> = {};
   let file: SpooledFile | undefined;
+  let check: PngStructureCheck | undefined;
   const cleanup = async () => {
+    check?.destroy();
     if (file) await rm(file.path, { force: true });
   };
   const maxMb = Math.round(opts.maxBytes / 1024 / 1024);
@@ -83,20 +90,28 @@ export async function readDesignForm(
       // Only a request with an Idempotency-Key needs the digest: a pass over 10 MB otherwise spent for nothing.
       const hash = opts.digest ? createHash('sha256') : undefined;
       let bytes = 0;
-      file = { path: target, filename: part.filename, mimetype: part.mimetype, bytes: 0, sha256: '' };
+      // The chunk walk runs on the bytes as they pass, so the file is never read back for it.
+      const walk = (check = new PngStructureCheck());
+      // Known before the copy so that cleanup() removes a partly written file; its walk's verdict is set once the copy is done.
+      file = { path: target, filename: part.filename, mimetype: part.mimetype, bytes: 0, sha256: '', structure: Promise.resolve([]) };
       await pipeline(
         part.file,
         new Transform({
           transform(chunk: Buffer, _enc, cb) {
             hash?.update(chunk);
             bytes += chunk.length;
-            cb(null, chunk);
+            const wait = walk.write(chunk);
+            if (wait) void wait.then(() => cb(null, chunk));
+            else cb(null, chunk);
           },
         }),
         createWriteStream(target),
       );
       file.bytes = bytes;
       file.sha256 = hash?.digest('hex') ?? '';
+      file.structure = walk.result();
+      // Awaited by processDesignImage, unless the request fails before (then the refusal has nobody to go to).
+      file.structure.catch(() => undefined);
     }
     return { fields, file, cleanup };
   } catch (err) {

@@ -29,7 +29,7 @@ export interface OrdersServiceDeps {
   storage: Storage;
   /** Removes the objects of an order that was never created, now or later (SPEC §5). */
   cleanup: Pick<StorageCleanup, 'remove'>;
-  processImage: (path: string) => Promise<ProcessedImage>;
+  processImage: (file: SpooledFile) => Promise<ProcessedImage>;
   pricing: { basePriceCents: number; currency: string };
 }
 
@@ -286,7 +286,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       const result = await runIdempotent(db, { userId: user.id, key: idem.key, scope: 'POST /orders', requestHash: idem.requestHash }, async () => {
         const orderId = randomUUID();
         const keys = input.file
-          ? await storeImage(orderId, await deps.processImage(input.file.path))
+          ? await storeImage(orderId, await deps.processImage(input.file))
           : await copyImage(orderId, source!);
         return withCompensation(keys, () =>
           db.transaction(async (tx) => {
@@ -387,7 +387,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       }
       const current = await visibleOrder(user, id);
       if (current.status !== 'rejected') throw invalidTransition(current.status, 'under_review');
-      const keys = input.file ? await storeImage(id, await deps.processImage(input.file.path)) : undefined;
+      const keys = input.file ? await storeImage(id, await deps.processImage(input.file)) : undefined;
       const run = async () => {
         await db.transaction(async (tx) => {
           const row = await repo.updateWhere(
