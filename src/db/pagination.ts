@@ -1,4 +1,4 @@
-import { type SQL, type SQLWrapper, sql } from 'drizzle-orm';
+import { type Placeholder, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import type { Executor } from './client.js';
 
@@ -33,19 +33,30 @@ export async function boundedTotal(
   cap: number,
   order: SQL[] = [],
 ): Promise<number> {
-  // Branches do not overlap, so the list is their UNION ALL, for the count and for the estimate alike.
-  // Counted in the list's own order (`order`), the rows come off the list's index: unordered, the planner
-  // may prefer a sequential scan that stops at the cap, which reads the whole table when rows are rare.
-  const union = (limit?: number) =>
-    sql.join(
-      branches.map((where) => {
-        const rows = tx.select({ one: sql`1` }).from(table).where(where);
-        return sql`(${limit === undefined ? rows : rows.orderBy(...order).limit(limit)})`;
-      }),
-      sql` union all `,
-    );
-  const result = (await tx.execute(sql`select count(*)::int as n from (${union(cap)}) as bounded`)) as unknown as Rows<{ n: number }>;
-  const counted = Number(result.rows[0]?.n ?? 0);
-  if (counted < cap) return counted;
-  return Math.max(cap, await estimatedRows(tx, union()));
+  const [counted] = await boundedCount(tx, table, branches, cap, order);
+  return totalFrom(counted?.n ?? 0, tx, table, branches, cap);
+}
+
+/** What lies at most `cap` rows deep into each branch, counted; a select, so it can be prepared (cap a placeholder). */
+export function boundedCount(tx: Executor, table: PgTable, branches: Array<SQL | undefined>, cap: number | Placeholder<string>, order: SQL[] = []) {
+  return tx.select({ n: sql<number>`count(*)::int` }).from(sql`(${branchUnion(tx, table, branches, cap, order)}) as bounded`);
+}
+
+/** boundedTotal's answer from the count of boundedCount: exact below the cap, else the planner's estimate. */
+export async function totalFrom(counted: number, tx: Executor, table: PgTable, branches: Array<SQL | undefined>, cap: number): Promise<number> {
+  if (Number(counted) < cap) return Number(counted);
+  return Math.max(cap, await estimatedRows(tx, branchUnion(tx, table, branches)));
+}
+
+// Branches do not overlap, so the list is their UNION ALL, for the count and for the estimate alike.
+// Counted in the list's own order (`order`), the rows come off the list's index: unordered, the planner
+// may prefer a sequential scan that stops at the cap, which reads the whole table when rows are rare.
+function branchUnion(tx: Executor, table: PgTable, branches: Array<SQL | undefined>, limit?: number | Placeholder<string>, order: SQL[] = []) {
+  return sql.join(
+    branches.map((where) => {
+      const rows = tx.select({ one: sql`1` }).from(table).where(where);
+      return sql`(${limit === undefined ? rows : rows.orderBy(...order).limit(limit)})`;
+    }),
+    sql` union all `,
+  );
 }

@@ -1,7 +1,7 @@
-import { type SQL, and, asc, desc, eq, gte, ilike, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { type Placeholder, type SQL, and, asc, desc, eq, ilike, inArray, isNull, sql } from 'drizzle-orm';
 import { alias, unionAll } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/client.js';
-import { boundedTotal, countCap } from '../../db/pagination.js';
+import { boundedCount, countCap, totalFrom } from '../../db/pagination.js';
 import { prepared } from '../../db/prepared.js';
 import {
   OPEN_STATUSES,
@@ -51,6 +51,38 @@ export type Expected = Partial<Pick<OrderRow, 'status' | 'customerId' | 'technic
 export type AdvanceEvent = { actorId: string | null; fromStatus: OrderStatus | null; toStatus: OrderStatus; note?: string | null };
 
 const prefixed = (prefix: string, values: object) => Object.fromEntries(Object.entries(values).map(([k, v]) => [`${prefix}${k}`, v]));
+
+/** How listParts puts a value into the SQL: as itself, or as a placeholder of that name (for a prepared statement). */
+type Bind = <T>(name: string, value: T) => T | Placeholder<string>;
+const bindValue: Bind = (_name, value) => value;
+const bindPlaceholder: Bind = (name) => sql.placeholder(name);
+
+/** The conditions of an order list, and the values its placeholders take. */
+function listParts(filter: OrderListFilter, bind: Bind) {
+  const values: Record<string, unknown> = {};
+  const v = <T>(name: string, value: T) => {
+    values[name] = value;
+    return bind(name, value);
+  };
+  const conditions: SQL[] = [];
+  if (filter.statuses?.length) conditions.push(inArray(orders.status, filter.statuses.map((s, i) => v(`status${i}`, s))));
+  if (filter.search) conditions.push(ilike(orders.description, v('search', `%${escapeLike(filter.search)}%`)));
+  // As ISO text: a placeholder reaches the driver without drizzle's own Date encoding.
+  if (filter.fromDate) conditions.push(sql`${orders.createdAt} >= ${v('fromDate', filter.fromDate.toISOString())}`);
+  if (filter.toDate) conditions.push(sql`${orders.createdAt} < ${v('toDate', filter.toDate.toISOString())}`);
+  // Each way an order belongs in the list is its own index range: a customer's orders; for a
+  // technician, those assigned to them and the unassigned ones. Each range is paged on its own
+  // index and the two merged, where `a OR b` could only be answered by collecting and sorting
+  // every matching row (a million orders make that a six-figure sort).
+  const scopes: Array<SQL | undefined> = filter.customerId
+    ? [eq(orders.customerId, v('scope', filter.customerId))]
+    : filter.technicianId
+      ? [eq(orders.technicianId, v('scope', filter.technicianId)), isNull(orders.technicianId)]
+      : [undefined];
+  const column = { created_at: orders.createdAt, updated_at: orders.updatedAt, status: orders.status }[filter.sort.field];
+  const direction = filter.sort.descending ? desc : asc;
+  return { values, conditions, scopes, branches: scopes.map((scope) => and(scope, ...conditions)), column, direction };
+}
 
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
@@ -121,6 +153,49 @@ export function createOrdersRepository(db: Executor) {
     return statement;
   };
 
+  // A list's statements depend only on its shape (scope, sort, which filters are set): each shape is built
+  // and prepared once, its values bound per request. Building them per request cost ~0.7 ms a page.
+  const listStatementCache = new Map<string, ReturnType<typeof buildList>>();
+  const buildList = (filter: OrderListFilter) => {
+    const { branches, scopes, conditions, column, direction } = listParts(filter, bindPlaceholder);
+    const p = sql.placeholder;
+    const range = (scope: SQL | undefined, limit: Placeholder<string>) =>
+      db
+        .select({ id: orders.id, sortKey: sql`${column}`.as('sort_key') })
+        .from(orders)
+        .where(and(scope, ...conditions))
+        .orderBy(direction(column), direction(orders.id))
+        .limit(limit);
+    const [first, second] = scopes;
+    const page = (
+      scopes.length === 2
+        ? unionAll(range(first, p('rangeLimit')), range(second, p('rangeLimit')))
+            .orderBy(direction(sql.identifier('sort_key')), direction(sql.identifier('id')))
+            .limit(p('limit'))
+            .offset(p('offset'))
+        : range(first, p('limit')).offset(p('offset'))
+    ).as('page');
+    const order = [direction(column), direction(orders.id)];
+    return {
+      // Only the page's ids come from the ranges; names and designs are joined for those rows alone.
+      rows: prepared(withNames(db).innerJoin(page, eq(page.id, orders.id)).orderBy(...order)),
+      count: prepared(boundedCount(db, orders, branches, p('cap'), order)),
+    };
+  };
+  const listStatements = (filter: OrderListFilter) => {
+    const key = JSON.stringify([
+      filter.customerId ? 'customer' : filter.technicianId ? 'technician' : 'all',
+      filter.statuses?.length ?? 0,
+      Boolean(filter.search),
+      Boolean(filter.fromDate),
+      Boolean(filter.toDate),
+      filter.sort,
+    ]);
+    let statements = listStatementCache.get(key);
+    if (!statements) listStatementCache.set(key, (statements = buildList(filter)));
+    return statements;
+  };
+
   return {
     async findById(id: string, tx: Executor = db): Promise<OrderRow | undefined> {
       const [row] = await tx.select().from(orders).where(eq(orders.id, id)).limit(1);
@@ -132,51 +207,20 @@ export function createOrdersRepository(db: Executor) {
       return row;
     },
 
-    async list(filter: OrderListFilter, tx: Executor = db): Promise<{ rows: OrderWithNames[]; total: number }> {
-      const conditions: SQL[] = [];
-      if (filter.statuses?.length) conditions.push(inArray(orders.status, filter.statuses));
-      if (filter.search) conditions.push(ilike(orders.description, `%${escapeLike(filter.search)}%`));
-      if (filter.fromDate) conditions.push(gte(orders.createdAt, filter.fromDate));
-      if (filter.toDate) conditions.push(lt(orders.createdAt, filter.toDate));
-      // Each way an order belongs in the list is its own index range: a customer's orders; for a
-      // technician, those assigned to them and the unassigned ones. Each range is paged on its own
-      // index and the two merged, where `a OR b` could only be answered by collecting and sorting
-      // every matching row (a million orders make that a six-figure sort).
-      const scopes: Array<SQL | undefined> = filter.customerId
-        ? [eq(orders.customerId, filter.customerId)]
-        : filter.technicianId
-          ? [eq(orders.technicianId, filter.technicianId), isNull(orders.technicianId)]
-          : [undefined];
-      const column = { created_at: orders.createdAt, updated_at: orders.updatedAt, status: orders.status }[filter.sort.field];
-      const direction = filter.sort.descending ? desc : asc;
-      const range = (scope: SQL | undefined, limit: number) =>
-        tx
-          .select({ id: orders.id, sortKey: sql`${column}`.as('sort_key') })
-          .from(orders)
-          .where(and(scope, ...conditions))
-          .orderBy(direction(column), direction(orders.id))
-          .limit(limit);
-      const [first, second] = scopes;
-      const page = (
-        scopes.length === 2
-          ? unionAll(range(first, filter.offset + filter.limit), range(second, filter.offset + filter.limit))
-              .orderBy(direction(sql.identifier('sort_key')), direction(sql.identifier('id')))
-              .limit(filter.limit)
-              .offset(filter.offset)
-          : range(first, filter.limit).offset(filter.offset)
-      ).as('page');
+    async list(filter: OrderListFilter): Promise<{ rows: OrderWithNames[]; total: number }> {
+      const statements = listStatements(filter);
       const cap = countCap(filter.offset, filter.limit);
-      const [rows, total] = await Promise.all([
-        // Only the page's ids come from the ranges; names and designs are joined for those rows alone.
-        withNames(tx).innerJoin(page, eq(page.id, orders.id)).orderBy(direction(column), direction(orders.id)),
-        boundedTotal(
-          tx,
-          orders,
-          scopes.map((scope) => and(scope, ...conditions)),
-          cap,
-          [direction(column), direction(orders.id)],
-        ),
-      ]);
+      // The same parts with their values in: the placeholders' values, and the estimate's SQL should it be needed.
+      const parts = listParts(filter, bindValue);
+      const values = {
+        ...parts.values,
+        rangeLimit: filter.offset + filter.limit,
+        limit: filter.limit,
+        offset: filter.offset,
+        cap,
+      };
+      const [rows, [counted]] = await Promise.all([statements.rows.execute(values), statements.count.execute(values)]);
+      const total = await totalFrom(counted?.n ?? 0, db, orders, parts.branches, cap);
       return { rows, total };
     },
 
