@@ -1,8 +1,8 @@
 import { type Placeholder, type SQL, and, asc, desc, eq, ilike, inArray, isNull, sql } from 'drizzle-orm';
 import { alias, unionAll } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/client.js';
-import { boundedCount, countCap, totalFrom } from '../../db/pagination.js';
-import { prepared } from '../../db/prepared.js';
+import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
+import { prepared, preparedSql } from '../../db/prepared.js';
 import {
   OPEN_STATUSES,
   type OrderStatus,
@@ -180,6 +180,7 @@ export function createOrdersRepository(db: Executor) {
       // Only the page's ids come from the ranges; names and designs are joined for those rows alone.
       rows: prepared(withNames(db).innerJoin(page, eq(page.id, orders.id)).orderBy(...order)),
       count: prepared(boundedCount(db, orders, branches, p('cap'), order)),
+      estimate: preparedSql(db, estimateQuery(db, orders, branches)),
     };
   };
   const listStatements = (filter: OrderListFilter) => {
@@ -210,17 +211,15 @@ export function createOrdersRepository(db: Executor) {
     async list(filter: OrderListFilter): Promise<{ rows: OrderWithNames[]; total: number }> {
       const statements = listStatements(filter);
       const cap = countCap(filter.offset, filter.limit);
-      // The same parts with their values in: the placeholders' values, and the estimate's SQL should it be needed.
-      const parts = listParts(filter, bindValue);
       const values = {
-        ...parts.values,
+        ...listParts(filter, bindValue).values,
         rangeLimit: filter.offset + filter.limit,
         limit: filter.limit,
         offset: filter.offset,
         cap,
       };
       const [rows, [counted]] = await Promise.all([statements.rows.execute(values), statements.count.execute(values)]);
-      const total = await totalFrom(counted?.n ?? 0, db, orders, parts.branches, cap);
+      const total = await totalFrom(counted?.n ?? 0, cap, () => statements.estimate.execute(values));
       return { rows, total };
     },
 
