@@ -18,3 +18,17 @@ const dialect = new PgDialect({ casing: CASING });
 export function preparedSql(db: Executor, query: SQL) {
   return db._.session.prepareQuery(dialect.sqlToQuery(query), undefined, '', false);
 }
+
+/**
+ * Statements that differ only by a request's shape (which filters are set, which sort), each built and
+ * prepared on first use and reused after; their values go in through placeholders.
+ */
+export function byShape<A extends unknown[], T>(key: (...args: A) => string, build: (...args: A) => T): (...args: A) => T {
+  const built = new Map<string, T>();
+  return (...args) => {
+    const k = key(...args);
+    let statement = built.get(k);
+    if (!statement) built.set(k, (statement = build(...args)));
+    return statement;
+  };
+}
