@@ -206,28 +206,29 @@ export function createOrdersService(deps: OrdersServiceDeps) {
   }
 
   async function detail(id: string) {
-    const [item, events, revisions] = await Promise.all([repo.findWithNames(id), repo.events(id), repo.revisions(id)]);
+    const item = await repo.findDetail(id);
     if (!item) throw orderNotFound();
-    const renderedRevisions = await Promise.all(
-      revisions.map(async (r) => ({
+    const iso = (text: string) => new Date(text).toISOString();
+    const revisions = await Promise.all(
+      item.revisions.map(async (r) => ({
         revision: r.revision,
         description: r.description,
         image_url: await storage.signedUrl(r.imageKey),
         thumbnail_url: await storage.signedUrl(r.thumbnailKey),
         feedback: r.feedback,
-        created_at: r.createdAt.toISOString(),
+        created_at: iso(r.createdAt),
       })),
     );
     return {
       ...(await render(item)),
-      events: events.map(({ event, actorName }) => ({
+      events: item.events.map((event) => ({
         from_status: event.fromStatus,
         to_status: event.toStatus,
-        actor: event.actorId ? { id: event.actorId, name: actorName ?? '' } : null,
+        actor: event.actorId ? { id: event.actorId, name: event.actorName ?? '' } : null,
         note: event.note,
-        created_at: event.createdAt.toISOString(),
+        created_at: iso(event.createdAt),
       })),
-      revisions: renderedRevisions,
+      revisions,
     };
   }
 
