@@ -236,6 +236,29 @@ describe('orders: assignment', () => {
       await ctx.close();
     }
   });
+
+  it('exactly one of 20 concurrent identical status moves wins, with one event', async () => {
+    const ctx = await buildTestApp();
+    try {
+      const customer = await registerUser(ctx);
+      const tech = await registerUser(ctx, 'nail_technician');
+      const order = await createOrder(ctx, customer);
+      assert.equal((await put(ctx, tech, `/api/v1/orders/${order.id}/review`, { action: 'accept', complexity_multiplier: 1 })).statusCode, 200);
+      assert.equal((await put(ctx, tech, `/api/v1/orders/${order.id}/payment`, { payment_status: 'paid' })).statusCode, 200);
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => put(ctx, tech, `/api/v1/orders/${order.id}/status`, { status: 'in_production' })),
+      );
+      const codes = results.map((r) => r.statusCode);
+      assert.equal(codes.filter((c) => c === 200).length, 1, codes.join(','));
+      assert.ok(results.filter((r) => r.statusCode === 422).every((r) => r.json().error.details.current_status === 'in_production'));
+      assert.equal(await count(ctx, `order_events where order_id = '${order.id}' and to_status = 'in_production'`), 1);
+      const detail = results.find((r) => r.statusCode === 200)!.json().data;
+      assert.equal(detail.status, 'in_production');
+      assert.deepEqual(detail.events.at(-1), { ...detail.events.at(-1), from_status: 'accepted', to_status: 'in_production', actor: { id: tech.id, name: tech.name } });
+    } finally {
+      await ctx.close();
+    }
+  });
 });
 
 describe('orders: permissions and rules', () => {

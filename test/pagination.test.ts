@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { desc, gt, lte, sql } from 'drizzle-orm';
 import { integer, pgTable } from 'drizzle-orm/pg-core';
-import { boundedTotal, countCap } from '../src/db/pagination.js';
+import { boundedCount, boundedTotal, countCap, estimateQuery, totalFrom } from '../src/db/pagination.js';
+import { prepared, preparedSql } from '../src/db/prepared.js';
 import { type TestDatabase, createTestDatabase } from './support/database.js';
 
 const numbers = pgTable('pagination_numbers', { n: integer('n').notNull() });
@@ -34,5 +35,21 @@ describe('list totals', () => {
     assert.ok(total > 2000 && total < 3000, `${total} is close to the 2500 rows`);
     const twoRanges = await boundedTotal(db, numbers, [lte(numbers.n, 1500), gt(numbers.n, 1500)], countCap(0, 20));
     assert.ok(twoRanges > 2000 && twoRanges < 3000, `${twoRanges} estimates both ranges`);
+  });
+
+  it('are the same through statements prepared once with placeholders (the order list)', async () => {
+    const db = database.handle.db;
+    const split = sql.placeholder('split');
+    const branches = [lte(numbers.n, split), gt(numbers.n, split)];
+    const count = prepared(boundedCount(db, numbers, branches, sql.placeholder('cap'), [desc(numbers.n)]));
+    const estimate = preparedSql(db, estimateQuery(db, numbers, branches));
+    const total = async (values: { split: number; cap: number }) => {
+      const [counted] = await count.execute(values);
+      return totalFrom(counted?.n ?? 0, values.cap, () => estimate.execute(values));
+    };
+    assert.deepEqual(await count.execute({ split: 10, cap: countCap(0, 20) }), [{ n: 10 + 1020 }], 'each range counted up to the cap');
+    assert.equal(await total({ split: 2495, cap: countCap(2000, 100) }), 2500, 'exact below the cap');
+    const long = await total({ split: 1500, cap: countCap(0, 20) });
+    assert.ok(long > 2000 && long < 3000, `${long} is the estimate of both ranges`);
   });
 });

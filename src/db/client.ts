@@ -9,6 +9,8 @@ import type { Config } from '../config.js';
 import * as schema from './schema.js';
 
 export type Schema = typeof schema;
+/** Column names are the properties' in snake_case; every drizzle handle and dialect is made with it. */
+export const CASING = 'snake_case';
 export type Database = PgDatabase<PgQueryResultHKT, Schema>;
 export type Transaction = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
 /** Repository methods accept either the shared handle or the caller's transaction. */
@@ -57,7 +59,7 @@ export function createPostgres(config: Config, logger?: { warn(obj: object, msg:
   });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', (err) => logger?.warn({ err: { message: err.message } }, 'idle database client error'));
-  const db = drizzlePg(pool, { schema, casing: 'snake_case' }) as unknown as Database;
+  const db = drizzlePg(pool, { schema, casing: CASING }) as unknown as Database;
   return {
     db,
     kind: 'postgres',
@@ -76,7 +78,7 @@ export async function createPglite(options: { dataDir?: string; loadDataDir?: Bl
   // Loaded only for the embedded database: a process on PostgreSQL never needs it.
   const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
   const client = await PGlite.create({ dataDir: options.dataDir, loadDataDir: options.loadDataDir });
-  const db = drizzlePglite(client, { schema, casing: 'snake_case' }) as unknown as Database;
+  const db = drizzlePglite(client, { schema, casing: CASING }) as unknown as Database;
   return {
     db,
     kind: 'pglite',

@@ -1,4 +1,4 @@
-import { type SQL, type SQLWrapper, sql } from 'drizzle-orm';
+import { type Placeholder, type SQL, sql } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import type { Executor } from './client.js';
 
@@ -10,10 +10,9 @@ export const countCap = (offset: number, limit: number) => offset + limit + EXAC
 
 type Rows<T> = { rows: T[] };
 
-/** The planner's row estimate for a query, from EXPLAIN (nothing is executed). */
-async function estimatedRows(tx: Executor, query: SQLWrapper): Promise<number> {
-  const result = (await tx.execute(sql`explain (format json) ${query}`)) as unknown as Rows<Record<string, unknown>>;
-  const raw = result.rows[0]?.['QUERY PLAN'];
+/** The planner's row estimate in the result of an `explain (format json)` (nothing is executed). */
+function planRows(result: unknown): number {
+  const raw = (result as Rows<Record<string, unknown>>).rows[0]?.['QUERY PLAN'];
   const plan = (typeof raw === 'string' ? JSON.parse(raw) : raw) as Array<{ Plan?: { 'Plan Rows'?: number } }> | undefined;
   return Math.round(plan?.[0]?.Plan?.['Plan Rows'] ?? 0);
 }
@@ -33,19 +32,35 @@ export async function boundedTotal(
   cap: number,
   order: SQL[] = [],
 ): Promise<number> {
-  // Branches do not overlap, so the list is their UNION ALL, for the count and for the estimate alike.
-  // Counted in the list's own order (`order`), the rows come off the list's index: unordered, the planner
-  // may prefer a sequential scan that stops at the cap, which reads the whole table when rows are rare.
-  const union = (limit?: number) =>
-    sql.join(
-      branches.map((where) => {
-        const rows = tx.select({ one: sql`1` }).from(table).where(where);
-        return sql`(${limit === undefined ? rows : rows.orderBy(...order).limit(limit)})`;
-      }),
-      sql` union all `,
-    );
-  const result = (await tx.execute(sql`select count(*)::int as n from (${union(cap)}) as bounded`)) as unknown as Rows<{ n: number }>;
-  const counted = Number(result.rows[0]?.n ?? 0);
-  if (counted < cap) return counted;
-  return Math.max(cap, await estimatedRows(tx, union()));
+  const [counted] = await boundedCount(tx, table, branches, cap, order);
+  return totalFrom(counted?.n ?? 0, cap, () => tx.execute(estimateQuery(tx, table, branches)));
+}
+
+/** What lies at most `cap` rows deep into each branch, counted; a select, so it can be prepared (cap a placeholder). */
+export function boundedCount(tx: Executor, table: PgTable, branches: Array<SQL | undefined>, cap: number | Placeholder<string>, order: SQL[] = []) {
+  return tx.select({ n: sql<number>`count(*)::int` }).from(sql`(${branchUnion(tx, table, branches, cap, order)}) as bounded`);
+}
+
+/** The planner's estimate of the whole list, for when the count reaches the cap. */
+export function estimateQuery(tx: Executor, table: PgTable, branches: Array<SQL | undefined>): SQL {
+  return sql`explain (format json) ${branchUnion(tx, table, branches)}`;
+}
+
+/** boundedTotal's answer from the count of boundedCount: exact below the cap, else the estimate (estimateQuery's result). */
+export async function totalFrom(counted: number, cap: number, estimate: () => Promise<unknown>): Promise<number> {
+  if (Number(counted) < cap) return Number(counted);
+  return Math.max(cap, planRows(await estimate()));
+}
+
+// Branches do not overlap, so the list is their UNION ALL, for the count and for the estimate alike.
+// Counted in the list's own order (`order`), the rows come off the list's index: unordered, the planner
+// may prefer a sequential scan that stops at the cap, which reads the whole table when rows are rare.
+function branchUnion(tx: Executor, table: PgTable, branches: Array<SQL | undefined>, limit?: number | Placeholder<string>, order: SQL[] = []) {
+  return sql.join(
+    branches.map((where) => {
+      const rows = tx.select({ one: sql`1` }).from(table).where(where);
+      return sql`(${limit === undefined ? rows : rows.orderBy(...order).limit(limit)})`;
+    }),
+    sql` union all `,
+  );
 }

@@ -1,3 +1,7 @@
+import type { SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import { CASING, type Executor } from './client.js';
+
 /**
  * A query built once instead of per request: drizzle's query builder costs about as much CPU as the
  * round trip it prepares for, on the routes every client calls all the time. The statement stays
@@ -6,4 +10,25 @@
  */
 export function prepared<T extends { prepare(name: string): unknown }>(query: T): ReturnType<T['prepare']> {
   return query.prepare('') as ReturnType<T['prepare']>;
+}
+
+const dialect = new PgDialect({ casing: CASING });
+
+/** The same for a statement drizzle has no builder for (an EXPLAIN): its result is the driver's, rows unmapped. */
+export function preparedSql(db: Executor, query: SQL) {
+  return db._.session.prepareQuery(dialect.sqlToQuery(query), undefined, '', false);
+}
+
+/**
+ * Statements that differ only by a request's shape (which filters are set, which sort), each built and
+ * prepared on first use and reused after; their values go in through placeholders.
+ */
+export function byShape<A extends unknown[], T>(key: (...args: A) => string, build: (...args: A) => T): (...args: A) => T {
+  const built = new Map<string, T>();
+  return (...args) => {
+    const k = key(...args);
+    let statement = built.get(k);
+    if (!statement) built.set(k, (statement = build(...args)));
+    return statement;
+  };
 }

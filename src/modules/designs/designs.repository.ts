@@ -1,6 +1,7 @@
 import { type SQL, and, asc, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { boundedTotal, countCap } from '../../db/pagination.js';
+import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
+import { byShape, prepared, preparedSql } from '../../db/prepared.js';
 import { designUsages, designs, orders, users } from '../../db/schema.js';
 
 export type DesignRow = typeof designs.$inferSelect;
@@ -48,17 +49,14 @@ export function createDesignsRepository(db: Executor) {
       .innerJoin(users, eq(users.id, designs.ownerId))
       .innerJoin(orders, eq(orders.id, designs.orderId));
 
-  return {
-    async findById(id: string, tx: Executor = db): Promise<DesignWithImage | undefined> {
-      const [row] = await withImage(tx).where(eq(designs.id, id)).limit(1);
-      return row;
-    },
-
-    async gallery(filter: GalleryFilter, tx: Executor = db): Promise<{ rows: DesignWithImage[]; total: number }> {
+  // The gallery's statements differ only by sort and whether a search is given: each is built and
+  // prepared once, its values bound per request (building them took ~0.3 ms of a page's CPU).
+  const galleryStatements = byShape(
+    (filter: GalleryFilter) => `${filter.sort}|${filter.search ? 'search' : ''}`,
+    (filter: GalleryFilter) => {
+      const p = sql.placeholder;
       const conditions: SQL[] = [inGallery];
-      if (filter.search) {
-        conditions.push(sql`${designs.searchVector} @@ websearch_to_tsquery('english', ${filter.search})`);
-      }
+      if (filter.search) conditions.push(sql`${designs.searchVector} @@ websearch_to_tsquery('english', ${p('search')})`);
       const where = and(...conditions);
       const order =
         filter.sort === 'published_at'
@@ -68,21 +66,28 @@ export function createDesignsRepository(db: Executor) {
             : [desc(designs.commentCount), desc(designs.publishedAt), desc(designs.id)];
       // The page is found on the gallery's partial index (ids only), then joined for its 20 rows alone;
       // joining first would carry owner and image through every row skipped by the offset.
-      const page = tx
-        .select({ id: designs.id })
-        .from(designs)
-        .where(where)
-        .orderBy(...order)
-        .limit(filter.limit)
-        .offset(filter.offset)
-        .as('page');
-      const cap = countCap(filter.offset, filter.limit);
-      const [rows, total] = await Promise.all([
-        withImage(tx).innerJoin(page, eq(page.id, designs.id)).orderBy(...order),
+      const page = db.select({ id: designs.id }).from(designs).where(where).orderBy(...order).limit(p('limit')).offset(p('offset')).as('page');
+      return {
+        rows: prepared(withImage(db).innerJoin(page, eq(page.id, designs.id)).orderBy(...order)),
         // Searches are counted off the search index, whatever order they are shown in.
-        boundedTotal(tx, designs, [where], cap, filter.search ? [] : order),
-      ]);
-      return { rows, total };
+        count: prepared(boundedCount(db, designs, [where], p('cap'), filter.search ? [] : order)),
+        estimate: preparedSql(db, estimateQuery(db, designs, [where])),
+      };
+    },
+  );
+
+  return {
+    async findById(id: string, tx: Executor = db): Promise<DesignWithImage | undefined> {
+      const [row] = await withImage(tx).where(eq(designs.id, id)).limit(1);
+      return row;
+    },
+
+    async gallery(filter: GalleryFilter): Promise<{ rows: DesignWithImage[]; total: number }> {
+      const statements = galleryStatements(filter);
+      const cap = countCap(filter.offset, filter.limit);
+      const values = { search: filter.search, limit: filter.limit, offset: filter.offset, cap };
+      const [rows, [counted]] = await Promise.all([statements.rows.execute(values), statements.count.execute(values)]);
+      return { rows, total: await totalFrom(counted?.n ?? 0, cap, () => statements.estimate.execute(values)) };
     },
 
     async setVisibility(id: string, ownerId: string, isPublic: boolean, tx: Executor = db): Promise<boolean> {

@@ -1,8 +1,34 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { prepared } from '../../db/prepared.js';
 import { type Role, messages, orders, users } from '../../db/schema.js';
 
+/** The statement behind insertIfParticipant; values are placeholders, bound per execution. */
+function insertAs(tx: Executor, role: Role) {
+  const p = sql.placeholder;
+  const participant = role === 'customer' ? orders.customerId : orders.technicianId;
+  return tx
+    .insert(messages)
+    .select(
+      tx
+        // insert … select takes every column of the table, in its order.
+        .select({
+          id: sql`gen_random_uuid()`.as('id'),
+          orderId: orders.id,
+          senderId: sql`${p('senderId')}::uuid`.as('sender_id'),
+          text: sql`${p('text')}::text`.as('text'),
+          createdAt: sql`now()`.as('created_at'),
+          updatedAt: sql`now()`.as('updated_at'),
+        })
+        .from(orders)
+        .where(and(eq(orders.id, p('orderId')), eq(participant, p('senderId')))),
+    )
+    .returning();
+}
+
 export function createMessagesRepository(db: Executor) {
+  // Posting a message is one of the busiest writes: its statement is built once per role, not per request.
+  const hot = { customer: prepared(insertAs(db, 'customer')), technician: prepared(insertAs(db, 'nail_technician')) };
   return {
     async list(orderId: string, limit: number, offset: number, tx: Executor = db) {
       const [rows, [count]] = await Promise.all([
@@ -31,25 +57,8 @@ export function createMessagesRepository(db: Executor) {
      * Adds the message only if the sender takes part in the order's conversation (a customer on their own
      * order, a technician on an order assigned to them), checked in the same statement: one round trip.
      */
-    async insertIfParticipant(values: { orderId: string; senderId: string; text: string }, role: Role, tx: Executor = db) {
-      const participant = role === 'customer' ? eq(orders.customerId, values.senderId) : eq(orders.technicianId, values.senderId);
-      const [row] = await tx
-        .insert(messages)
-        .select(
-          tx
-            // insert … select takes every column of the table, in its order.
-            .select({
-              id: sql`gen_random_uuid()`.as('id'),
-              orderId: orders.id,
-              senderId: sql`${values.senderId}::uuid`.as('sender_id'),
-              text: sql`${values.text}`.as('text'),
-              createdAt: sql`now()`.as('created_at'),
-              updatedAt: sql`now()`.as('updated_at'),
-            })
-            .from(orders)
-            .where(and(eq(orders.id, values.orderId), participant)),
-        )
-        .returning();
+    async insertIfParticipant(values: { orderId: string; senderId: string; text: string }, role: Role) {
+      const [row] = await hot[role === 'customer' ? 'customer' : 'technician'].execute(values);
       return row;
     },
   };

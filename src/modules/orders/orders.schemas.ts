@@ -1,17 +1,24 @@
 import { Type } from 'typebox';
-import { ORDER_STATUSES, PAYMENT_STATUSES } from '../../db/schema.js';
+import { ORDER_STATUSES, type OrderStatus, PAYMENT_STATUSES } from '../../db/schema.js';
 import { Nullable, PageQuery } from '../../lib/envelope.js';
-import { LengthSchema, NailSizesSchema, ShapeSchema } from '../users/users.schemas.js';
+import { LengthSchema, NailSizesSchema, ShapeSchema, UserSummarySchema } from '../users/users.schemas.js';
 
 const DateTime = Type.String({ format: 'date-time' });
 const Summary = Type.Ref('UserSummary');
+// Responses are written by fast-json-stringify, which picks an anyOf branch by running ajv on the value,
+// branch after branch: a Union of literals (or a nullable Ref) costs up to one validation per literal
+// for every value written, a third of the time of a 20-order page. Response schemas therefore say the
+// same as plain types: enums of strings, and a nullable object written out, both answered by a type check.
+const Enum = <T extends string>(values: readonly T[]) => Type.Unsafe<T>({ type: 'string', enum: [...values] });
+const NullableSummary = Nullable(Type.Object(UserSummarySchema.properties, { description: 'What others see of a user: never the email' }));
 
 export const OrderStatusSchema = Type.Union(ORDER_STATUSES.map((s) => Type.Literal(s)));
+const OrderStatusOut = Enum(ORDER_STATUSES);
 
 export const OrderSchema = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
-    status: OrderStatusSchema,
+    status: OrderStatusOut,
     description: Type.String(),
     quantity: Type.Integer(),
     shape: Nullable(Type.String()),
@@ -20,7 +27,7 @@ export const OrderSchema = Type.Object(
     customer_id: Type.String({ format: 'uuid' }),
     customer: Summary,
     technician_id: Nullable(Type.String({ format: 'uuid' })),
-    technician: Nullable(Summary),
+    technician: NullableSummary,
     design_id: Nullable(Type.String({ format: 'uuid' })),
     image_url: Type.String({ description: 'Signed link, valid for one hour' }),
     thumbnail_url: Type.String({ description: 'Signed link to a 320-px WebP thumbnail, valid for one hour' }),
@@ -28,7 +35,7 @@ export const OrderSchema = Type.Object(
     unit_price_cents: Nullable(Type.Integer()),
     total_price_cents: Nullable(Type.Integer()),
     currency: Type.String(),
-    payment_status: Type.Union(PAYMENT_STATUSES.map((s) => Type.Literal(s))),
+    payment_status: Enum(PAYMENT_STATUSES),
     feedback: Nullable(Type.String()),
     revision_count: Type.Integer(),
     carrier: Nullable(Type.String()),
@@ -43,9 +50,9 @@ export const OrderSchema = Type.Object(
 );
 
 export const OrderEventSchema = Type.Object({
-  from_status: Nullable(OrderStatusSchema),
-  to_status: OrderStatusSchema,
-  actor: Nullable(Summary),
+  from_status: Type.Unsafe<OrderStatus | null>({ type: ['string', 'null'], enum: [...ORDER_STATUSES, null] }),
+  to_status: OrderStatusOut,
+  actor: NullableSummary,
   note: Nullable(Type.String()),
   created_at: DateTime,
 });

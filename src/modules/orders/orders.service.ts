@@ -16,7 +16,7 @@ import type { StorageCleanup } from '../../storage/cleanup.js';
 import { type ObjectBody, type Storage, StorageUnavailableError } from '../../storage/storage.js';
 import type { UserRow } from '../users/users.repository.js';
 import type { SpooledFile } from './design-upload.js';
-import { type OrderListFilter, type OrderRow, type OrderWithNames, type OrdersRepository, findReusableDesign } from './orders.repository.js';
+import { type Expected, type OrderListFilter, type OrderRow, type OrderWithNames, type OrdersRepository, findReusableDesign } from './orders.repository.js';
 
 export interface ProcessedImage {
   png: ObjectBody;
@@ -206,45 +206,46 @@ export function createOrdersService(deps: OrdersServiceDeps) {
   }
 
   async function detail(id: string) {
-    const [item, events, revisions] = await Promise.all([repo.findWithNames(id), repo.events(id), repo.revisions(id)]);
+    const item = await repo.findDetail(id);
     if (!item) throw orderNotFound();
-    const renderedRevisions = await Promise.all(
-      revisions.map(async (r) => ({
+    const iso = (text: string) => new Date(text).toISOString();
+    const revisions = await Promise.all(
+      item.revisions.map(async (r) => ({
         revision: r.revision,
         description: r.description,
         image_url: await storage.signedUrl(r.imageKey),
         thumbnail_url: await storage.signedUrl(r.thumbnailKey),
         feedback: r.feedback,
-        created_at: r.createdAt.toISOString(),
+        created_at: iso(r.createdAt),
       })),
     );
     return {
       ...(await render(item)),
-      events: events.map(({ event, actorName }) => ({
+      events: item.events.map((event) => ({
         from_status: event.fromStatus,
         to_status: event.toStatus,
-        actor: event.actorId ? { id: event.actorId, name: actorName ?? '' } : null,
+        actor: event.actorId ? { id: event.actorId, name: event.actorName ?? '' } : null,
         note: event.note,
-        created_at: event.createdAt.toISOString(),
+        created_at: iso(event.createdAt),
       })),
-      revisions: renderedRevisions,
+      revisions,
     };
   }
 
-  /** The conditional update and its event, in one transaction; false when the order was not as `expected`. */
+  /** The conditional update and its event, both or neither; false when the order was not as `expected`. */
   async function advance(
     user: UserRow,
     id: string,
     to: OrderStatus,
-    expected: ReturnType<typeof and>,
+    expected: Expected,
     set: Partial<typeof orders.$inferInsert>,
     event: { from: OrderStatus; note?: string | null },
   ): Promise<boolean> {
-    return db.transaction(async (tx) => {
-      const row = await repo.updateWhere(id, expected, { ...set, status: to, statusChangedAt: new Date() }, tx);
-      if (!row) return false;
-      await repo.addEvent({ orderId: id, actorId: user.id, fromStatus: event.from, toStatus: to, note: event.note ?? null }, tx);
-      return true;
+    return repo.advance(id, expected, { ...set, status: to, statusChangedAt: new Date() }, {
+      actorId: user.id,
+      fromStatus: event.from,
+      toStatus: to,
+      note: event.note ?? null,
     });
   }
 
@@ -350,7 +351,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
     },
 
     async review(user: UserRow, id: string, body: { action: 'accept' | 'reject'; complexity_multiplier?: number; feedback?: string }) {
-      const mine = and(eq(orders.status, 'under_review'), eq(orders.technicianId, user.id));
+      const mine: Expected = { status: 'under_review', technicianId: user.id };
       if (body.action === 'accept') {
         const m = body.complexity_multiplier;
         if (m === undefined) throw validationError('Accepting needs a complexity_multiplier.', { complexity_multiplier: 'is required to accept' });
@@ -455,11 +456,11 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       const possible =
         from && (user.role !== 'customer' || body.status === 'delivered') && (body.status === 'shipped' || !(body.carrier || body.tracking_number));
       if (possible) {
-        const owner = user.role === 'customer' ? eq(orders.customerId, user.id) : eq(orders.technicianId, user.id);
-        const paid = body.status === 'in_production' ? eq(orders.paymentStatus, 'paid') : undefined;
+        const owner: Expected = user.role === 'customer' ? { customerId: user.id } : { technicianId: user.id };
+        const paid: Expected = body.status === 'in_production' ? { paymentStatus: 'paid' } : {};
         const shipping = body.status === 'shipped' ? { carrier: body.carrier ?? null, trackingNumber: body.tracking_number ?? null } : {};
         const tracking = body.status === 'shipped' && body.tracking_number ? `tracking ${body.carrier ?? ''} ${body.tracking_number}`.replace(/\s+/g, ' ') : null;
-        if (await advance(user, id, body.status, and(eq(orders.status, from), owner, paid), shipping, { from, note: body.note ?? tracking })) {
+        if (await advance(user, id, body.status, { status: from, ...owner, ...paid }, shipping, { from, note: body.note ?? tracking })) {
           return detail(id);
         }
       }
