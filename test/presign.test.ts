@@ -4,6 +4,7 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { locationOf, presignGet } from '../src/storage/presign.js';
 import { createS3Storage } from '../src/storage/s3.js';
+import { linkLifetimeS } from './support/links.js';
 
 const KEYS = ['0b6a3f9e-2f1c-4c56-9a8e-3d2b1c0a9f8e/7d9c1b2a-3e4f-4a5b-8c6d-7e8f9a0b1c2d.png', "a b/c+d~e!'()*ü.thumb.webp"];
 const CONFIGS = [
@@ -38,7 +39,7 @@ describe('presigned GET links', () => {
     });
   }
 
-  it('come out of the S3 store for its bucket, valid for one hour', async () => {
+  it('come out of the S3 store for its bucket, valid for at least an hour, the same link within a window', async () => {
     const storage = createS3Storage({
       bucket: 'kendalls',
       region: 'us-east-1',
@@ -49,7 +50,13 @@ describe('presigned GET links', () => {
     });
     const url = new URL(await storage.signedUrl(KEYS[0]!));
     assert.equal(`${url.origin}${url.pathname}`, `http://127.0.0.1:4569/kendalls/${KEYS[0]}`);
-    assert.equal(url.searchParams.get('X-Amz-Expires'), '3600');
+    const lifetime = linkLifetimeS(url.href);
+    assert.ok(lifetime >= 3600 - 1 && lifetime <= 3900, `valid for an hour to 65 min from now (${lifetime} s)`);
+    assert.equal(await storage.signedUrl(KEYS[0]!), url.href, 'the same object gets the same link within the window');
+    assert.notEqual(await storage.signedUrl(KEYS[1]!), url.href);
+    const short = await storage.signedUrl(KEYS[0]!, 60);
+    assert.notEqual(short, url.href, 'a different lifetime is a different link');
+    assert.ok(linkLifetimeS(short) >= 59 && linkLifetimeS(short) <= 360);
     assert.match(url.searchParams.get('X-Amz-Credential')!, /^S3RVER\/\d{8}\/us-east-1\/s3\/aws4_request$/);
     assert.match(url.searchParams.get('X-Amz-Signature')!, /^[0-9a-f]{64}$/);
     storage.client.destroy();

@@ -44,9 +44,13 @@ export const IdempotencyHeaders = Type.Object({
   ),
 });
 
-/** The key and a digest of `parts` (what the request asks for) of a creating request. */
+/**
+ * The key and a digest of `parts` (what the request asks for) of a creating request. The digest only
+ * matters with a key to keep it under, and most requests carry none: it is computed only then.
+ */
 export function idempotencyOf(request: FastifyRequest, ...parts: unknown[]): IdempotencyInput {
-  return { key: idempotencyKeyOf(request), requestHash: fingerprint(...parts) };
+  const key = idempotencyKeyOf(request);
+  return { key, requestHash: key === undefined ? '' : fingerprint(...parts) };
 }
 
 /** Answers a creating request: 201 the first time; a replay carries `Idempotent-Replayed: true`. */

@@ -15,6 +15,38 @@ type S3Config = NonNullable<Config['s3']>;
 const IDLE_TIMEOUT_MS = 5000;
 const OPERATION_DEADLINE_MS = 8000;
 
+/**
+ * Links are signed as of the start of a five-minute window and last the hour plus the window, so each
+ * is valid for at least an hour from when it is handed out (at most 65 min). Within a window the same
+ * object gets the same link: browsers and CDNs cache the image across page views instead of seeing a new
+ * URL each time, and a gallery page (40 links) is not re-signed on every request.
+ */
+const LINK_WINDOW_S = 300;
+/** Bounds the links remembered within one window (~600 bytes each). */
+const LINK_CACHE_MAX = 20_000;
+
+function createLinkCache() {
+  let window = 0;
+  const links = new Map<string, string>();
+  return {
+    /** The current window's start in seconds; moving into a new window forgets the old links. */
+    windowStart() {
+      const now = Math.floor(Date.now() / 1000);
+      const start = now - (now % LINK_WINDOW_S);
+      if (start !== window) {
+        window = start;
+        links.clear();
+      }
+      return start;
+    },
+    get: (key: string, ttl: number) => links.get(`${ttl}:${key}`),
+    set(key: string, ttl: number, url: string) {
+      if (links.size >= LINK_CACHE_MAX) links.clear();
+      links.set(`${ttl}:${key}`, url);
+    },
+  };
+}
+
 const tagging = (opts: PutOptions) => `order-id=${encodeURIComponent(opts.orderId)}`;
 
 /** Objects are private and encrypted at rest; readers only ever get presigned GET links. */
@@ -32,6 +64,7 @@ export function createS3Storage(cfg: S3Config): Storage & { client: S3Client } {
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   const bucket = cfg.bucket;
+  const links = createLinkCache();
   // The SDK decides where the bucket's objects live (path or virtual-host style, custom endpoints);
   // it is asked once, and links are then signed without it (see presign.ts).
   const PROBE_KEY = 'location-probe.png';
@@ -94,8 +127,14 @@ export function createS3Storage(cfg: S3Config): Storage & { client: S3Client } {
       await guard('delete', (options) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), options));
     },
     async signedUrl(key, expiresInSeconds = SIGNED_URL_TTL_SECONDS) {
+      const window = links.windowStart();
+      const cached = links.get(key, expiresInSeconds);
+      if (cached) return cached;
       const [where, credentials] = await Promise.all([locate(), client.config.credentials()]);
-      return presignGet(where, { key, region: cfg.region, credentials, expiresIn: expiresInSeconds });
+      const url = presignGet(where, { key, region: cfg.region, credentials, expiresIn: expiresInSeconds + LINK_WINDOW_S, now: new Date(window * 1000) });
+      // A window that turned during the await would hand this link out for less than the hour.
+      if (links.windowStart() === window) links.set(key, expiresInSeconds, url);
+      return url;
     },
     async check(signal) {
       await client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal });
