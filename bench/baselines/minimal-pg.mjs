@@ -17,6 +17,8 @@ const hmac = (key, data) => createHmac('sha256', key).update(data).digest();
 const encode = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 let signingDay = '';
 let signingKey;
+// Every link signed afresh per request; the API hands out one link per object per five-minute window,
+// signed as of the window start for 3600 + 300 s (src/storage/s3.ts), hence the same X-Amz-Expires.
 function presign(key) {
   const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
   const day = amzDate.slice(0, 8);
@@ -28,7 +30,7 @@ function presign(key) {
   const path = `/${bucket}/${key.split('/').map(encode).join('/')}`;
   const query =
     `X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD&X-Amz-Credential=${encode(`${accessKey}/${scope}`)}` +
-    `&X-Amz-Date=${amzDate}&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&x-id=GetObject`;
+    `&X-Amz-Date=${amzDate}&X-Amz-Expires=3900&X-Amz-SignedHeaders=host&x-id=GetObject`;
   const request = `GET\n${path}\n${query}\nhost:${endpoint.host}\n\nhost\nUNSIGNED-PAYLOAD`;
   const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(request).digest('hex')}`;
   const signature = createHmac('sha256', signingKey).update(toSign).digest('hex');
