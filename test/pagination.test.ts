@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { desc, gt, lte, sql } from 'drizzle-orm';
-import { integer, pgTable } from 'drizzle-orm/pg-core';
-import { boundedCount, boundedTotal, countCap, estimateQuery, totalFrom } from '../src/db/pagination.js';
+import { type SQL, desc, gt, lte, sql } from 'drizzle-orm';
+import { type PgTable, integer, pgTable } from 'drizzle-orm/pg-core';
+import type { Executor } from '../src/db/client.js';
+import { boundedCount, countCap, estimateQuery, totalFrom } from '../src/db/pagination.js';
 import { prepared, preparedSql } from '../src/db/prepared.js';
 import { type TestDatabase, createTestDatabase } from './support/database.js';
+
+/** The pieces as the repositories put them together (unprepared): count to the cap, estimate beyond it. */
+async function boundedTotal(tx: Executor, table: PgTable, branches: Array<SQL | undefined>, cap: number, order: SQL[] = []) {
+  const [counted] = await boundedCount(tx, table, branches, cap, order);
+  return totalFrom(counted?.n ?? 0, cap, () => tx.execute(estimateQuery(tx, table, branches)));
+}
 
 const numbers = pgTable('pagination_numbers', { n: integer('n').notNull() });
 

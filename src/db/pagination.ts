@@ -17,25 +17,6 @@ function planRows(result: unknown): number {
   return Math.round(plan?.[0]?.Plan?.['Plan Rows'] ?? 0);
 }
 
-/**
- * The `total` of a long list without counting every matching row, which at a million orders or
- * 200 000 public designs costs more than the page itself. The list is the rows of `table` matching
- * any of `branches` (conditions that do not overlap: a technician's orders and the unassigned ones).
- * At most `cap` rows of each branch are counted (see countCap); below the cap that is the exact
- * total, so short lists, the last pages and hasNext are always exact. At the cap the list is long,
- * and its total is PostgreSQL's estimate, never less than the rows known to exist.
- */
-export async function boundedTotal(
-  tx: Executor,
-  table: PgTable,
-  branches: Array<SQL | undefined>,
-  cap: number,
-  order: SQL[] = [],
-): Promise<number> {
-  const [counted] = await boundedCount(tx, table, branches, cap, order);
-  return totalFrom(counted?.n ?? 0, cap, () => tx.execute(estimateQuery(tx, table, branches)));
-}
-
 /** What lies at most `cap` rows deep into each branch, counted; a select, so it can be prepared (cap a placeholder). */
 export function boundedCount(tx: Executor, table: PgTable, branches: Array<SQL | undefined>, cap: number | Placeholder<string>, order: SQL[] = []) {
   return tx.select({ n: sql<number>`count(*)::int` }).from(sql`(${branchUnion(tx, table, branches, cap, order)}) as bounded`);
@@ -46,7 +27,14 @@ export function estimateQuery(tx: Executor, table: PgTable, branches: Array<SQL 
   return sql`explain (format json) ${branchUnion(tx, table, branches)}`;
 }
 
-/** boundedTotal's answer from the count of boundedCount: exact below the cap, else the estimate (estimateQuery's result). */
+/**
+ * The `total` of a long list without counting every matching row, which at a million orders or
+ * 200 000 public designs costs more than the page itself. The list is the rows matching any of its
+ * branches (conditions that do not overlap: a technician's orders and the unassigned ones). At most
+ * `cap` rows of each branch are counted (boundedCount, see countCap); below the cap that is the exact
+ * total, so short lists, the last pages and hasNext are always exact. At the cap the list is long, and
+ * its total is PostgreSQL's estimate (estimateQuery's result), never less than the rows known to exist.
+ */
 export async function totalFrom(counted: number, cap: number, estimate: () => Promise<unknown>): Promise<number> {
   if (Number(counted) < cap) return Number(counted);
   return Math.max(cap, planRows(await estimate()));
