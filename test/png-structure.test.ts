@@ -2,8 +2,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { PngStructureCheck, checkPngStructure } from '../src/storage/png.js';
+import { PngStructureCheck, type Range } from '../src/storage/png.js';
 import { chunk, forgePng, iccpChunk, textChunk, withChunks } from './support/png-forge.js';
+
+/** The structure check over a whole file in memory, in one piece. */
+async function checkPngStructure(data: Buffer): Promise<Range[]> {
+  const check = new PngStructureCheck();
+  await check.write(data);
+  return check.result();
+}
 
 /**
  * The chunk walk runs on an upload as it is received (design-upload.ts), in whatever pieces the network

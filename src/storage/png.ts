@@ -333,13 +333,6 @@ export class PngStructureCheck {
   }
 }
 
-/** The structure check over a whole file in memory. */
-export async function checkPngStructure(data: Buffer): Promise<Range[]> {
-  const check = new PngStructureCheck();
-  await check.write(data);
-  return check.result();
-}
-
 function streamOf(file: string, ranges: Array<{ start: number; end: number }>): ObjectBody {
   const length = ranges.reduce((n, r) => n + r.end - r.start, 0);
   const chunks = async function* () {
