@@ -93,13 +93,16 @@ async function main() {
       HOST: '127.0.0.1',
       DATA_DIR: path.join(os.tmpdir(), `kn-bench-data-${process.pid}`),
     };
-    // The API runs as the Procfile's web process does, with the variables its command line sets
-    // (MALLOC_ARENA_MAX); BENCH_API_ENV='NAME=value,…' adds more, to try a setting.
-    const procfileEnv = /^web:\s*((?:\w+=\S+\s+)*)node /m.exec(readFileSync(path.join(ROOT, 'Procfile'), 'utf8'))?.[1] ?? '';
-    const apiEnv = Object.fromEntries([...procfileEnv.trim().split(/\s+/), ...(process.env.BENCH_API_ENV ?? '').split(',')].filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+    // The API runs as the Procfile's web process does: the variables and Node.js flags its command line
+    // sets (MALLOC_ARENA_MAX, the young generation's size); to try a setting, BENCH_API_ENV='NAME=value,…'
+    // adds variables and BENCH_API_FLAGS='--flag …' Node.js flags.
+    const web = /^web:\s*((?:\w+=\S+\s+)*)node\s+((?:--\S+\s+)*)dist\/server\.js/m.exec(readFileSync(path.join(ROOT, 'Procfile'), 'utf8'));
+    if (!web) throw new Error('Procfile: expected `web: [NAME=value …] node [--flag …] dist/server.js`');
+    const apiFlags = `${web[2]} ${process.env.BENCH_API_FLAGS ?? ''}`.trim().split(/\s+/).filter(Boolean);
+    const apiEnv = Object.fromEntries([...web[1]!.trim().split(/\s+/), ...(process.env.BENCH_API_ENV ?? '').split(',')].filter(Boolean).map((pair) => pair.split('=') as [string, string]));
     const startApi = async (extra: Record<string, string> = {}): Promise<Api & { readyMs: number }> => {
       const port = await freePort();
-      const child = startNode([path.join(ROOT, 'dist/server.js')], { ...env, ...apiEnv, PORT: String(port), ...extra }, { cwd: ROOT });
+      const child = startNode([...apiFlags, path.join(ROOT, 'dist/server.js')], { ...env, ...apiEnv, PORT: String(port), ...extra }, { cwd: ROOT });
       cleanups.push(() => child.stop());
       const url = `http://127.0.0.1:${port}`;
       const readyMs = await waitFor200(`${url}/api/v1/health`, child);
@@ -259,7 +262,7 @@ async function main() {
     await bare.child.stop();
 
     // ---- 4: uploads ----
-    await attempt('4', `uploads: ${UPLOADS} concurrent 10 MB PNG submissions vs raw PutObject to s3rver`, () => uploads(startApi, store, auth0));
+    await attempt('4', `uploads: ${UPLOADS} concurrent 10 MB PNG submissions vs raw PutObject to s3rver`, () => uploads(startApi, startBaseline, store, auth0));
 
     if (wants('5')) {
       // ---- 5 (second half): grow to 1 000 000 orders, 200 000 public designs ----
@@ -414,6 +417,7 @@ async function bigPng(): Promise<Buffer> {
 
 async function uploads(
   startApi: (extra?: Record<string, string>) => Promise<Api>,
+  startBaseline: (file: string) => Promise<Api>,
   store: { endpoint: string; bucket: string; env: Record<string, string> },
   auth0: FakeAuth0,
 ): Promise<Figure[]> {
@@ -431,16 +435,17 @@ async function uploads(
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   const api = await startApi();
+  const forwarder = await startBaseline('forward-s3.mjs');
   let peakRss = 0;
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, api.child.memory().rssMb);
   }, 25);
-  const viaApi = async () => {
+  const submit = (server: Api) => async () => {
     const started = performance.now();
     await Promise.all(
       files.map(async (file, i) => {
         const body = multipart({ description: `Benchmark upload ${i}`, quantity: 1 }, [pngPart(file)]);
-        const res = await fetch(`${api.url}/api/v1/orders`, {
+        const res = await fetch(`${server.url}/api/v1/orders`, {
           method: 'POST',
           headers: { ...body.headers, authorization: customers[i]! },
           body: body.payload,
@@ -451,6 +456,8 @@ async function uploads(
     );
     return megabytes / ((performance.now() - started) / 1000);
   };
+  const viaApi = submit(api);
+  const viaForwarder = submit(forwarder);
   const raw = async () => {
     const started = performance.now();
     await Promise.all(
@@ -463,16 +470,20 @@ async function uploads(
   try {
     await raw();
     await viaApi();
+    await viaForwarder();
     const rounds = QUICK ? 2 : 3;
     const apiRates: number[] = [];
     const rawRates: number[] = [];
+    const forwardRates: number[] = [];
     for (let i = 0; i < rounds; i++) {
       rawRates.push(await raw());
       apiRates.push(await viaApi());
+      forwardRates.push(await viaForwarder());
     }
     clearInterval(sampler);
     const { peakRssMb } = api.child.memory();
     const ratios = apiRates.map((a, i) => a / rawRates[i]!);
+    const forwardRatios = forwardRates.map((f, i) => f / rawRates[i]!);
     return [
       {
         id: '4a',
@@ -492,11 +503,20 @@ async function uploads(
         pass: median(ratios) >= 0.5,
         detail: { ratios, apiMBps: apiRates.map((r) => Number(r.toFixed(1))), rawMBps: rawRates.map((r) => Number(r.toFixed(1))), fileMB: megabytes / UPLOADS },
       },
+      {
+        id: '4i',
+        name: 'informational: the same submissions to a bare receive-and-forward server vs raw PutObject',
+        value: median(forwardRatios),
+        unit: 'ratio',
+        goal: 'info',
+        pass: true,
+        detail: { ratios: forwardRatios, forwardMBps: forwardRates.map((r) => Number(r.toFixed(1))), rawMBps: rawRates.map((r) => Number(r.toFixed(1))) },
+      },
     ];
   } finally {
     clearInterval(sampler);
     s3.destroy();
-    await api.child.stop();
+    await Promise.all([api.child.stop(), forwarder.child.stop()]);
   }
 }
 
