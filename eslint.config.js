@@ -11,6 +11,13 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
+      // drizzle-orm's values are loaded through its CommonJS build in src/db/orm.ts (why: see there);
+      // an ES import of the package anywhere else brings Node 24's second-long load back.
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['drizzle-orm', 'drizzle-orm/*'], allowTypeImports: true, message: "Import drizzle from src/db/orm.ts (it loads the package's CommonJS build)." }] },
+      ],
     },
   },
+  { files: ['src/db/orm.ts', 'drizzle.config.ts'], rules: { '@typescript-eslint/no-restricted-imports': 'off' } },
 );

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'drizzle-orm';
+import { sql } from '../src/db/orm.js';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { createOrder, png, put } from './support/orders.js';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { eq } from 'drizzle-orm';
+import { eq } from '../src/db/orm.js';
 import { SignJWT, decodeJwt, exportSPKI, importJWK } from 'jose';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createPglite } from '../src/db/client.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'drizzle-orm';
+import { sql } from '../src/db/orm.js';
 import sharp from 'sharp';
 import { createStorageCleanup } from '../src/storage/cleanup.js';
 import { createS3Storage } from '../src/storage/s3.js';

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type SQL, desc, gt, lte, sql } from 'drizzle-orm';
-import { type PgTable, integer, pgTable } from 'drizzle-orm/pg-core';
+import { desc, gt, integer, lte, type PgTable, pgTable, type SQL, sql } from '../src/db/orm.js';
 import type { Executor } from '../src/db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../src/db/pagination.js';
 import { prepared, preparedSql } from '../src/db/prepared.js';

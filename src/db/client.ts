@@ -1,9 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
-import type { ExtractTablesWithRelations } from 'drizzle-orm';
-import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import { drizzlePg, type ExtractTablesWithRelations, pgliteDrizzle, type PgDatabase, type PgQueryResultHKT, type PgTransaction } from './orm.js';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import * as schema from './schema.js';
@@ -76,7 +74,8 @@ export function createPostgres(config: Config, logger?: { warn(obj: object, msg:
 export async function createPglite(options: { dataDir?: string; loadDataDir?: Blob } = {}): Promise<DatabaseHandle> {
   if (options.dataDir) mkdirSync(path.dirname(options.dataDir), { recursive: true });
   // Loaded only for the embedded database: a process on PostgreSQL never needs it.
-  const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle: drizzlePglite } = pgliteDrizzle();
   const client = await PGlite.create({ dataDir: options.dataDir, loadDataDir: options.loadDataDir });
   const db = drizzlePglite(client, { schema, casing: CASING }) as unknown as Database;
   return {

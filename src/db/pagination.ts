@@ -1,5 +1,4 @@
-import { type Placeholder, type SQL, sql } from 'drizzle-orm';
-import type { PgTable } from 'drizzle-orm/pg-core';
+import { type PgTable, type Placeholder, type SQL, sql } from './orm.js';
 import type { Executor } from './client.js';
 
 /** How many rows past the current page are still counted one by one. */

@@ -1,5 +1,4 @@
-import type { SQL } from 'drizzle-orm';
-import { PgDialect } from 'drizzle-orm/pg-core';
+import { PgDialect, type SQL } from './orm.js';
 import { CASING, type Executor } from './client.js';
 
 /**

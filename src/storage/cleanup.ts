@@ -1,4 +1,4 @@
-import { inArray, lt, sql } from 'drizzle-orm';
+import { inArray, lt, sql } from '../db/orm.js';
 import type { Database } from '../db/client.js';
 import { storageCleanup } from '../db/schema.js';
 import type { Storage } from './storage.js';

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { sql } from 'drizzle-orm';
+import { sql } from '../../src/db/orm.js';
 import type { Database } from '../../src/db/client.js';
 import type { S3rverHandle } from './s3rver.js';
 

@@ -1,4 +1,4 @@
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, sql } from '../../db/orm.js';
 import type { Database, Executor } from '../../db/client.js';
 import { comments, designs, users } from '../../db/schema.js';
 import { inGallery } from '../designs/designs.repository.js';

@@ -1,4 +1,4 @@
-import { type SQL, and, asc, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, isNull, type SQL, sql } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
 import { byShape, prepared, preparedSql } from '../../db/prepared.js';

@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { invitations, users } from '../../db/schema.js';
 

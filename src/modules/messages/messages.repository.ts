@@ -1,4 +1,4 @@
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, sql } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { prepared } from '../../db/prepared.js';
 import { type Role, messages, orders, users } from '../../db/schema.js';

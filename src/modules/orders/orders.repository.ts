@@ -1,5 +1,4 @@
-import { type Placeholder, type SQL, and, asc, desc, eq, ilike, inArray, isNull, sql } from 'drizzle-orm';
-import { alias, unionAll } from 'drizzle-orm/pg-core';
+import { alias, and, asc, desc, eq, ilike, inArray, isNull, type Placeholder, type SQL, sql, unionAll } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
 import { byShape, prepared, preparedSql } from '../../db/prepared.js';

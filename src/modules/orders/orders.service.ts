@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull } from '../../db/orm.js';
 import type { Database, Executor } from '../../db/client.js';
 import { type Length, type OrderStatus, type Shape, orders } from '../../db/schema.js';
 import {

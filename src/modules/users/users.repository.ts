@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { invitations, users } from '../../db/schema.js';
 
