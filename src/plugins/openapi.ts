@@ -1,6 +1,6 @@
 import swagger from '@fastify/swagger';
-import apiReference from '@scalar/fastify-api-reference';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyApiReferenceOptions } from '@scalar/fastify-api-reference';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { LIMITS } from './rate-limit.js';
 import { servesHtmlPage } from './security-headers.js';
@@ -80,22 +80,52 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
       servesHtmlPage(route);
     }
   });
-  await app.register(apiReference, {
-    routePrefix: DOCS_PREFIX,
-    configuration: {
-      url: '/api/v1/openapi.json',
-      title: API_TITLE,
-      pageTitle: API_TITLE,
-      hideClientButton: true,
-      // Everything the page needs is served by this API: no fonts from Scalar's CDN, and none of its
-      // hosted extras (AI agent, MCP generator, developer toolbar), which would call scalar.com.
-      withDefaultFonts: false,
-      agent: { disabled: true },
-      mcp: { disabled: true },
-      showDeveloperTools: 'never',
-    },
-    logLevel: 'warn',
+  const reference = lazyReference({
+    url: '/api/v1/openapi.json',
+    title: API_TITLE,
+    pageTitle: API_TITLE,
+    hideClientButton: true,
+    // Everything the page needs is served by this API: no fonts from Scalar's CDN, and none of its
+    // hosted extras (AI agent, MCP generator, developer toolbar), which would call scalar.com.
+    withDefaultFonts: false,
+    agent: { disabled: true },
+    mcp: { disabled: true },
+    showDeveloperTools: 'never',
   });
+  // Scalar's two routes (given `url`, and with trailing slashes ignored): the page, which sends
+  // /docs to /docs/, and its script.
+  app.get(`${DOCS_PREFIX}/`, { schema: { hide: true } }, reference);
+  app.get(`${DOCS_PREFIX}/js/scalar.js`, { schema: { hide: true } }, reference);
+}
+
+/**
+ * Scalar's Fastify plugin is a 4.4 MB module (its browser bundle inlined as a string) that also loads an
+ * OpenAPI parser, YAML and Ajv: 0.45 s of every start-up (bench figure 6), for a page most processes never
+ * serve. The plugin is loaded on the first visit instead, into a Fastify instance of its own that answers
+ * these routes through inject(); this app's hooks (security headers, the page's CSP, logs) still apply.
+ */
+function lazyReference(configuration: FastifyApiReferenceOptions['configuration']) {
+  let reference: Promise<FastifyInstance> | undefined;
+  const load = () =>
+    (reference ??= (async () => {
+      const { default: apiReference } = await import('@scalar/fastify-api-reference');
+      const inner = Fastify({ logger: false, routerOptions: { ignoreTrailingSlash: true } });
+      await inner.register(apiReference, { routePrefix: DOCS_PREFIX, configuration });
+      await inner.ready();
+      return inner;
+    })().catch((err: unknown) => {
+      reference = undefined;
+      throw err;
+    }));
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const answer = await (await load()).inject({ method: request.method === 'HEAD' ? 'HEAD' : 'GET', url: request.url });
+    for (const name of ['content-type', 'location']) {
+      const value = answer.headers[name];
+      if (typeof value === 'string') reply.header(name, value);
+    }
+    // As text: the page's CSP is computed from the HTML string (security-headers.ts, pageHeaders).
+    return reply.code(answer.statusCode).send(answer.payload);
+  };
 }
 
 export default fp(openapiPlugin, { name: 'openapi' });
