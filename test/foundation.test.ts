@@ -143,6 +143,15 @@ describe('foundation', () => {
     const docs = await ctx.app.inject({ method: 'GET', url: '/docs/' });
     assert.equal(docs.statusCode, 200);
     assert.match(docs.body, /<html/i);
+    assert.match(String(docs.headers['content-type']), /^text\/html/);
+    // Scalar is loaded on the first visit and answers through its own instance: its redirect and script pass through.
+    const bare = await ctx.app.inject({ method: 'GET', url: '/docs' });
+    assert.equal(bare.statusCode, 301);
+    assert.equal(bare.headers.location, '/docs/');
+    const script = await ctx.app.inject({ method: 'GET', url: '/docs/js/scalar.js' });
+    assert.equal(script.statusCode, 200);
+    assert.match(String(script.headers['content-type']), /^application\/javascript/);
+    assert.ok(script.body.length > 1_000_000, 'the whole Scalar bundle is served');
   });
 });
 
