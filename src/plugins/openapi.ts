@@ -80,7 +80,7 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
       servesHtmlPage(route);
     }
   });
-  const reference = lazyReference({
+  const reference = lazyReference(app, {
     url: '/api/v1/openapi.json',
     title: API_TITLE,
     pageTitle: API_TITLE,
@@ -104,8 +104,11 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
  * serve. The plugin is loaded on the first visit instead, into a Fastify instance of its own that answers
  * these routes through inject(); this app's hooks (security headers, the page's CSP, logs) still apply.
  */
-function lazyReference(configuration: FastifyApiReferenceOptions['configuration']) {
+function lazyReference(app: FastifyInstance, configuration: FastifyApiReferenceOptions['configuration']) {
   let reference: Promise<FastifyInstance> | undefined;
+  app.addHook('onClose', async () => {
+    await (await reference?.catch(() => undefined))?.close();
+  });
   const load = () =>
     (reference ??= (async () => {
       const { default: apiReference } = await import('@scalar/fastify-api-reference');
