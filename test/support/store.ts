@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsCommand, S3Client } from '@aws-sdk/client-s3';
 import { sql } from '../../src/db/orm.js';
 import type { Database } from '../../src/db/client.js';
 import type { S3rverHandle } from './s3rver.js';
@@ -17,8 +17,12 @@ export function localKeys(dataDir: string): string[] {
   }
 }
 
-/** Every object in the s3rver bucket, as keys. */
-export async function s3Keys(s3: Pick<S3rverHandle, 'endpoint' | 'bucket'>): Promise<string[]> {
+/**
+ * Every object in the s3rver bucket, as keys. Listed with ListObjects (v1), paged by Marker (the last key
+ * seen): s3rver answers any truncated ListObjectsV2 page with a 500, because it makes the continuation
+ * token with DES, which OpenSSL 3 refuses (jamhall/s3rver#818; the package is no longer maintained).
+ */
+export async function s3Keys(s3: Pick<S3rverHandle, 'endpoint' | 'bucket'>, pageSize = 1000): Promise<string[]> {
   const client = new S3Client({
     endpoint: s3.endpoint,
     region: 'us-east-1',
@@ -27,12 +31,11 @@ export async function s3Keys(s3: Pick<S3rverHandle, 'endpoint' | 'bucket'>): Pro
   });
   try {
     const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const out = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, ContinuationToken: token }));
+    for (let truncated = true; truncated; ) {
+      const out = await client.send(new ListObjectsCommand({ Bucket: s3.bucket, Marker: keys.at(-1), MaxKeys: pageSize }));
       keys.push(...(out.Contents ?? []).map((o) => o.Key!));
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
+      truncated = Boolean(out.IsTruncated) && Boolean(out.Contents?.length);
+    }
     return keys;
   } finally {
     client.destroy();
