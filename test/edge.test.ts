@@ -10,6 +10,7 @@ import type { ApiResponse } from './support/http.js';
 import { createOrder, submitOrder } from './support/orders.js';
 import { freePort } from './support/process.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { startTlsRedis } from './support/tls-redis.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ORIGIN = 'https://app.kendallsnails.test';
@@ -193,6 +194,23 @@ describe('edge: rate limits in Redis', () => {
     } finally {
       await b.close();
       await a.close();
+    }
+  });
+
+  it('counts over TLS (rediss://) against a self-signed certificate, as Heroku Redis presents one', async () => {
+    const redisTls = await startTlsRedis();
+    const a = await buildTestApp({ env: env(redisTls.url) });
+    const b = await buildTestApp({ env: env(redisTls.url), auth0: a.auth0, database: a.database });
+    try {
+      // One budget across both instances: the counts can only come from the TLS-only Redis.
+      const ip = clientIp();
+      for (let i = 1; i <= 20; i++) assert.equal((await getAs(i % 2 ? a : b, ip)).headers['x-ratelimit-remaining'], String(20 - i), `request ${i}`);
+      assertRateLimited(await getAs(b, ip), 20);
+      assert.deepEqual([...a.logs, ...b.logs].filter((l) => /rate-limit store/.test(String(l.msg))), [], 'no store failure');
+    } finally {
+      await b.close();
+      await a.close();
+      await redisTls.stop();
     }
   });
 
