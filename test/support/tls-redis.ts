@@ -26,14 +26,21 @@ export async function startTlsRedis(): Promise<TlsRedis> {
     ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no', '--save', '', '--appendonly', 'no', '--dir', dir],
     { stdio: 'ignore' },
   );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let spawnError: Error | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (err) => {
+      spawnError = err;
+      resolve();
+    });
+  });
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitForTcp(port);
+    await Promise.race([waitForTcp(port), exited.then(() => Promise.reject(new Error(`redis-server did not start${spawnError ? ` (${spawnError.message})` : ''}: the rediss:// test needs a redis-server built with TLS on the PATH`)))]);
   } catch (err) {
     await stop();
     throw err;
