@@ -2,7 +2,6 @@
 // baseline measured in the same run on the same machine. See bench/README.md for how to read them.
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -11,6 +10,7 @@ import sharp from 'sharp';
 import { FakeAuth0, TEST_AUDIENCE } from '../test/support/fake-auth0.js';
 import { multipart, pngPart } from '../test/support/multipart.js';
 import { freePort } from '../test/support/process.js';
+import { webProcess } from '../test/support/procfile.js';
 import { type Comparison, type Latency, type Target, compare, get, latency, median } from './lib/load.js';
 import { AUTO_EXPLAIN_PGOPTIONS, capturePlans, hasSeqScan } from './lib/plans.js';
 import { type BenchDatabase, startDatabase } from './lib/postgres.js';
@@ -96,10 +96,9 @@ async function main() {
     // The API runs as the Procfile's web process does: the variables and Node.js flags its command line
     // sets (MALLOC_ARENA_MAX, the young generation's size); to try a setting, BENCH_API_ENV='NAME=value,…'
     // adds variables and BENCH_API_FLAGS='--flag …' Node.js flags.
-    const web = /^web:\s*((?:\w+=\S+\s+)*)node\s+((?:--\S+\s+)*)dist\/server\.js/m.exec(readFileSync(path.join(ROOT, 'Procfile'), 'utf8'));
-    if (!web) throw new Error('Procfile: expected `web: [NAME=value …] node [--flag …] dist/server.js`');
-    const apiFlags = `${web[2]} ${process.env.BENCH_API_FLAGS ?? ''}`.trim().split(/\s+/).filter(Boolean);
-    const apiEnv = Object.fromEntries([...web[1]!.trim().split(/\s+/), ...(process.env.BENCH_API_ENV ?? '').split(',')].filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+    const web = webProcess();
+    const apiFlags = [...web.nodeFlags, ...(process.env.BENCH_API_FLAGS ?? '').split(/\s+/).filter(Boolean)];
+    const apiEnv = { ...web.env, ...Object.fromEntries((process.env.BENCH_API_ENV ?? '').split(',').filter(Boolean).map((pair) => pair.split('=', 2) as [string, string])) };
     const startApi = async (extra: Record<string, string> = {}): Promise<Api & { readyMs: number }> => {
       const port = await freePort();
       const child = startNode([...apiFlags, path.join(ROOT, 'dist/server.js')], { ...env, ...apiEnv, PORT: String(port), ...extra }, { cwd: ROOT });

@@ -34,7 +34,7 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(opts: { servers?: number; env?: Record<string, string>; proxyS3?: boolean } = {}): Promise<Stack> {
+export async function startStack(opts: { servers?: number; env?: Record<string, string>; proxyS3?: boolean; heapProbe?: boolean } = {}): Promise<Stack> {
   const pg = await startPrivatePostgres();
   const s3 = await startS3rver();
   const s3Proxy = opts.proxyS3 ? await new TcpProxy({ host: '127.0.0.1', port: Number(new URL(s3.endpoint).port) }).start() : undefined;
@@ -60,7 +60,7 @@ export async function startStack(opts: { servers?: number; env?: Record<string, 
     client: (i = 0) => ({ app: httpApi(stack.servers[i]!.url), auth0 }),
     register: (role, name) => registerUser(stack.client(), role, name),
     async startServer() {
-      const server = await startServer(env);
+      const server = await startServer(env, { heapProbe: opts.heapProbe });
       stack.servers.push(server);
       return server;
     },
