@@ -22,7 +22,7 @@ export function recordResults(section: string, figures: Record<string, unknown>)
   }
   try {
     const all = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
-    all[section] = { ...figures, recorded_at: new Date().toISOString() };
+    all[section] = { ...figures, node: process.version, recorded_at: new Date().toISOString() };
     writeFileSync(file, `${JSON.stringify(all, null, 2)}\n`);
   } finally {
     rmSync(lock, { force: true });
