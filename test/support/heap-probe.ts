@@ -9,6 +9,5 @@ if (!gc) throw new Error('heap-probe needs --expose-gc');
 
 process.on('SIGUSR2', () => {
   gc();
-  const { heapUsed, external, arrayBuffers, rss } = process.memoryUsage();
-  process.stderr.write(`heap-probe ${JSON.stringify({ heapUsed, external, arrayBuffers, rss })}\n`);
+  process.stderr.write(`heap-probe ${JSON.stringify({ heapUsed: process.memoryUsage().heapUsed })}\n`);
 });

@@ -4,12 +4,10 @@ import path from 'node:path';
 import { type Spawned, freePort, spawnNode, waitForHttp } from './process.js';
 import { webProcess } from './procfile.js';
 
-/** What test/support/heap-probe.ts reports: bytes, after a full garbage collection. */
+/** What test/support/heap-probe.ts reports, after a full garbage collection. */
 export interface LiveMemory {
+  /** Bytes of the V8 heap still in use. */
   heapUsed: number;
-  external: number;
-  arrayBuffers: number;
-  rss: number;
 }
 
 /** The real server (src/server.ts) in its own process, on a free loopback port. */
