@@ -299,7 +299,7 @@ describe('orders: permissions and rules', () => {
     assert.equal(review.statusCode, 403);
     const byOther = await put(ctx, otherTech, `/api/v1/orders/${order.id}/review`, { action: 'accept', complexity_multiplier: 2 });
     assert.equal(byOther.statusCode, 403);
-    assert.equal(byOther.json().error.code, 'ORDER_ASSIGNED_TO_ANOTHER_TECHNICIAN');
+    assert.equal(byOther.json().error.code, 'NOT_ASSIGNED');
     const techSubmit = await submitOrder(ctx, tech);
     assert.equal(techSubmit.statusCode, 403);
     const customerProduction = await put(ctx, a, `/api/v1/orders/${order.id}/status`, { status: 'in_production' });
@@ -308,7 +308,7 @@ describe('orders: permissions and rules', () => {
     assert.equal(strangerDelivered.statusCode, 404, "another customer's order does not exist for them");
     const otherTechStatus = await put(ctx, otherTech, `/api/v1/orders/${order.id}/status`, { status: 'in_production' });
     assert.equal(otherTechStatus.statusCode, 403);
-    assert.equal(otherTechStatus.json().error.code, 'ORDER_ASSIGNED_TO_ANOTHER_TECHNICIAN');
+    assert.equal(otherTechStatus.json().error.code, 'NOT_ASSIGNED');
     const anonymous = await ctx.app.inject({ method: 'GET', url: `/api/v1/orders/${order.id}` });
     assert.equal(anonymous.statusCode, 401);
     const otherTechMessages = await ctx.app.inject({ method: 'GET', url: `/api/v1/orders/${order.id}/messages`, headers: otherTech.auth });
@@ -320,7 +320,7 @@ describe('orders: permissions and rules', () => {
       payload: { text: 'not my order' },
     });
     assert.equal(otherTechPost.statusCode, 403);
-    assert.equal(otherTechPost.json().error.code, 'ORDER_ASSIGNED_TO_ANOTHER_TECHNICIAN');
+    assert.equal(otherTechPost.json().error.code, 'NOT_ASSIGNED');
     assert.equal(await count(ctx, 'messages'), 0, 'nothing stored');
   });
 

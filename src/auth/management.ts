@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type * as Auth0 from 'auth0';
 import type { ManagementClient } from 'auth0';
 import { type Config, issuerUrl } from '../config.js';
-import { type AppError, badGateway, conflict } from '../errors.js';
+import { type AppError, fail } from '../errors.js';
 
 /** What the invitation flow needs from the identity provider; the Auth0 implementation is below. */
 export interface IdentityAdmin {
@@ -55,9 +55,9 @@ export function createIdentityAdmin(
       maxRetries: MAX_RETRIES,
       timeoutInSeconds: ATTEMPT_TIMEOUT_S,
     }));
-  const fail = (step: string, err: unknown, auth0: Sdk): AppError => {
+  const failed = (step: string, err: unknown, auth0: Sdk): AppError => {
     deps.log.error({ auth0: describe(err, auth0), step }, 'Auth0 Management API call failed');
-    return badGateway(
+    return fail(
       'IDENTITY_PROVIDER_ERROR',
       'The identity provider did not complete the invitation, and nothing was saved. Try again in a minute.',
     );
@@ -82,13 +82,13 @@ export function createIdentityAdmin(
       } catch (err) {
         const auth0 = await sdk();
         if (err instanceof auth0.ManagementError && err.statusCode === 409) {
-          throw conflict(
+          throw fail(
             'USER_EXISTS',
             'An account with this email already exists at the identity provider. To make that person a technician, set ' +
               `app_metadata.role to "${TECHNICIAN_ROLE}" on their account in the Auth0 dashboard instead of inviting them.`,
           );
         }
-        throw fail('create user', err, auth0);
+        throw failed('create user', err, auth0);
       }
     },
 
@@ -100,7 +100,7 @@ export function createIdentityAdmin(
       } catch (err) {
         const auth0 = await sdk();
         if (err instanceof auth0.ManagementError && err.statusCode === 404) return undefined;
-        throw fail('password-change ticket', err, auth0);
+        throw failed('password-change ticket', err, auth0);
       }
     },
 

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Database } from '../db/client.js';
 import { idempotencyKeys } from '../db/schema.js';
-import { badRequest, conflict, unprocessable } from '../errors.js';
+import { fail } from '../errors.js';
 import { ok } from './envelope.js';
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
@@ -32,7 +32,7 @@ export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   if (raw === undefined) return undefined;
   const key = Array.isArray(raw) ? raw[0] : raw;
   if (!key || !KEY_PATTERN.test(key)) {
-    throw badRequest('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1–255 printable ASCII characters without spaces, e.g. a UUID.');
+    throw fail('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1–255 printable ASCII characters without spaces, e.g. a UUID.');
   }
   return key;
 }
@@ -112,13 +112,13 @@ export async function runIdempotent<T extends { id: string }>(
       continue;
     }
     if (existing.requestHash !== args.requestHash || existing.scope !== args.scope) {
-      throw unprocessable('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request. Use a new key for a new request.');
+      throw fail('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request. Use a new key for a new request.');
     }
     if (existing.state === 'in_progress') {
-      throw conflict('IDEMPOTENCY_REQUEST_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed. Retry in a moment.');
+      throw fail('IDEMPOTENCY_REQUEST_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed. Retry in a moment.');
     }
     const body = existing.responseBody as { id: string };
     return { status: existing.responseStatus ?? 201, resourceId: body.id, replayed: true };
   }
-  throw conflict('IDEMPOTENCY_REQUEST_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed. Retry in a moment.');
+  throw fail('IDEMPOTENCY_REQUEST_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed. Retry in a moment.');
 }

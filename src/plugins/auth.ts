@@ -4,7 +4,7 @@ import { JwksUnavailableError } from '../auth/jwks.js';
 import type { Identity, Verifier } from '../auth/verifier.js';
 import { TokenError } from '../auth/verifier.js';
 import type { Role } from '../db/schema.js';
-import { AppError, forbidden, notFound, serviceUnavailable, unauthorized } from '../errors.js';
+import { AppError, fail, serviceUnavailable, unauthorized } from '../errors.js';
 import type { UserRow, UsersRepository } from '../modules/users/users.repository.js';
 
 /**
@@ -34,7 +34,7 @@ export function requireUser(request: FastifyRequest): UserRow {
 }
 
 export const userNotFound = () =>
-  notFound('USER_NOT_FOUND', 'No profile exists for this account yet. Register first with POST /api/v1/auth/register.');
+  fail('USER_NOT_FOUND', 'No profile exists for this account yet. Register first with POST /api/v1/auth/register.');
 
 /** `Authorization: Bearer <token>`; the token is group 1. */
 export const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+)\s*$/i;
@@ -74,11 +74,11 @@ async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; user
       }
       if (!(err instanceof TokenError)) throw err;
       request.log.info({ reason: err.reason }, 'access token refused');
-      throw new AppError(401, 'INVALID_TOKEN', 'The access token is invalid or expired. Sign in again to get a new one.');
+      throw new AppError('INVALID_TOKEN', 'The access token is invalid or expired. Sign in again to get a new one.');
     }
     request.identity = identity;
     if ((access === 'customer' || access === 'nail_technician') && identity.role !== access) {
-      throw forbidden('FORBIDDEN', `Only ${ROLE_LABEL[access]} may do this.`);
+      throw fail('FORBIDDEN', `Only ${ROLE_LABEL[access]} may do this.`);
     }
     const user = await opts.users.findByAuth0Id(identity.sub);
     if (!user && (access === 'customer' || access === 'nail_technician')) throw userNotFound();

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { AppError } from '../errors.js';
+import { AppError, type ErrorCode } from '../errors.js';
 
 interface AjvIssue {
   instancePath?: string;
@@ -53,12 +53,12 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return false;
 }
 
-function send(reply: FastifyReply, status: number, code: string, message: string, details?: Record<string, unknown>) {
+function send(reply: FastifyReply, status: number, code: ErrorCode, message: string, details?: Record<string, unknown>) {
   return reply.code(status).send({ success: false, error: details ? { code, message, details } : { code, message } });
 }
 
 /** Maps a Fastify or plugin error (they carry statusCode and an FST_ code) onto our codes. */
-function frameworkError(err: FastifyError): { status: number; code: string; message: string } | undefined {
+function frameworkError(err: FastifyError): { status: number; code: ErrorCode; message: string } | undefined {
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large. JSON bodies may be at most 100 KB.' };
@@ -113,7 +113,7 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket) {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, code, message] =
+  const [status, code, message]: [number, ErrorCode, string] =
     err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
       ? [408, 'REQUEST_TIMEOUT', 'The request took too long to arrive. Send it again.']
       : err.code === 'HPE_HEADER_OVERFLOW'

@@ -50,9 +50,7 @@ function clientKey(verifier: Verifier) {
 }
 
 function rateLimited(max: number, ttlSeconds: number, what: string) {
-  return new AppError(
-    429,
-    'RATE_LIMITED',
+  return new AppError('RATE_LIMITED',
     `Too many requests: at most ${max} ${what} per minute. Try again in ${ttlSeconds} s (see Retry-After).`,
   );
 }

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { AppError, notFound } from '../errors.js';
+import { AppError, fail } from '../errors.js';
 import { errorResponses } from '../lib/envelope.js';
 import type { LocalStorage } from './local.js';
 
@@ -25,11 +25,11 @@ export const filesRoutes: FastifyPluginAsyncTypebox<{ storage: LocalStorage }> =
     async (request, reply) => {
       const key = (request.params as { '*': string })['*'];
       const verdict = storage.verify(key, request.query.expires, request.query.signature);
-      if (verdict === 'expired') throw new AppError(403, 'LINK_EXPIRED', 'This image link has expired. Load the order or design again for a fresh link.');
-      if (verdict === 'invalid') throw new AppError(403, 'INVALID_SIGNATURE', 'This image link is not valid. Use the link exactly as the API returned it.');
+      if (verdict === 'expired') throw new AppError('LINK_EXPIRED', 'This image link has expired. Load the order or design again for a fresh link.');
+      if (verdict === 'invalid') throw new AppError('INVALID_SIGNATURE', 'This image link is not valid. Use the link exactly as the API returned it.');
       const file = storage.resolve(key)!;
       const info = await stat(file).catch(() => undefined);
-      if (!info?.isFile()) throw notFound('FILE_NOT_FOUND', 'The image no longer exists.');
+      if (!info?.isFile()) throw fail('FILE_NOT_FOUND', 'The image no longer exists.');
       const remaining = Math.max(0, Number(request.query.expires) - Math.floor(Date.now() / 1000));
       return reply
         .header('content-type', key.endsWith('.webp') ? 'image/webp' : 'image/png')

@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { crc32, createInflate } from 'node:zlib';
 import sharp from 'sharp';
-import { type AppError, badRequest } from '../errors.js';
+import { type AppError, fail } from '../errors.js';
 import type { ObjectBody } from './storage.js';
 
 // libvips' cache holds decoded images between calls; uploads are never processed twice, so it only costs memory.
@@ -43,7 +43,7 @@ class Semaphore {
 const decoding = new Semaphore(2);
 
 const invalidFormat = () =>
-  badRequest('INVALID_FILE_FORMAT', 'The file is not a PNG image. Export the design as PNG and upload that file.');
+  fail('INVALID_FILE_FORMAT', 'The file is not a PNG image. Export the design as PNG and upload that file.');
 type Problem = 'truncated' | 'corrupt' | 'decompression_bomb';
 
 const MESSAGES: Record<Problem, string> = {
@@ -53,7 +53,7 @@ const MESSAGES: Record<Problem, string> = {
     'The PNG unpacks to far more data than its size in pixels needs (a "decompression bomb"). Export the design again as a plain PNG.',
 };
 
-const invalidImage = (problem: Problem) => badRequest('INVALID_IMAGE', MESSAGES[problem], { problem });
+const invalidImage = (problem: Problem) => fail('INVALID_IMAGE', MESSAGES[problem], { problem });
 
 /** Width and height as the IHDR chunk declares them, read before anything is decoded. */
 export function pngHeader(head: Buffer): { width: number; height: number } {
@@ -368,7 +368,7 @@ export async function processDesignImage(upload: CheckedUpload): Promise<Process
   }
   const { width, height } = pngHeader(head.subarray(0, bytesRead));
   if (width < MIN_SIDE || height < MIN_SIDE || width > MAX_SIDE || height > MAX_SIDE) {
-    throw badRequest(
+    throw fail(
       'INVALID_IMAGE_DIMENSIONS',
       `The image is ${width}×${height} pixels; each side must be between ${MIN_SIDE} and ${MAX_SIDE} pixels. Resize it and try again.`,
       { width, height, min: MIN_SIDE, max: MAX_SIDE },
@@ -384,7 +384,7 @@ export async function processDesignImage(upload: CheckedUpload): Promise<Process
         .toBuffer();
       return { png: streamOf(file, ranges), thumbnail, width, height };
     } catch {
-      throw badRequest(
+      throw fail(
         'INVALID_IMAGE',
         'The PNG could not be read: it is truncated, corrupt or too complex to decode. Export it again and upload the new file.',
       );

@@ -1,11 +1,11 @@
 import type { Database } from '../../db/client.js';
-import { notFound, validationError } from '../../errors.js';
+import { fail, validationError } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import type { DesignsService } from '../designs/designs.service.js';
 import type { UserRow } from '../users/users.repository.js';
 import type { CommentWithAuthor, CommentsRepository } from './comments.repository.js';
 
-const designNotFound = () => notFound('DESIGN_NOT_FOUND', 'No such design in the gallery.');
+const designNotFound = () => fail('DESIGN_NOT_FOUND', 'No such design in the gallery.');
 
 const render = ({ comment, authorName }: CommentWithAuthor) => ({
   id: comment.id,

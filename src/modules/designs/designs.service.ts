@@ -1,9 +1,9 @@
-import { notFound } from '../../errors.js';
+import { fail } from '../../errors.js';
 import type { Storage } from '../../storage/storage.js';
 import type { UserRow } from '../users/users.repository.js';
 import type { DesignWithImage, DesignsRepository, GalleryFilter } from './designs.repository.js';
 
-const designNotFound = () => notFound('DESIGN_NOT_FOUND', 'No such design in the gallery.');
+const designNotFound = () => fail('DESIGN_NOT_FOUND', 'No such design in the gallery.');
 
 export function createDesignsService(deps: { designs: DesignsRepository; storage: Storage }) {
   const { designs, storage } = deps;

@@ -1,6 +1,6 @@
 import type { IdentityAdmin } from '../../auth/management.js';
 import type { Database } from '../../db/client.js';
-import { AppError, badGateway, conflict, validationError } from '../../errors.js';
+import { AppError, fail, validationError } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import type { UserRow, UsersRepository } from '../users/users.repository.js';
 import { EMAIL } from '../users/users.service.js';
@@ -23,9 +23,7 @@ export interface InviteInput {
 }
 
 const notConfigured = () =>
-  new AppError(
-    503,
-    'IDENTITY_PROVIDER_NOT_CONFIGURED',
+  new AppError('IDENTITY_PROVIDER_NOT_CONFIGURED',
     'Technician invitations need the Auth0 Management API: set AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET. ' +
       'With the development token issuer, get a technician token from POST /dev/token with "role": "nail_technician" instead.',
   );
@@ -57,7 +55,7 @@ export function createInvitationsService({ db, invitations, users, identity }: I
     const userId = await admin.createTechnician(input);
     try {
       const ticketUrl = await admin.passwordChangeTicket(userId, INVITATION_TTL_S);
-      if (!ticketUrl) throw badGateway('IDENTITY_PROVIDER_ERROR', 'The identity provider lost the new account. Try again in a minute.');
+      if (!ticketUrl) throw fail('IDENTITY_PROVIDER_ERROR', 'The identity provider lost the new account. Try again in a minute.');
       return { userId, ticketUrl, created: true };
     } catch (err) {
       await admin.deleteUser(userId);
@@ -68,7 +66,7 @@ export function createInvitationsService({ db, invitations, users, identity }: I
   async function create(admin: IdentityAdmin, raw: InviteInput, inviter: UserRow | null): Promise<InvitationRow> {
     const input = checked(raw);
     if (await users.findByEmail(input.email)) {
-      throw conflict('USER_EXISTS', 'Someone with this email is already registered here; a registered account cannot be invited.');
+      throw fail('USER_EXISTS', 'Someone with this email is already registered here; a registered account cannot be invited.');
     }
     const pending = await invitations.findPendingByEmail(input.email);
     if (pending && pending.expiresAt.getTime() > Date.now()) throw alreadyInvited(pending);
@@ -85,7 +83,7 @@ export function createInvitationsService({ db, invitations, users, identity }: I
       };
       const row = pending ? await invitations.renew(pending.id, values) : await invitations.insert({ email: input.email, ...values });
       if (!row) {
-        throw conflict('ALREADY_INVITED', 'This person was invited or registered by someone else a moment ago. Nothing more to do.');
+        throw fail('ALREADY_INVITED', 'This person was invited or registered by someone else a moment ago. Nothing more to do.');
       }
       return row;
     } catch (err) {
@@ -120,7 +118,7 @@ export function createInvitationsService({ db, invitations, users, identity }: I
 
 function alreadyInvited(pending: InvitationRow) {
   const until = pending.expiresAt.toISOString();
-  return conflict(
+  return fail(
     'ALREADY_INVITED',
     `This email already has a pending invitation, valid until ${until}. Ask them to use that link; after it expires you can invite them again.`,
     { expires_at: until },

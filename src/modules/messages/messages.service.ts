@@ -1,5 +1,5 @@
 import type { Database } from '../../db/client.js';
-import { forbidden, validationError } from '../../errors.js';
+import { fail, validationError } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import type { OrdersService } from '../orders/orders.service.js';
 import type { UserRow } from '../users/users.repository.js';
@@ -39,7 +39,7 @@ export function createMessagesService(deps: { db: Database; messages: MessagesRe
           if (message) return message;
           await deps.orders.conversationOrder(user, orderId);
           const retried = await deps.messages.insertIfParticipant(values, user.role);
-          if (!retried) throw forbidden('NOT_ASSIGNED', 'Only the customer and the assigned technician can read or write messages on this order.');
+          if (!retried) throw fail('NOT_ASSIGNED', 'Only the customer and the assigned technician can read or write messages on this order.');
           return retried;
         },
       );

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
-import { AppError, badRequest, payloadTooLarge } from '../../errors.js';
+import { AppError, fail } from '../../errors.js';
 import { PngStructureCheck, type Range } from '../../storage/png.js';
 
 export interface SpooledFile {
@@ -56,35 +56,35 @@ export async function readDesignForm(
     for await (const part of parts) {
       if (part.type === 'field') {
         if (!opts.allowedFields.includes(part.fieldname)) {
-          throw badRequest('VALIDATION_ERROR', `The form field "${part.fieldname}" is not accepted.`, { [part.fieldname]: 'is not an accepted field' });
+          throw fail('VALIDATION_ERROR', `The form field "${part.fieldname}" is not accepted.`, { [part.fieldname]: 'is not an accepted field' });
         }
         if (part.fieldname in fields) {
-          throw badRequest('VALIDATION_ERROR', `The form field "${part.fieldname}" was sent twice.`, { [part.fieldname]: 'was sent more than once' });
+          throw fail('VALIDATION_ERROR', `The form field "${part.fieldname}" was sent twice.`, { [part.fieldname]: 'was sent more than once' });
         }
         if (String(part.value).includes('\u0000')) {
-          throw badRequest('VALIDATION_ERROR', `The form field "${part.fieldname}" contains a NUL character.`, { [part.fieldname]: 'must not contain NUL (\\u0000) characters' });
+          throw fail('VALIDATION_ERROR', `The form field "${part.fieldname}" contains a NUL character.`, { [part.fieldname]: 'must not contain NUL (\\u0000) characters' });
         }
         if (part.valueTruncated) {
-          throw badRequest('VALIDATION_ERROR', `The form field "${part.fieldname}" is too long.`, { [part.fieldname]: 'is too long' });
+          throw fail('VALIDATION_ERROR', `The form field "${part.fieldname}" is too long.`, { [part.fieldname]: 'is too long' });
         }
         fields[part.fieldname] = String(part.value);
         continue;
       }
       if (part.fieldname !== 'image') {
         part.file.resume();
-        throw badRequest('UNEXPECTED_FILE_FIELD', `Send the design in the "image" field (got a file in "${part.fieldname}").`);
+        throw fail('UNEXPECTED_FILE_FIELD', `Send the design in the "image" field (got a file in "${part.fieldname}").`);
       }
       if (!SAFE_FILENAME.test(part.filename ?? '')) {
         part.file.resume();
-        throw badRequest('INVALID_FILE_NAME', 'The file name is missing or contains path separators or control characters. Rename the file, e.g. design.png.');
+        throw fail('INVALID_FILE_NAME', 'The file name is missing or contains path separators or control characters. Rename the file, e.g. design.png.');
       }
       if (!/\.png$/i.test(part.filename)) {
         part.file.resume();
-        throw badRequest('INVALID_FILE_FORMAT', 'Only PNG images are accepted: the file name must end in .png.');
+        throw fail('INVALID_FILE_FORMAT', 'Only PNG images are accepted: the file name must end in .png.');
       }
       if (part.mimetype !== 'image/png') {
         part.file.resume();
-        throw badRequest('INVALID_FILE_FORMAT', `Only PNG images are accepted: the file was sent as ${part.mimetype || 'an unknown type'}, not image/png.`);
+        throw fail('INVALID_FILE_FORMAT', `Only PNG images are accepted: the file was sent as ${part.mimetype || 'an unknown type'}, not image/png.`);
       }
       const target = path.join(os.tmpdir(), `kn-upload-${randomUUID()}.png`);
       // Only a request with an Idempotency-Key needs the digest: a pass over 10 MB otherwise spent for nothing.
@@ -119,20 +119,20 @@ export async function readDesignForm(
     if (err instanceof AppError) throw err;
     const code = (err as { code?: string }).code;
     if (code === 'FST_REQ_FILE_TOO_LARGE') {
-      throw payloadTooLarge('FILE_TOO_LARGE', `The image is larger than ${maxMb} MB. Export it smaller (e.g. fewer pixels or more compression) and try again.`, {
+      throw fail('FILE_TOO_LARGE', `The image is larger than ${maxMb} MB. Export it smaller (e.g. fewer pixels or more compression) and try again.`, {
         max_bytes: opts.maxBytes,
       });
     }
-    if (code === 'FST_FILES_LIMIT') throw badRequest('TOO_MANY_FILES', 'Send exactly one image, in the "image" field.');
+    if (code === 'FST_FILES_LIMIT') throw fail('TOO_MANY_FILES', 'Send exactly one image, in the "image" field.');
     if (code === 'FST_PARTS_LIMIT' || code === 'FST_FIELDS_LIMIT') {
-      throw badRequest('TOO_MANY_PARTS', 'The form has too many fields. Send the image and the documented fields only.');
+      throw fail('TOO_MANY_PARTS', 'The form has too many fields. Send the image and the documented fields only.');
     }
     if (code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') {
-      throw new AppError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the design as multipart/form-data.');
+      throw fail('UNSUPPORTED_MEDIA_TYPE', 'Send the design as multipart/form-data.');
     }
-    if (code === 'FST_PROTO_VIOLATION') throw badRequest('VALIDATION_ERROR', 'A form field name is not allowed.');
+    if (code === 'FST_PROTO_VIOLATION') throw fail('VALIDATION_ERROR', 'A form field name is not allowed.');
     if (err instanceof Error && /unexpected end of (form|multipart data)|Malformed part header|Multipart: Boundary not found/i.test(err.message)) {
-      throw badRequest('MALFORMED_MULTIPART', 'The multipart body is incomplete or malformed. Send it again.');
+      throw fail('MALFORMED_MULTIPART', 'The multipart body is incomplete or malformed. Send it again.');
     }
     throw err;
   }

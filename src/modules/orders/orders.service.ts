@@ -2,15 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, isNull } from '../../db/orm.js';
 import type { Database, Executor } from '../../db/client.js';
 import { type Length, type OrderStatus, type Shape, orders } from '../../db/schema.js';
-import {
-  AppError,
-  forbidden,
-  invalidTransition,
-  notFound,
-  serviceUnavailable,
-  unprocessable,
-  validationError,
-} from '../../errors.js';
+import { AppError, fail, invalidTransition, serviceUnavailable, validationError } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import type { StorageCleanup } from '../../storage/cleanup.js';
 import { type ObjectBody, type Storage, StorageUnavailableError } from '../../storage/storage.js';
@@ -55,11 +47,11 @@ interface StoredImage {
   thumbnailKey: string;
 }
 
-const orderNotFound = () => notFound('ORDER_NOT_FOUND', 'No such order among the orders you can see.');
+const orderNotFound = () => fail('ORDER_NOT_FOUND', 'No such order among the orders you can see.');
 const designNotReusable = () =>
-  notFound('DESIGN_NOT_FOUND', 'That design is not in the public gallery (it may be private or removed).');
+  fail('DESIGN_NOT_FOUND', 'That design is not in the public gallery (it may be private or removed).');
 const notYours = () =>
-  forbidden('ORDER_ASSIGNED_TO_ANOTHER_TECHNICIAN', 'This order is assigned to another technician; only they can see or change it.');
+  fail('NOT_ASSIGNED', 'This order is assigned to another technician; only they can see or change it.');
 
 /** Next status each forward step leads from; the only moves PUT /status accepts. */
 const FORWARD: Partial<Record<OrderStatus, OrderStatus>> = {
@@ -258,7 +250,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
   /** PUT /status's rules, in the order their errors are documented; throws the first that fails. */
   function checkStatusChange(user: UserRow, current: OrderRow, body: StatusChange): void {
     if (user.role === 'customer' && body.status !== 'delivered') {
-      throw forbidden('FORBIDDEN', 'Customers can only confirm delivery of a shipped order (status "delivered").');
+      throw fail('FORBIDDEN', 'Customers can only confirm delivery of a shipped order (status "delivered").');
     }
     if (user.role === 'nail_technician' && current.technicianId !== user.id) throw notYours();
     const from = FORWARD[body.status];
@@ -267,7 +259,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       throw validationError('Carrier and tracking number go with status "shipped".', { tracking_number: 'is only accepted when shipping' });
     }
     if (body.status === 'in_production' && current.paymentStatus !== 'paid') {
-      throw unprocessable('PAYMENT_REQUIRED', 'Production cannot start before the order is paid. Record the payment first.', {
+      throw fail('PAYMENT_REQUIRED', 'Production cannot start before the order is paid. Record the payment first.', {
         current_status: current.status,
         payment_status: current.paymentStatus,
       });
@@ -340,7 +332,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
         if (!row) {
           const current = await repo.findById(id, tx);
           if (!current) throw orderNotFound();
-          throw unprocessable('ORDER_ALREADY_ASSIGNED', 'This order already has a technician.', {
+          throw fail('ORDER_ALREADY_ASSIGNED', 'This order already has a technician.', {
             current_status: current.status,
           });
         }
@@ -439,7 +431,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
         );
         if (!row) {
           const current = await visibleOrder(user, id, tx);
-          throw unprocessable('INVALID_STATE', `Payment can only be recorded on an accepted order; this one is ${current.status}.`, {
+          throw fail('INVALID_STATE', `Payment can only be recorded on an accepted order; this one is ${current.status}.`, {
             current_status: current.status,
           });
         }
@@ -503,7 +495,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
     async conversationOrder(user: UserRow, id: string): Promise<OrderRow> {
       const row = await visibleOrder(user, id);
       if (user.role === 'nail_technician' && row.technicianId !== user.id) {
-        throw forbidden('NOT_ASSIGNED', 'Only the customer and the assigned technician can read or write messages on this order.');
+        throw fail('NOT_ASSIGNED', 'Only the customer and the assigned technician can read or write messages on this order.');
       }
       return row;
     },

@@ -1,6 +1,6 @@
 import type { Identity } from '../../auth/verifier.js';
 import type { Database } from '../../db/client.js';
-import { AppError, badGateway, badRequest, conflict } from '../../errors.js';
+import { fail } from '../../errors.js';
 import type { ProfileUpdate, UserRow, UsersRepository } from './users.repository.js';
 
 export interface UserInfo {
@@ -20,10 +20,10 @@ export function createUserInfoFetcher(issuer: string, fetchImpl: typeof fetch = 
         signal: AbortSignal.timeout(3000),
       });
     } catch {
-      throw badGateway('IDENTITY_PROVIDER_ERROR', 'The identity provider did not answer. Try again shortly.');
+      throw fail('IDENTITY_PROVIDER_ERROR', 'The identity provider did not answer. Try again shortly.');
     }
     if (!response.ok) {
-      throw badGateway('IDENTITY_PROVIDER_ERROR', `The identity provider refused to share your profile (${response.status}). Try again shortly.`);
+      throw fail('IDENTITY_PROVIDER_ERROR', `The identity provider refused to share your profile (${response.status}). Try again shortly.`);
     }
     const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
     return {
@@ -53,7 +53,7 @@ export function createUsersService({ db, users, userInfo }: UsersServiceDeps) {
       if (!email) ({ email, name = name } = await userInfo(accessToken));
       email = email?.trim().toLowerCase();
       if (!email || !EMAIL.test(email)) {
-        throw badRequest('EMAIL_REQUIRED', 'Your account has no email address. Add one at sign-up, then register again.');
+        throw fail('EMAIL_REQUIRED', 'Your account has no email address. Add one at sign-up, then register again.');
       }
       // The name comes from the identity provider, whose users may have typed anything into it.
       const displayName = (name?.replace(CONTROL, '').trim() || email.split('@')[0]!).slice(0, 100);
@@ -64,7 +64,7 @@ export function createUsersService({ db, users, userInfo }: UsersServiceDeps) {
         );
         if (!row) {
           if (await users.findByAuth0Id(identity.sub, tx)) throw userExists();
-          throw conflict('EMAIL_IN_USE', 'Another account is already registered with this email address. Sign in with that account.');
+          throw fail('EMAIL_IN_USE', 'Another account is already registered with this email address. Sign in with that account.');
         }
         if (row.role === 'nail_technician') await users.acceptInvitation(email, tx);
         return row;
@@ -82,6 +82,6 @@ export function createUsersService({ db, users, userInfo }: UsersServiceDeps) {
 }
 
 const userExists = () =>
-  new AppError(409, 'USER_EXISTS', 'A profile already exists for this account. Use POST /api/v1/auth/login to sign in.');
+  fail('USER_EXISTS', 'A profile already exists for this account. Use POST /api/v1/auth/login to sign in.');
 
 export type UsersService = ReturnType<typeof createUsersService>;
