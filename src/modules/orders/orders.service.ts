@@ -10,7 +10,7 @@ import type { UserRow, UsersRepository } from '../users/users.repository.js';
 import type { SpooledFile } from './design-upload.js';
 import type { Length, OrderStatus, PaymentStatus, Shape } from './orders.domain.js';
 import type { OrderListFilter, OrderRow, OrderWithNames, OrdersRepository } from './orders.repository.js';
-import { MOVES, type MoveInput, type Workflow, movesOf, roleOf } from './workflow.js';
+import { MOVES, type MoveInput, type Workflow, movesOf } from './workflow.js';
 
 export interface ProcessedImage {
   png: ObjectBody;
