@@ -70,7 +70,7 @@ const ACTORS: Record<'customer' | 'technician' | 'system', ActorKind[]> = {
   system: ['assigned_tech', 'customer_as_tech'],
 };
 
-const STATES: State[] = ORDER_STATUSES.flatMap((status) =>
+const STATES: State[] = ORDER_STATUSES.flatMap((status): State[] =>
   status === 'submitted'
     ? [{ status, technician: null, payment: 'unpaid' as const }]
     : (['tech', 'customer'] as const).flatMap((technician) =>

@@ -283,10 +283,9 @@ export function createOrdersService(deps: OrdersServiceDeps) {
         await workflow.perform('reject', user.id, id, { feedback: body.feedback.trim() });
         return detail(id);
       }
-      const input = { complexityMultiplier: body.complexity_multiplier, basePriceCents: deps.pricing.basePriceCents, quantity: 0 };
       // The total needs the quantity; the move itself still checks the order as it is when it is written.
-      const current = await visibleOrder(user, id);
-      await workflow.perform('accept', user.id, id, { ...input, quantity: current.quantity });
+      const { quantity } = await visibleOrder(user, id);
+      await workflow.perform('accept', user.id, id, { complexityMultiplier: body.complexity_multiplier, basePriceCents: deps.pricing.basePriceCents, quantity });
       return detail(id);
     },
 
