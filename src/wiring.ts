@@ -71,6 +71,6 @@ export function wireOrders(
     orders,
     messages: createMessagesService({ db, messages: createMessagesRepository(db), orders }),
     designs,
-    comments: createCommentsService({ db, comments: createCommentsRepository(db), designs }),
+    comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository }),
   };
 }

@@ -76,6 +76,20 @@ export function createDesignsRepository(db: Executor) {
     },
   );
 
+  /**
+   * Counts one more reuse or comment, only while the design is still in the gallery (the conditional
+   * update locks its row, so nothing lands on a design its owner is hiding at that moment): false
+   * when its owner hid or removed it meanwhile. In the caller's transaction, with what it counts.
+   */
+  async function countIfInGallery(designId: string, counter: 'reuseCount' | 'commentCount', tx: Executor): Promise<boolean> {
+    const bumped = await tx
+      .update(designs)
+      .set({ [counter]: sql`${designs[counter]} + 1` })
+      .where(and(eq(designs.id, designId), inGallery))
+      .returning({ id: designs.id });
+    return bumped.length > 0;
+  }
+
   return {
     /** A new order's private design, in the order's transaction. */
     async insert(values: typeof designs.$inferInsert, tx: Executor): Promise<string> {
@@ -107,17 +121,11 @@ export function createDesignsRepository(db: Executor) {
       return row;
     },
 
-    /**
-     * Records a reuse and bumps the design's counter, only while the design is still in the gallery
-     * (the conditional update locks its row): false when its owner hid or removed it meanwhile.
-     */
+    countIfInGallery,
+
+    /** Records a reuse of a gallery design (false when it left the gallery meanwhile). */
     async recordUsage(values: { designId: string; orderId: string; userId: string }, tx: Executor): Promise<boolean> {
-      const bumped = await tx
-        .update(designs)
-        .set({ reuseCount: sql`${designs.reuseCount} + 1` })
-        .where(and(eq(designs.id, values.designId), inGallery))
-        .returning({ id: designs.id });
-      if (bumped.length === 0) return false;
+      if (!(await countIfInGallery(values.designId, 'reuseCount', tx))) return false;
       await tx.insert(designUsages).values(values);
       return true;
     },

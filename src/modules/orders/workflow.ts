@@ -432,7 +432,17 @@ export function createWorkflow({ db, orders }: WorkflowDeps) {
 
 export type Workflow = ReturnType<typeof createWorkflow>;
 
-/** A markdown table of a route's moves, for its OpenAPI description: generated, so it cannot drift. */
+// The refusals a move's requirements can give, in the order requirements() checks them.
+const REFUSALS: Array<[text: string, applies: (m: Move) => boolean]> = [
+  ['404 ORDER_NOT_FOUND (another customer’s order)', (m) => m.actor === 'owner' && m.from !== null],
+  ['403 NOT_ASSIGNED (another technician’s order)', (m) => m.actor === 'assigned_technician'],
+  ['422 OWN_ORDER (acting as technician on your own customer order)', (m) => m.actor !== 'owner'],
+  ['422 ORDER_ALREADY_ASSIGNED', (m) => m.actor === 'any_technician' || m.actor === 'system'],
+  ['422 INVALID_STATE (`details.current_status`)', (m) => m.from !== null],
+  ['422 PAYMENT_REQUIRED', (m) => Boolean(m.requiresPaid)],
+];
+
+/** A markdown table of a route's moves and their refusals, for its OpenAPI description: generated, so it cannot drift. */
 export function describeMoves(endpoint: Endpoint): string {
   const who: Record<Actor, string> = {
     system: 'the service',
@@ -440,9 +450,9 @@ export function describeMoves(endpoint: Endpoint): string {
     any_technician: 'any technician (not on their own order)',
     assigned_technician: 'the assigned technician (not on their own order)',
   };
-  const rows = movesOf(endpoint).map(
-    (m) => `| ${m.name} | ${m.from ?? '—'} → ${m.to} | ${who[m.actor]} | ${m.guards.join('; ') || '—'} |`,
-  );
+  const moves = movesOf(endpoint);
+  const rows = moves.map((m) => `| ${m.name} | ${m.from ?? '—'} → ${m.to} | ${who[m.actor]} | ${m.guards.join('; ') || '—'} |`);
+  const refusals = REFUSALS.filter(([, applies]) => moves.some(applies)).map(([text]) => text);
   return [
     '',
     '',
@@ -450,8 +460,6 @@ export function describeMoves(endpoint: Endpoint): string {
     '|---|---|---|---|',
     ...rows,
     '',
-    'Refusals, in this order: 404 ORDER_NOT_FOUND (not your order, customers), 403 NOT_ASSIGNED (another technician’s order), ' +
-      '422 OWN_ORDER (acting as technician on your own customer order), 422 ORDER_ALREADY_ASSIGNED, 422 INVALID_STATE ' +
-      '(`details.current_status`), 422 PAYMENT_REQUIRED.',
+    ...(refusals.length ? [`Refusals, in this order: ${refusals.join(', ')}.`] : []),
   ].join('\n');
 }
