@@ -6,32 +6,18 @@ import type { DestinationStream } from 'pino';
 import { createDevIssuer } from './auth/dev-issuer.js';
 import { devIssuerRoutes } from './auth/dev.routes.js';
 import { type JwksSource, type RemoteJwksOptions, createRemoteJwks, createStaticJwks } from './auth/jwks.js';
-import { createIdentityAdmin } from './auth/management.js';
 import { createVerifier } from './auth/verifier.js';
 import { type Config, issuerUrl } from './config.js';
 import { type DatabaseHandle, createDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
 import { ErrorBody } from './lib/envelope.js';
-import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
-import { createCommentsService } from './modules/comments/comments.service.js';
-import { createDesignsRepository } from './modules/designs/designs.repository.js';
 import { designsRoutes } from './modules/designs/designs.routes.js';
-import { createDesignsService } from './modules/designs/designs.service.js';
-import { createInvitationsRepository } from './modules/invitations/invitations.repository.js';
 import { invitationsRoutes } from './modules/invitations/invitations.routes.js';
-import { createInvitationsService } from './modules/invitations/invitations.service.js';
-import { createMessagesRepository } from './modules/messages/messages.repository.js';
 import { messagesRoutes } from './modules/messages/messages.routes.js';
-import { createMessagesService } from './modules/messages/messages.service.js';
-import { createOrdersRepository } from './modules/orders/orders.repository.js';
 import { ordersRoutes } from './modules/orders/orders.routes.js';
-import { createOrdersService } from './modules/orders/orders.service.js';
-import { cacheProfiles } from './modules/users/users.cache.js';
-import { createUsersRepository } from './modules/users/users.repository.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 import { UserSummarySchema } from './modules/users/users.schemas.js';
-import { createUserInfoFetcher, createUsersService } from './modules/users/users.service.js';
 import authPlugin from './plugins/auth.js';
 import corsPlugin from './plugins/cors.js';
 import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.js';
@@ -46,8 +32,8 @@ import securityHeadersPlugin from './plugins/security-headers.js';
 import { filesRoutes } from './storage/files.routes.js';
 import { createStorageCleanup } from './storage/cleanup.js';
 import { createStorage, isLocal, storageCheck } from './storage/index.js';
-import { processDesignImage } from './storage/png.js';
 import type { Storage } from './storage/storage.js';
+import { wireIdentity, wireOrders } from './wiring.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -114,7 +100,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     frameworkErrors,
     clientErrorHandler,
     ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true },
+      // discriminator: a union body (review's accept | reject) is checked against the branch its tag names only.
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true, discriminator: true },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
   // JSON everywhere except uploads (SPEC §6): Fastify's default text/plain parser would hand a string to
@@ -144,30 +131,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const verifier = createVerifier({ issuer, audience: config.auth0.audience, roleClaim: config.auth0.roleClaim, jwks });
 
   const db = database.db;
-  const usersRepository = cacheProfiles(createUsersRepository(db));
-  const usersService = createUsersService({ db, users: usersRepository, userInfo: createUserInfoFetcher(issuer, fetchImpl) });
-
-  const invitationsService = createInvitationsService({
-    db,
-    invitations: createInvitationsRepository(db),
-    users: usersRepository,
-    identity: createIdentityAdmin(config, { fetch: fetchImpl, log: app.log }),
-  });
+  const identity = wireIdentity(config, db, { log: app.log, fetch: fetchImpl });
 
   const storage = overrides.storage ?? (await createStorage(config));
   const cleanup = createStorageCleanup({ db, storage, log: app.log, intervalMs: config.storageCleanupIntervalMs });
   cleanup.start();
   app.addHook('onClose', () => cleanup.stop());
-  const ordersService = createOrdersService({
-    db,
-    orders: createOrdersRepository(db),
-    storage,
-    cleanup,
-    processImage: processDesignImage,
-    pricing: { basePriceCents: config.basePriceCents, currency: config.currency },
-  });
-  const messagesService = createMessagesService({ db, messages: createMessagesRepository(db), orders: ordersService });
-  const designsService = createDesignsService({ designs: createDesignsRepository(db), storage });
+  const services = wireOrders(config, db, { storage, cleanup, users: identity.usersRepository });
 
   const checks: DependencyCheck[] = [
     { name: 'database', run: () => database.ping() },
@@ -189,15 +159,15 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(loadSheddingPlugin, { limits: config.loadShedding, pool: database.pool });
   if (config.rateLimit.enabled) await app.register(rateLimitPlugin, { settings: config.rateLimit, verifier });
   await app.register(openapiPlugin, { version: VERSION, serverUrl: config.publicUrl });
-  await app.register(authPlugin, { verifier, users: usersRepository });
+  await app.register(authPlugin, { verifier, users: identity.usersRepository });
   await app.register(healthPlugin, { checks, version: VERSION });
   if (devIssuer) await app.register(devIssuerRoutes, { issuer: devIssuer });
-  await app.register(usersRoutes, { users: usersService });
-  await app.register(invitationsRoutes, { invitations: invitationsService });
-  await app.register(ordersRoutes, { orders: ordersService, maxUploadBytes: config.maxUploadSizeMb * 1024 * 1024 });
-  await app.register(messagesRoutes, { messages: messagesService });
-  await app.register(designsRoutes, { designs: designsService });
-  await app.register(commentsRoutes, { comments: createCommentsService({ db, comments: createCommentsRepository(db), designs: designsService }) });
+  await app.register(usersRoutes, { users: identity.users });
+  await app.register(invitationsRoutes, { invitations: identity.invitations });
+  await app.register(ordersRoutes, { orders: services.orders, maxUploadBytes: config.maxUploadSizeMb * 1024 * 1024 });
+  await app.register(messagesRoutes, { messages: services.messages });
+  await app.register(designsRoutes, { designs: services.designs });
+  await app.register(commentsRoutes, { comments: services.comments });
   if (isLocal(storage)) await app.register(filesRoutes, { storage });
 
   await app.ready();

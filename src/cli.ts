@@ -1,12 +1,9 @@
 import { parseArgs } from 'node:util';
-import { createIdentityAdmin } from './auth/management.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
 import { AppError } from './errors.js';
-import { createInvitationsRepository } from './modules/invitations/invitations.repository.js';
-import { createInvitationsService } from './modules/invitations/invitations.service.js';
-import { createUsersRepository } from './modules/users/users.repository.js';
+import { wireIdentity } from './wiring.js';
 
 const USAGE = `Usage:
   node dist/cli.js migrate                                   apply pending database migrations
@@ -53,12 +50,7 @@ const commands: Record<string, Command> = {
     try {
       // Like the server: development databases are migrated on first use; deployed ones by the release phase.
       if (config.environment === 'development') await runMigrations(database);
-      const invitations = createInvitationsService({
-        db: database.db,
-        invitations: createInvitationsRepository(database.db),
-        users: createUsersRepository(database.db),
-        identity: createIdentityAdmin(config, { log }),
-      });
+      const { invitations } = wireIdentity(config, database.db, { log });
       const { invitation } = await invitations.invite({ email, name }, null);
       console.log(JSON.stringify({ level: 'info', msg: 'technician invited: send them ticket_url to set a password', invitation }));
     } finally {

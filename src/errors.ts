@@ -44,6 +44,7 @@ export const ERRORS = {
   FILE_TOO_LARGE: { status: 413, description: 'The image is larger than MAX_UPLOAD_SIZE_MB.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The body is neither JSON nor, for uploads, multipart/form-data.' },
   INVALID_STATE: { status: 422, description: 'The workflow does not allow this move from the current status; `details.current_status`.' },
+  OWN_ORDER: { status: 422, description: 'You are this order’s customer, so you may not act on it as its technician.' },
   ORDER_ALREADY_ASSIGNED: { status: 422, description: 'The order already has a technician.' },
   PAYMENT_REQUIRED: { status: 422, description: 'Production cannot start before the order is paid.' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, description: 'The Idempotency-Key was used for a different request.' },

@@ -582,3 +582,72 @@ describe('orders: lists, idempotency and reorder', () => {
     assert.ok(expiresIn > 3500 && expiresIn <= 3600, `valid for one hour (${expiresIn})`);
   });
 });
+
+describe('orders: nobody acts as technician on their own customer order (issue 14, defect 3)', () => {
+  it('refuses taking it (422 OWN_ORDER) and never auto-assigns it to its customer', async () => {
+    const ctx = await buildTestApp();
+    try {
+      const person = await registerUser(ctx, 'customer', 'Dana Both');
+      const own = await createOrder(ctx, person);
+      assert.equal(own.status, 'submitted', 'no technician yet');
+      // The same account, later given the technician role in Auth0 (the role claim is the token's).
+      const asTech = { authorization: `Bearer ${await ctx.auth0.token({ sub: person.sub, role: 'nail_technician', email: person.email, name: person.name })}` };
+      const login = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: asTech });
+      assert.equal(login.statusCode, 200, login.body);
+
+      const take = await ctx.app.inject({ method: 'PUT', url: `/api/v1/orders/${own.id}/assign`, headers: asTech, payload: {} });
+      assert.equal(take.statusCode, 422, take.body);
+      assert.equal(take.json().error.code, 'OWN_ORDER');
+      assert.match(take.json().error.message, /your own order/);
+
+      // Back as a customer: the only technician is this person, who may not review their own order.
+      const next = await createOrder(ctx, person);
+      assert.equal(next.status, 'submitted');
+      assert.equal(next.technician_id, null);
+
+      const other = await registerUser(ctx, 'nail_technician', 'Tia Other');
+      const third = await createOrder(ctx, person);
+      assert.equal(third.technician_id, other.id, 'another technician is picked');
+      for (const [url, payload] of [
+        [`/api/v1/orders/${third.id}/review`, { action: 'accept', complexity_multiplier: 2 }],
+        [`/api/v1/orders/${third.id}/assign`, {}],
+      ] as const) {
+        const res = await ctx.app.inject({ method: 'PUT', url, headers: asTech, payload });
+        assert.ok([403, 422].includes(res.statusCode), `${url}: ${res.body}`);
+        assert.notEqual(res.json().error.code, undefined);
+      }
+      const still = await ctx.app.inject({ method: 'GET', url: `/api/v1/orders/${third.id}`, headers: person.auth });
+      assert.equal(still.json().data.status, 'under_review');
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('refuses review, payment and production on an own order already assigned to its customer (422 OWN_ORDER)', async () => {
+    const ctx = await buildTestApp();
+    try {
+      const person = await registerUser(ctx, 'customer', 'Eli Both');
+      const order = await createOrder(ctx, person);
+      // As data from before the rule could hold it: the order assigned to its own customer.
+      await ctx.database.handle.db.execute(
+        sql`update orders set technician_id = ${person.id}, status = 'under_review' where id = ${order.id}`,
+      );
+      const asTech = { authorization: `Bearer ${await ctx.auth0.token({ sub: person.sub, role: 'nail_technician', email: person.email, name: person.name })}` };
+      const moves: Array<[string, unknown]> = [
+        [`/api/v1/orders/${order.id}/review`, { action: 'accept', complexity_multiplier: 2 }],
+        [`/api/v1/orders/${order.id}/review`, { action: 'reject', feedback: 'Mine' }],
+        [`/api/v1/orders/${order.id}/payment`, { payment_status: 'paid' }],
+        [`/api/v1/orders/${order.id}/status`, { status: 'in_production' }],
+      ];
+      for (const [url, payload] of moves) {
+        const res = await ctx.app.inject({ method: 'PUT', url, headers: asTech, payload: payload as object });
+        assert.equal(res.statusCode, 422, `${url} ${JSON.stringify(payload)}: ${res.body}`);
+        assert.equal(res.json().error.code, 'OWN_ORDER');
+      }
+      const events = await count(ctx, `order_events where order_id = '${order.id}'`);
+      assert.equal(events, 1, 'only the submission event');
+    } finally {
+      await ctx.close();
+    }
+  });
+});

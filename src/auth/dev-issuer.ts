@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type JSONWebKeySet, type JWK, SignJWT, exportJWK, generateKeyPair, importJWK } from 'jose';
-import type { Role } from '../db/schema.js';
+import type { Role } from '../modules/users/users.domain.js';
 
 export interface DevIssuer {
   issuer: string;

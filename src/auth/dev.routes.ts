@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ROLES } from '../db/schema.js';
+import { ROLES } from '../modules/users/users.domain.js';
 import { Envelope, errorResponses, ok } from '../lib/envelope.js';
 import type { DevIssuer } from './dev-issuer.js';
 

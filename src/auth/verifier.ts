@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type JWTPayload, jwtVerify } from 'jose';
-import type { Role } from '../db/schema.js';
+import type { Role } from '../modules/users/users.domain.js';
 import { type JwksSource, JwksUnavailableError } from './jwks.js';
 
 export interface Identity {

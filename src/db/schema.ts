@@ -1,36 +1,9 @@
 import { type AnyPgColumn, boolean, check, customType, index, integer, jsonb, numeric, pgTable, sql, text, timestamp, uniqueIndex, uuid } from './orm.js';
-
-export const ROLES = ['customer', 'nail_technician'] as const;
-export const SHAPES = ['square', 'squoval', 'round', 'oval', 'almond', 'coffin', 'stiletto'] as const;
-export const LENGTHS = ['short', 'medium', 'long', 'extra_long'] as const;
-export const ORDER_STATUSES = [
-  'submitted',
-  'under_review',
-  'accepted',
-  'rejected',
-  'in_production',
-  'shipped',
-  'delivered',
-] as const;
-/** Statuses that count towards a technician's workload when auto-assigning. */
-export const OPEN_STATUSES = ['under_review', 'accepted', 'in_production'] as const satisfies readonly (typeof ORDER_STATUSES)[number][];
-export const PAYMENT_STATUSES = ['unpaid', 'paid'] as const;
-export const INVITATION_STATUSES = ['pending', 'accepted'] as const;
-
-export type Role = (typeof ROLES)[number];
-export type Shape = (typeof SHAPES)[number];
-export type Length = (typeof LENGTHS)[number];
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
-export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
-
-export interface ShippingAddress {
-  line1: string;
-  line2?: string | null;
-  city: string;
-  region?: string | null;
-  postal_code: string;
-  country: string;
-}
+import { INVITATION_STATUSES } from '../modules/invitations/invitations.domain.js';
+import { COMMENT_MAX_LENGTH } from '../modules/comments/comments.domain.js';
+import { MESSAGE_MAX_LENGTH } from '../modules/messages/messages.domain.js';
+import { LENGTHS, OPEN_STATUSES, ORDER_STATUSES, PAYMENT_STATUSES, SHAPES } from '../modules/orders/orders.domain.js';
+import { ROLES, type ShippingAddress } from '../modules/users/users.domain.js';
 
 const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
 
@@ -199,6 +172,10 @@ export const orderEvents = pgTable(
     fromStatus: text('from_status', { enum: ORDER_STATUSES }),
     toStatus: text('to_status', { enum: ORDER_STATUSES }).notNull(),
     note: text('note'),
+    /** The workflow move that wrote it (workflow.ts); null on events recorded before moves were named. */
+    kind: text('kind'),
+    /** What the move changed (price, feedback, tracking…), as its typed domain event carries it. */
+    changes: jsonb('changes').$type<Record<string, unknown>>(),
     ...timestamps,
   },
   (t) => [
@@ -224,7 +201,7 @@ export const messages = pgTable(
   (t) => [
     index('messages_order_id_created_at_idx').on(t.orderId, t.createdAt),
     index('messages_sender_id_idx').on(t.senderId),
-    check('messages_text_check', sql`char_length(${t.text}) between 1 and 2000`),
+    check('messages_text_check', sql`char_length(${t.text}) between 1 and ${sql.raw(String(MESSAGE_MAX_LENGTH))}`),
   ],
 );
 
@@ -308,7 +285,7 @@ export const comments = pgTable(
   (t) => [
     index('comments_design_id_created_at_idx').on(t.designId, t.createdAt),
     index('comments_author_id_idx').on(t.authorId),
-    check('comments_text_check', sql`char_length(${t.text}) between 1 and 1000`),
+    check('comments_text_check', sql`char_length(${t.text}) between 1 and ${sql.raw(String(COMMENT_MAX_LENGTH))}`),
   ],
 );
 

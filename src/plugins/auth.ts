@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import { JwksUnavailableError } from '../auth/jwks.js';
 import type { Identity, Verifier } from '../auth/verifier.js';
 import { TokenError } from '../auth/verifier.js';
-import type { Role } from '../db/schema.js';
+import type { Role } from '../modules/users/users.domain.js';
 import { AppError, fail, serviceUnavailable, unauthorized } from '../errors.js';
 import type { UserRow, UsersRepository } from '../modules/users/users.repository.js';
 

@@ -23,6 +23,10 @@ export function validationDetails(issues: AjvIssue[], context?: string): Record<
     } else if (issue.keyword === 'additionalProperties' && typeof issue.params?.additionalProperty === 'string') {
       field = field ? `${field}.${issue.params.additionalProperty}` : issue.params.additionalProperty;
       message = 'is not an accepted field';
+    } else if (issue.keyword === 'discriminator' && typeof issue.params?.tag === 'string') {
+      // A union body whose tag (e.g. review's `action`) is missing or names no branch.
+      field = field ? `${field}.${issue.params.tag}` : issue.params.tag;
+      message = 'is missing or not one of the accepted values';
     } else if (issue.keyword === 'enum' && Array.isArray(issue.params?.allowedValues)) {
       message = `must be one of: ${issue.params.allowedValues.join(', ')}`;
     }

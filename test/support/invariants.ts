@@ -1,4 +1,4 @@
-import { ORDER_STATUSES } from '../../src/db/schema.js';
+import { ORDER_STATUSES } from '../../src/modules/orders/orders.domain.js';
 import type { Database } from '../../src/db/client.js';
 import { rows } from './store.js';
 

@@ -1,7 +1,6 @@
-import { and, asc, eq, sql } from '../../db/orm.js';
+import { asc, eq, sql } from '../../db/orm.js';
 import type { Database, Executor } from '../../db/client.js';
-import { comments, designs, users } from '../../db/schema.js';
-import { inGallery } from '../designs/designs.repository.js';
+import { comments, users } from '../../db/schema.js';
 
 export type CommentWithAuthor = { comment: typeof comments.$inferSelect; authorName: string };
 
@@ -33,22 +32,9 @@ export function createCommentsRepository(db: Database) {
       return row;
     },
 
-    /**
-     * Adds a comment only while the design is in the gallery. The counter is bumped first, by a
-     * conditional update that also locks the design row, so a comment can neither land on a design
-     * its owner is hiding at that moment nor leave the count behind. Undefined when not in the gallery.
-     */
-    async insertIfInGallery(values: { designId: string; authorId: string; text: string }) {
-      return db.transaction(async (tx) => {
-        const bumped = await tx
-          .update(designs)
-          .set({ commentCount: sql`${designs.commentCount} + 1` })
-          .where(and(eq(designs.id, values.designId), inGallery))
-          .returning({ id: designs.id });
-        if (bumped.length === 0) return undefined;
-        const [row] = await tx.insert(comments).values(values).returning();
-        return row!;
-      });
+    async insert(values: { designId: string; authorId: string; text: string }, tx: Executor): Promise<typeof comments.$inferSelect> {
+      const [row] = await tx.insert(comments).values(values).returning();
+      return row!;
     },
   };
 }

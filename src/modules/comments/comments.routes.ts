@@ -5,6 +5,7 @@ import { IdempotencyHeaders, idempotencyOf, sendCreated } from '../../lib/idempo
 import { requireUser } from '../../plugins/auth.js';
 import { CommentBody, CommentSchema } from './comments.schemas.js';
 import type { CommentsService } from './comments.service.js';
+import { COMMENT_MAX_LENGTH } from './comments.domain.js';
 
 export const commentsRoutes: FastifyPluginAsyncTypebox<{ comments: CommentsService }> = async (app, { comments }) => {
   app.addSchema(CommentSchema);
@@ -36,7 +37,7 @@ export const commentsRoutes: FastifyPluginAsyncTypebox<{ comments: CommentsServi
         tags: ['comments'],
         summary: 'Comment on a public design',
         description:
-          'Signed-in customers only (technicians → 403, anonymous → 401). Text 1–1000 characters after trimming. ' +
+          `Signed-in customers only (technicians → 403, anonymous → 401). Text 1–${COMMENT_MAX_LENGTH} characters after trimming. ` +
           'Private, removed or unknown designs → 404. Accepts Idempotency-Key.',
         params: IdParams,
         headers: IdempotencyHeaders,

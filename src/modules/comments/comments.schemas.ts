@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { COMMENT_MAX_LENGTH } from './comments.domain.js';
 
 export const CommentSchema = Type.Object(
   {
@@ -11,4 +12,4 @@ export const CommentSchema = Type.Object(
   { $id: 'Comment', title: 'Comment' },
 );
 
-export const CommentBody = Type.Object({ text: Type.String({ minLength: 1, maxLength: 1000 }) }, { additionalProperties: false });
+export const CommentBody = Type.Object({ text: Type.String({ minLength: 1, maxLength: COMMENT_MAX_LENGTH }) }, { additionalProperties: false });

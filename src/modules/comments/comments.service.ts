@@ -4,6 +4,7 @@ import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import type { DesignsService } from '../designs/designs.service.js';
 import type { UserRow } from '../users/users.repository.js';
 import type { CommentWithAuthor, CommentsRepository } from './comments.repository.js';
+import type { DesignsRepository } from '../designs/designs.repository.js';
 
 const designNotFound = () => fail('DESIGN_NOT_FOUND', 'No such design in the gallery.');
 
@@ -16,7 +17,13 @@ const render = ({ comment, authorName }: CommentWithAuthor) => ({
 });
 
 /** Comments live only on public designs: anything else answers 404, as if the design did not exist. */
-export function createCommentsService(deps: { db: Database; comments: CommentsRepository; designs: DesignsService }) {
+export function createCommentsService(deps: {
+  db: Database;
+  comments: CommentsRepository;
+  designs: DesignsService;
+  /** The design's comment counter, bumped in the comment's transaction. */
+  designCounts: Pick<DesignsRepository, 'countIfInGallery'>;
+}) {
   const { comments, designs } = deps;
   return {
     async list(designId: string, limit: number, offset: number) {
@@ -33,9 +40,12 @@ export function createCommentsService(deps: { db: Database; comments: CommentsRe
         deps.db,
         { userId: author.id, key: idem.key, scope: `POST /designs/${designId}/comments`, requestHash: idem.requestHash },
         async () => {
-          const comment = await comments.insertIfInGallery({ designId, authorId: author.id, text: trimmed });
-          if (!comment) throw designNotFound();
-          return comment;
+          // The counter first: its conditional update locks the design row, so a comment can neither land on
+          // a design its owner is hiding at that moment nor leave the count behind.
+          return deps.db.transaction(async (tx) => {
+            if (!(await deps.designCounts.countIfInGallery(designId, 'commentCount', tx))) throw designNotFound();
+            return comments.insert({ designId, authorId: author.id, text: trimmed }, tx);
+          });
         },
       );
       const row = result.value ? { comment: result.value, authorName: author.name } : await comments.findById(result.resourceId);

@@ -76,7 +76,60 @@ export function createDesignsRepository(db: Executor) {
     },
   );
 
+  /**
+   * Counts one more reuse or comment, only while the design is still in the gallery (the conditional
+   * update locks its row, so nothing lands on a design its owner is hiding at that moment): false
+   * when its owner hid or removed it meanwhile. In the caller's transaction, with what it counts.
+   */
+  async function countIfInGallery(designId: string, counter: 'reuseCount' | 'commentCount', tx: Executor): Promise<boolean> {
+    const bumped = await tx
+      .update(designs)
+      .set({ [counter]: sql`${designs[counter]} + 1` })
+      .where(and(eq(designs.id, designId), inGallery))
+      .returning({ id: designs.id });
+    return bumped.length > 0;
+  }
+
   return {
+    /** A new order's private design, in the order's transaction. */
+    async insert(values: typeof designs.$inferInsert, tx: Executor): Promise<string> {
+      const [row] = await tx.insert(designs).values(values).returning({ id: designs.id });
+      return row!.id;
+    },
+
+    /** A revised order's new description, in the revision's transaction. */
+    async updateDescription(orderId: string, description: string, tx: Executor): Promise<void> {
+      await tx.update(designs).set({ description }).where(eq(designs.orderId, orderId));
+    },
+
+    /** A gallery design that may be reused: public and not removed, with the image of its order. */
+    async findReusable(id: string, tx: Executor = db) {
+      const [row] = await tx
+        .select({
+          id: designs.id,
+          ownerId: designs.ownerId,
+          description: designs.description,
+          imageKey: orders.imageKey,
+          thumbnailKey: orders.thumbnailKey,
+          shape: orders.shape,
+          length: orders.length,
+        })
+        .from(designs)
+        .innerJoin(orders, eq(orders.id, designs.orderId))
+        .where(and(eq(designs.id, id), inGallery))
+        .limit(1);
+      return row;
+    },
+
+    countIfInGallery,
+
+    /** Records a reuse of a gallery design (false when it left the gallery meanwhile). */
+    async recordUsage(values: { designId: string; orderId: string; userId: string }, tx: Executor): Promise<boolean> {
+      if (!(await countIfInGallery(values.designId, 'reuseCount', tx))) return false;
+      await tx.insert(designUsages).values(values);
+      return true;
+    },
+
     async findById(id: string, tx: Executor = db): Promise<DesignWithImage | undefined> {
       const [row] = await withImage(tx).where(eq(designs.id, id)).limit(1);
       return row;

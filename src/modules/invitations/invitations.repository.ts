@@ -1,4 +1,4 @@
-import { and, eq } from '../../db/orm.js';
+import { and, eq, sql } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { invitations, users } from '../../db/schema.js';
 
@@ -29,6 +29,13 @@ export function createInvitationsRepository(db: Executor) {
         .where(and(eq(invitations.id, id), eq(invitations.status, 'pending')))
         .returning();
       return row;
+    },
+    /** The invitation of a technician who just registered, in the registration's transaction. */
+    async accept(email: string, tx: Executor = db): Promise<void> {
+      await tx
+        .update(invitations)
+        .set({ status: 'accepted', acceptedAt: sql`now()` })
+        .where(and(eq(invitations.email, email.toLowerCase()), eq(invitations.status, 'pending')));
     },
     async findWithInviter(id: string, tx: Executor = db) {
       const [row] = await tx

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { INVITATION_STATUSES } from '../../db/schema.js';
+import { INVITATION_STATUSES } from './invitations.domain.js';
 import { toSummary } from '../users/users.schemas.js';
 import type { InvitationRow } from './invitations.repository.js';
 

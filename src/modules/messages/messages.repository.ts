@@ -1,7 +1,8 @@
 import { and, asc, eq, sql } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { prepared } from '../../db/prepared.js';
-import { type Role, messages, orders, users } from '../../db/schema.js';
+import { messages, orders, users } from '../../db/schema.js';
+import type { Role } from '../users/users.domain.js';
 
 /** The statement behind insertIfParticipant; values are placeholders, bound per execution. */
 function insertAs(tx: Executor, role: Role) {

@@ -4,6 +4,7 @@ import { Envelope, IdParams, PageEnvelope, PageQuery, errorResponses, okPage, pa
 import { IdempotencyHeaders, idempotencyOf, sendCreated } from '../../lib/idempotency.js';
 import { requireUser } from '../../plugins/auth.js';
 import type { MessagesService } from './messages.service.js';
+import { MESSAGE_MAX_LENGTH } from './messages.domain.js';
 
 export const MessageSchema = Type.Object(
   {
@@ -47,10 +48,10 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ messages: MessagesServi
       schema: {
         tags: ['messages'],
         summary: 'Post a message',
-        description: `${access} Text is 1–2000 characters after trimming. Accepts Idempotency-Key.`,
+        description: `${access} Text is 1–${MESSAGE_MAX_LENGTH} characters after trimming. Accepts Idempotency-Key.`,
         params: IdParams,
         headers: IdempotencyHeaders,
-        body: Type.Object({ text: Type.String({ minLength: 1, maxLength: 2000 }) }, { additionalProperties: false }),
+        body: Type.Object({ text: Type.String({ minLength: 1, maxLength: MESSAGE_MAX_LENGTH }) }, { additionalProperties: false }),
         response: { 201: Envelope(Type.Ref('Message')), ...errorResponses(400, 401, 403, 404) },
       },
       config: { access: 'authenticated' },

@@ -1,17 +1,9 @@
-import { alias, and, asc, desc, eq, ilike, inArray, isNull, type Placeholder, type SQL, sql, unionAll } from '../../db/orm.js';
+import { alias, and, asc, desc, eq, ilike, inArray, isNull, ne, type Placeholder, type SQL, sql, unionAll } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
 import { byShape, prepared, preparedSql } from '../../db/prepared.js';
-import {
-  OPEN_STATUSES,
-  type OrderStatus,
-  designUsages,
-  designs,
-  orderEvents,
-  orderRevisions,
-  orders,
-  users,
-} from '../../db/schema.js';
+import { designs, orderEvents, orderRevisions, orders, users } from '../../db/schema.js';
+import { OPEN_STATUSES, type OrderStatus } from './orders.domain.js';
 
 export type OrderRow = typeof orders.$inferSelect;
 export type NewOrder = typeof orders.$inferInsert;
@@ -56,9 +48,24 @@ export type TimelineEvent = {
 export type EarlierVersion = { revision: number; description: string; imageKey: string; thumbnailKey: string; feedback: string | null; createdAt: string };
 export type OrderDetailRow = OrderWithNames & { events: TimelineEvent[]; revisions: EarlierVersion[] };
 
-/** What advance() requires of the order: each column equal to its value. */
-export type Expected = Partial<Pick<OrderRow, 'status' | 'customerId' | 'technicianId' | 'paymentStatus' | 'revisionCount'>>;
-export type AdvanceEvent = { actorId: string | null; fromStatus: OrderStatus | null; toStatus: OrderStatus; note?: string | null };
+/**
+ * One requirement of a transition on the order's row (workflow.ts derives them from its table): the
+ * conditional UPDATE's WHERE is all of them.
+ */
+export type Condition =
+  | { column: 'status' | 'customerId' | 'technicianId' | 'paymentStatus' | 'revisionCount'; op: 'eq'; value: string | number }
+  | { column: 'customerId'; op: 'ne'; value: string }
+  | { column: 'technicianId'; op: 'null' };
+export type TransitionEvent = {
+  kind: string;
+  actorId: string | null;
+  fromStatus: OrderStatus | null;
+  toStatus: OrderStatus;
+  note: string | null;
+  changes: Record<string, unknown>;
+};
+/** The event row a transition wrote. */
+export type RecordedEvent = { id: string; orderId: string; actorId: string | null; note: string | null; at: Date };
 
 const prefixed = (prefix: string, values: object) => Object.fromEntries(Object.entries(values).map(([k, v]) => [`${prefix}${k}`, v]));
 
@@ -130,41 +137,49 @@ export function createOrdersRepository(db: Executor) {
     ),
   };
 
-  // advance()'s statement, prepared once per shape (which columns it checks and sets) rather than per request.
-  const buildAdvance = (where: Array<keyof Expected>, set: Array<keyof NewOrder>) => {
+  // A transition's statement, prepared once per shape (which conditions it checks, which columns it sets)
+  // rather than per request. Inside a caller's transaction it is built on that transaction instead.
+  const conditionKey = (c: Condition) => `${c.column}_${c.op}`;
+  const buildTransition = (exec: Executor, where: Condition[], set: Array<keyof NewOrder>) => {
     const p = sql.placeholder;
-    const moved = db.$with('moved').as(
-      db
+    const test = (c: Condition) =>
+      c.op === 'null' ? isNull(orders[c.column]) : (c.op === 'eq' ? eq : ne)(orders[c.column], p(`w_${conditionKey(c)}`));
+    const moved = exec.$with('moved').as(
+      exec
         .update(orders)
         // Every value is a placeholder (bound per execution), updated_at's too: its $onUpdate default would be built in once.
         .set(Object.fromEntries([...set, 'updatedAt'].map((k) => [k, p(`s_${k}`)])))
-        .where(and(eq(orders.id, p('id')), ...where.map((k) => eq(orders[k], p(`w_${k}`)))))
+        .where(and(eq(orders.id, p('id')), ...where.map(test)))
         .returning({ id: orders.id }),
     );
-    return prepared(
-      db
-        .with(moved)
-        .insert(orderEvents)
-        .select(
-          // insert … select takes every column of the table, in its order.
-          db
-            .select({
-              id: sql`gen_random_uuid()`.as('id'),
-              orderId: moved.id,
-              actorId: sql`${p('actorId')}::uuid`.as('actor_id'),
-              fromStatus: sql`${p('fromStatus')}::text`.as('from_status'),
-              toStatus: sql`${p('toStatus')}::text`.as('to_status'),
-              note: sql`${p('note')}::text`.as('note'),
-              // Events of one transaction share now(); the wall clock keeps the timeline in the order they happened.
-              createdAt: sql`clock_timestamp()`.as('created_at'),
-              updatedAt: sql`now()`.as('updated_at'),
-            })
-            .from(moved),
-        )
-        .returning({ id: orderEvents.id }),
-    );
+    return exec
+      .with(moved)
+      .insert(orderEvents)
+      .select(
+        // insert … select takes every column of the table, in its order.
+        exec
+          .select({
+            id: sql`gen_random_uuid()`.as('id'),
+            orderId: moved.id,
+            actorId: sql`${p('actorId')}::uuid`.as('actor_id'),
+            fromStatus: sql`${p('fromStatus')}::text`.as('from_status'),
+            toStatus: sql`${p('toStatus')}::text`.as('to_status'),
+            note: sql`${p('note')}::text`.as('note'),
+            kind: sql`${p('kind')}::text`.as('kind'),
+            changes: sql`${p('changes')}::jsonb`.as('changes'),
+            // Events of one transaction share now(); the wall clock keeps the timeline in the order they happened.
+            createdAt: sql`clock_timestamp()`.as('created_at'),
+            updatedAt: sql`now()`.as('updated_at'),
+          })
+          .from(moved),
+      )
+      .returning({ id: orderEvents.id, orderId: orderEvents.orderId, actorId: orderEvents.actorId, note: orderEvents.note, at: orderEvents.createdAt })
+      .prepare('');
   };
-  const advanceStatement = byShape((where: Array<keyof Expected>, set: Array<keyof NewOrder>) => `${where.join()}|${set.join()}`, buildAdvance);
+  const transitionStatement = byShape(
+    (where: Condition[], set: Array<keyof NewOrder>) => `${where.map(conditionKey).join()}|${set.join()}`,
+    (where: Condition[], set: Array<keyof NewOrder>) => buildTransition(db, where, set),
+  );
 
   // A list's statements depend only on its shape (scope, sort, which filters are set): each shape is built
   // and prepared once, its values bound per request. Building them per request cost ~0.7 ms a page.
@@ -239,8 +254,11 @@ export function createOrdersRepository(db: Executor) {
       await tx.execute(sql`select pg_advisory_xact_lock(${ASSIGNMENT_LOCK_KEY})`);
     },
 
-    /** Fewest open orders first; ties go to whoever was assigned least recently (never first). */
-    async pickTechnician(tx: Executor): Promise<string | undefined> {
+    /**
+     * Fewest open orders first; ties go to whoever was assigned least recently (never first). Never the
+     * order's own customer (a person may hold both roles over time).
+     */
+    async pickTechnician(customerId: string, tx: Executor): Promise<string | undefined> {
       // The statuses are written into the SQL (constants, not input) so the planner can match the partial
       // index orders_open_technician_id_idx, which holds exactly these rows: counting stays index-only.
       const statuses = sql.raw(OPEN_STATUSES.map((s) => `'${s}'`).join(', '));
@@ -248,109 +266,50 @@ export function createOrdersRepository(db: Executor) {
       const [row] = await tx
         .select({ id: users.id })
         .from(users)
-        .where(eq(users.role, 'nail_technician'))
+        .where(and(eq(users.role, 'nail_technician'), ne(users.id, customerId)))
         .orderBy(open, sql`${users.lastAssignedAt} asc nulls first`, asc(users.createdAt))
         .limit(1);
       return row?.id;
     },
 
-    async touchAssigned(technicianId: string, tx: Executor): Promise<void> {
-      await tx.update(users).set({ lastAssignedAt: sql`clock_timestamp()` }).where(eq(users.id, technicianId));
-    },
-
-    async insert(values: NewOrder, tx: Executor): Promise<OrderRow> {
-      const [row] = await tx.insert(orders).values(values).returning();
-      return row!;
-    },
-
-    /**
-     * The one way an order changes state: a conditional update that only matches when the order is
-     * still what the caller saw, so concurrent requests cannot both win.
-     */
-    async updateWhere(id: string, expected: SQL | undefined, set: Partial<NewOrder>, tx: Executor): Promise<OrderRow | undefined> {
-      const [row] = await tx
-        .update(orders)
-        .set(set)
-        .where(expected ? and(eq(orders.id, id), expected) : eq(orders.id, id))
-        .returning();
-      return row;
+    /** A new order and its creation event, in the caller's transaction. */
+    async insert(values: NewOrder, event: TransitionEvent, tx: Executor): Promise<{ order: OrderRow; event: RecordedEvent }> {
+      const [order] = await tx.insert(orders).values(values).returning();
+      const [recorded] = await tx
+        .insert(orderEvents)
+        .values({ ...event, orderId: order!.id, createdAt: sql`clock_timestamp()` })
+        .returning({ id: orderEvents.id, orderId: orderEvents.orderId, actorId: orderEvents.actorId, note: orderEvents.note, at: orderEvents.createdAt });
+      return { order: order!, event: recorded! };
     },
 
     /**
-     * A state change and its timeline event as one statement: the conditional update (it matches only
-     * while the order is as `expected`, so of two concurrent requests one wins) feeds the event insert
-     * through a CTE. One round trip where BEGIN, UPDATE, INSERT, COMMIT took four, and atomic without a
-     * transaction. False when the order was not as expected (nothing is written then).
+     * The one way an existing order changes: a conditional update that matches only while every
+     * condition holds (so of two concurrent requests one wins), feeding its event's insert through a
+     * CTE. One round trip and atomic without a transaction; inside `tx` when the caller changes more.
+     * Undefined when the order did not meet the conditions (nothing is written then).
      */
-    async advance(id: string, expected: Expected, set: Partial<NewOrder>, event: AdvanceEvent): Promise<boolean> {
-      const rows = await advanceStatement(Object.keys(expected) as Array<keyof Expected>, Object.keys(set) as Array<keyof NewOrder>).execute({
-        ...prefixed('w_', expected),
+    async transition(id: string, where: Condition[], set: Partial<NewOrder>, event: TransitionEvent, tx?: Executor): Promise<RecordedEvent | undefined> {
+      const columns = Object.keys(set) as Array<keyof NewOrder>;
+      const statement = tx ? buildTransition(tx, where, columns) : transitionStatement(where, columns);
+      const [row] = await statement.execute({
+        ...Object.fromEntries(where.filter((c) => c.op !== 'null').map((c) => [`w_${conditionKey(c)}`, (c as { value: unknown }).value])),
         ...prefixed('s_', set),
         s_updatedAt: new Date(),
         id,
         actorId: event.actorId,
         fromStatus: event.fromStatus,
         toStatus: event.toStatus,
-        note: event.note ?? null,
+        note: event.note,
+        kind: event.kind,
+        changes: JSON.stringify(event.changes),
       });
-      return rows.length > 0;
-    },
-
-    async addEvent(
-      event: { orderId: string; actorId: string | null; fromStatus: OrderStatus | null; toStatus: OrderStatus; note?: string | null },
-      tx: Executor,
-    ): Promise<void> {
-      // Events of one transaction share now(); the wall clock keeps the timeline in the order they happened.
-      await tx.insert(orderEvents).values({ ...event, createdAt: sql`clock_timestamp()` });
+      return row ? { ...row, at: new Date(row.at) } : undefined;
     },
 
     async addRevision(values: typeof orderRevisions.$inferInsert, tx: Executor): Promise<void> {
       await tx.insert(orderRevisions).values(values);
     },
-
-    async insertDesign(values: typeof designs.$inferInsert, tx: Executor): Promise<string> {
-      const [row] = await tx.insert(designs).values(values).returning({ id: designs.id });
-      return row!.id;
-    },
-
-    async updateDesignDescription(orderId: string, description: string, tx: Executor): Promise<void> {
-      await tx.update(designs).set({ description }).where(eq(designs.orderId, orderId));
-    },
-
-    /**
-     * Records a reuse and bumps the design's counter, only while the design is still in the gallery
-     * (the conditional update locks its row): false when its owner hid or removed it meanwhile.
-     */
-    async recordUsage(values: { designId: string; orderId: string; userId: string }, tx: Executor): Promise<boolean> {
-      const bumped = await tx
-        .update(designs)
-        .set({ reuseCount: sql`${designs.reuseCount} + 1` })
-        .where(and(eq(designs.id, values.designId), eq(designs.isPublic, true), isNull(designs.removedAt)))
-        .returning({ id: designs.id });
-      if (bumped.length === 0) return false;
-      await tx.insert(designUsages).values(values);
-      return true;
-    },
   };
 }
 
 export type OrdersRepository = ReturnType<typeof createOrdersRepository>;
-
-/** A gallery design that may be reused: public and not removed, with the image of its order. */
-export async function findReusableDesign(db: Executor, id: string) {
-  const [row] = await db
-    .select({
-      id: designs.id,
-      ownerId: designs.ownerId,
-      description: designs.description,
-      imageKey: orders.imageKey,
-      thumbnailKey: orders.thumbnailKey,
-      shape: orders.shape,
-      length: orders.length,
-    })
-    .from(designs)
-    .innerJoin(orders, eq(orders.id, designs.orderId))
-    .where(and(eq(designs.id, id), eq(designs.isPublic, true), isNull(designs.removedAt)))
-    .limit(1);
-  return row;
-}

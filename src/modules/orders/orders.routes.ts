@@ -2,8 +2,9 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
-import { LENGTHS, type Length, type OrderStatus, SHAPES, type Shape } from '../../db/schema.js';
+import { DESCRIPTION_MAX_LENGTH, type OrderStatus, QUANTITY } from './orders.domain.js';
 import { validationError } from '../../errors.js';
+import { formFields } from '../../lib/form-fields.js';
 import { Envelope, IdParams, PageEnvelope, errorResponses, ok, okPage, pageInfo, paging } from '../../lib/envelope.js';
 import { IdempotencyHeaders, fingerprint, idempotencyKeyOf, idempotencyOf, sendCreated } from '../../lib/idempotency.js';
 import { requireUser } from '../../plugins/auth.js';
@@ -17,11 +18,14 @@ import {
   PaymentBody,
   ReorderBody,
   ReviewBody,
+  ReviseFields,
   ReviseForm,
   ReviseJsonBody,
   StatusBody,
+  SubmitFields,
 } from './orders.schemas.js';
-import type { OrdersService, SubmitInput } from './orders.service.js';
+import type { OrdersService } from './orders.service.js';
+import { describeMoves } from './workflow.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -30,49 +34,8 @@ declare module 'fastify' {
   }
 }
 
-const SUBMIT_FIELDS = ['description', 'quantity', 'shape', 'length', 'nail_sizes', 'source_design_id'] as const;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Multipart fields arrive as strings; validate them with the same rules and error shape as JSON. */
-function parseSubmitFields(fields: Record<string, string>): Omit<SubmitInput, 'file'> {
-  const details: Record<string, string> = {};
-  const out: Omit<SubmitInput, 'file'> = { quantity: 0 };
-  if (fields.description !== undefined) {
-    const d = fields.description.trim();
-    if (d.length < 1 || d.length > 2000) details.description = 'must be 1–2000 characters';
-    else out.description = d;
-  }
-  const q = fields.quantity;
-  if (q === undefined) details.quantity = 'is required';
-  else if (!/^\d{1,3}$/.test(q.trim()) || Number(q) < 1 || Number(q) > 20) details.quantity = 'must be a whole number from 1 to 20';
-  else out.quantity = Number(q);
-  if (fields.shape !== undefined) {
-    if (!(SHAPES as readonly string[]).includes(fields.shape)) details.shape = `must be one of: ${SHAPES.join(', ')}`;
-    else out.shape = fields.shape as Shape;
-  }
-  if (fields.length !== undefined) {
-    if (!(LENGTHS as readonly string[]).includes(fields.length)) details.length = `must be one of: ${LENGTHS.join(', ')}`;
-    else out.length = fields.length as Length;
-  }
-  if (fields.nail_sizes !== undefined) {
-    const raw = fields.nail_sizes.trim();
-    let sizes: unknown;
-    try {
-      sizes = raw.startsWith('[') ? JSON.parse(raw) : raw.split(',').map((s) => (/^\s*\d+\s*$/.test(s) ? Number(s) : NaN));
-    } catch {
-      sizes = undefined;
-    }
-    if (!Array.isArray(sizes) || sizes.length !== 10 || !sizes.every((n) => Number.isInteger(n) && n >= 0 && n <= 11)) {
-      details.nail_sizes = 'must be ten whole numbers from 0 to 11, thumb to pinky, left hand then right';
-    } else out.nailSizes = sizes as number[];
-  }
-  if (fields.source_design_id !== undefined) {
-    if (!UUID.test(fields.source_design_id)) details.source_design_id = 'must be a design id (UUID)';
-    else out.sourceDesignId = fields.source_design_id.toLowerCase();
-  }
-  if (Object.keys(details).length) throw validationError(`Some fields are invalid: ${Object.keys(details).join(', ')}. See details.`, details);
-  return out;
-}
+const checkSubmitFields = formFields(SubmitFields);
+const checkReviseFields = formFields(ReviseFields);
 
 function parseDate(value: string | undefined, field: string): Date | undefined {
   if (value === undefined) return undefined;
@@ -100,13 +63,14 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         tags: ['orders'],
         summary: 'Submit an order',
         description:
-          'multipart/form-data with the PNG in `image` plus `description` (1–2000), `quantity` (1–20) and optional `shape`, `length`, ' +
+          `multipart/form-data with the PNG in \`image\` plus \`description\` (1–${DESCRIPTION_MAX_LENGTH}), \`quantity\` (${QUANTITY.min}–${QUANTITY.max}) and optional \`shape\`, \`length\`, ` +
           '`nail_sizes` (default: my profile). Or reuse a public gallery design: JSON `{"source_design_id", "quantity", "description"?}` ' +
           '(the image is copied), or multipart with `source_design_id` and a replacement image. The order is assigned to the technician ' +
           'with the fewest open orders when one exists (status under_review), else stays submitted. Accepts Idempotency-Key. ' +
           'The image is stored as its own image and colour chunks, without metadata chunks (text, EXIF, time…) or anything after its end (e.g. the ZIP of a PNG/ZIP polyglot); a ' +
           'file that is truncated, fails a chunk checksum or unpacks to more than its pixels need (a decompression bomb) is ' +
-          'refused with 400 INVALID_IMAGE and `details.problem` (truncated, corrupt, decompression_bomb).',
+          'refused with 400 INVALID_IMAGE and `details.problem` (truncated, corrupt, decompression_bomb).' +
+          describeMoves('submit'),
         headers: IdempotencyHeaders,
         body: {
           content: {
@@ -138,9 +102,17 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         );
         return sendCreated(reply, result, result.order, 'Order submitted.');
       }
-      const form = await uploadForm(request, SUBMIT_FIELDS);
+      const form = await uploadForm(request, Object.keys(SubmitFields.properties));
       try {
-        const input = parseSubmitFields(form.fields);
+        const fields = checkSubmitFields(form.fields);
+        const input = {
+          description: fields.description,
+          quantity: fields.quantity,
+          shape: fields.shape,
+          length: fields.length,
+          nailSizes: fields.nail_sizes,
+          sourceDesignId: fields.source_design_id?.toLowerCase(),
+        };
         const result = await orders.submit(user, { ...input, file: form.file }, { key, requestHash: fingerprint(form.fields, form.file?.sha256 ?? null) });
         return sendCreated(reply, result, result.order, 'Order submitted.');
       } finally {
@@ -210,7 +182,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
       schema: {
         tags: ['orders'],
         summary: 'Take an unassigned order',
-        description: 'Exactly one technician wins; the others get 422 ORDER_ALREADY_ASSIGNED.',
+        description: 'Exactly one technician wins; the others get 422 ORDER_ALREADY_ASSIGNED.' + describeMoves('assign'),
         params: IdParams,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 422) },
       },
@@ -227,7 +199,8 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         summary: 'Accept with a price, or reject with feedback',
         description:
           '`{"action":"accept","complexity_multiplier":1.5}` sets unit price = BASE_PRICE_CENTS × multiplier (rounded to the cent) and total = unit × quantity. ' +
-          '`{"action":"reject","feedback":"…"}` sends it back to the customer. Only the assigned technician, only while under_review.',
+          '`{"action":"reject","feedback":"…"}` sends it back to the customer.' +
+          describeMoves('review'),
         params: IdParams,
         body: ReviewBody,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 422) },
@@ -245,7 +218,8 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         summary: 'Revise a rejected design',
         description:
           'multipart with a new `image` and/or `description`, or JSON `{"description"}`. Back to under_review with the same technician; ' +
-          'the rejected version is kept with its feedback.',
+          'the rejected version is kept with its feedback.' +
+          describeMoves('design'),
         params: IdParams,
         body: { content: { 'application/json': { schema: ReviseJsonBody }, 'multipart/form-data': { schema: ReviseForm } } },
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 413, 415, 422, 503) },
@@ -261,10 +235,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
       }
       const form = await uploadForm(request, ['description']);
       try {
-        const description = form.fields.description;
-        if (description !== undefined && (description.trim().length < 1 || description.length > 2000)) {
-          throw validationError('The description must be 1–2000 characters.', { description: 'must be 1–2000 characters' });
-        }
+        const { description } = checkReviseFields(form.fields);
         return ok(await orders.revise(user, request.params.id, { description, file: form.file }), 'Revision sent for review.');
       } finally {
         await form.cleanup();
@@ -278,7 +249,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
       schema: {
         tags: ['orders'],
         summary: 'Record payment (until a gateway is chosen)',
-        description: 'Assigned technician, accepted orders only. Production cannot start before payment_status is paid.',
+        description: 'Production cannot start before payment_status is paid.' + describeMoves('payment'),
         params: IdParams,
         body: PaymentBody,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 422) },
@@ -295,8 +266,9 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         tags: ['orders'],
         summary: 'Move an order one step forward',
         description:
-          'Assigned technician: accepted → in_production (needs paid) → shipped (optional carrier, tracking_number) → delivered. ' +
-          'The customer may only confirm delivered on a shipped order. Any other move → 422 INVALID_STATE with current_status.',
+          'One step forward; `status` names the step. A step of another role → 403 FORBIDDEN; any move not in the table → 422 INVALID_STATE ' +
+          'with current_status.' +
+          describeMoves('status'),
         params: IdParams,
         body: StatusBody,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 422) },

@@ -1,5 +1,15 @@
-import { Type } from 'typebox';
-import { ORDER_STATUSES, type OrderStatus, PAYMENT_STATUSES } from '../../db/schema.js';
+import { type Static, Type } from 'typebox';
+import {
+  CARRIER_MAX_LENGTH,
+  DESCRIPTION_MAX_LENGTH,
+  FEEDBACK_MAX_LENGTH,
+  MULTIPLIER,
+  NOTE_MAX_LENGTH,
+  ORDER_STATUSES,
+  type OrderStatus,
+  PAYMENT_STATUSES,
+  QUANTITY,
+} from './orders.domain.js';
 import { Nullable, PageQuery } from '../../lib/envelope.js';
 import { LengthSchema, NailSizesSchema, ShapeSchema, UserSummarySchema } from '../users/users.schemas.js';
 
@@ -100,65 +110,86 @@ export const ListOrdersQuery = Type.Object(
   { additionalProperties: false },
 );
 
-/** The JSON form of POST /orders: reuse a gallery design without uploading an image. */
-export const CreateFromDesignBody = Type.Object(
+// A non-blank text: at least one character that is not white space (it is stored trimmed).
+const Description = Type.String({ minLength: 1, maxLength: DESCRIPTION_MAX_LENGTH, pattern: '\\S', description: `1–${DESCRIPTION_MAX_LENGTH} characters` });
+const Quantity = Type.Integer({ minimum: QUANTITY.min, maximum: QUANTITY.max, description: `Sets of press-on nails (${QUANTITY.min}–${QUANTITY.max})` });
+const Binary = (description: string) => ({ type: 'string', format: 'binary', description }) as const;
+
+/** POST /orders's text fields, as JSON or as multipart text (validated by formFields). */
+export const SubmitFields = Type.Object(
   {
-    source_design_id: Type.String({ format: 'uuid' }),
-    description: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
-    quantity: Type.Integer({ minimum: 1, maximum: 20 }),
+    description: Type.Optional(Description),
+    quantity: Quantity,
     shape: Type.Optional(ShapeSchema),
     length: Type.Optional(LengthSchema),
     nail_sizes: Type.Optional(NailSizesSchema),
+    source_design_id: Type.Optional(Type.String({ format: 'uuid', description: 'Reuse a gallery design' })),
   },
   { additionalProperties: false },
 );
+export type SubmitFields = Static<typeof SubmitFields>;
 
-/** Documents the multipart form; the handler reads and validates it while streaming the file. */
-export const CreateOrderForm = {
-  type: ['object', 'null'],
-  description: 'multipart/form-data',
-  properties: {
-    image: { type: 'string', format: 'binary', description: 'PNG, 100–4096 px per side, at most MAX_UPLOAD_SIZE_MB (10) MB' },
-    description: { type: 'string', minLength: 1, maxLength: 2000 },
-    quantity: { type: 'integer', minimum: 1, maximum: 20 },
-    shape: { type: 'string', enum: ShapeSchema.anyOf.map((s: { const: string }) => s.const) },
-    length: { type: 'string', enum: LengthSchema.anyOf.map((s: { const: string }) => s.const) },
-    nail_sizes: { type: 'string', description: 'Ten sizes 0–11 as JSON ([1,2,…]) or comma-separated; defaults to my profile' },
-    source_design_id: { type: 'string', format: 'uuid', description: 'Reuse a gallery design, replacing its image with this one' },
-  },
-} as const;
-
-export const ReviseForm = {
-  type: ['object', 'null'],
-  description: 'multipart/form-data with a new image and/or description, or JSON {"description"}',
-  properties: {
-    image: { type: 'string', format: 'binary' },
-    description: { type: 'string', minLength: 1, maxLength: 2000 },
-  },
-} as const;
-
-export const ReviseJsonBody = Type.Object(
-  { description: Type.String({ minLength: 1, maxLength: 2000 }) },
+/** The JSON form of POST /orders: reuse a gallery design without uploading an image. */
+export const CreateFromDesignBody = Type.Object(
+  { ...SubmitFields.properties, source_design_id: Type.String({ format: 'uuid', description: 'The public design to start from (its image is copied)' }) },
   { additionalProperties: false },
 );
 
-export const ReviewBody = Type.Object(
+/**
+ * The multipart forms, for the document: the same fields plus the file. Null too, since the handler
+ * reads the form itself while streaming the file (request.body is empty when validation runs).
+ */
+const form = (description: string, properties: Record<string, unknown>) => ({ type: ['object', 'null'], description, properties }) as const;
+
+export const CreateOrderForm = form('multipart/form-data', {
+  image: Binary('PNG, 100–4096 px per side, at most MAX_UPLOAD_SIZE_MB (10) MB'),
+  ...SubmitFields.properties,
+  nail_sizes: { type: 'string', description: 'Ten sizes 0–11 as JSON ([1,2,…]) or comma-separated; defaults to my profile' },
+  source_design_id: { type: 'string', format: 'uuid', description: 'Reuse a gallery design, replacing its image with this one' },
+});
+
+/** PUT /orders/:id/design's text field (multipart). */
+export const ReviseFields = Type.Object({ description: Type.Optional(Description) }, { additionalProperties: false });
+
+export const ReviseForm = form('multipart/form-data with a new image and/or description, or JSON {"description"}', {
+  image: Binary('The new PNG'),
+  ...ReviseFields.properties,
+});
+
+export const ReviseJsonBody = Type.Object({ description: Description }, { additionalProperties: false });
+
+const AcceptBody = Type.Object(
   {
-    action: Type.Union([Type.Literal('accept'), Type.Literal('reject')]),
-    complexity_multiplier: Type.Optional(
-      Type.Number({ minimum: 1, maximum: 5, description: 'Required to accept: 1.00 to 5.00, at most two decimals' }),
-    ),
-    feedback: Type.Optional(Type.String({ minLength: 1, maxLength: 2000, description: 'Required to reject: what to change' })),
+    action: Type.Literal('accept'),
+    complexity_multiplier: Type.Number({
+      minimum: MULTIPLIER.min,
+      maximum: MULTIPLIER.max,
+      description: `${MULTIPLIER.min.toFixed(2)} to ${MULTIPLIER.max.toFixed(2)}, at most ${MULTIPLIER.decimals} decimals`,
+    }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: 'Accept' },
 );
+const RejectBody = Type.Object(
+  {
+    action: Type.Literal('reject'),
+    feedback: Type.String({ minLength: 1, maxLength: FEEDBACK_MAX_LENGTH, pattern: '\\S', description: 'What to change (required, not blank)' }),
+  },
+  { additionalProperties: false, title: 'Reject' },
+);
+/** Accept with a multiplier, or reject with feedback: Ajv picks the branch by `action` (discriminator). */
+export const ReviewBody = Type.Unsafe<Static<typeof AcceptBody> | Static<typeof RejectBody>>({
+  type: 'object',
+  oneOf: [AcceptBody, RejectBody],
+  discriminator: { propertyName: 'action' },
+  required: ['action'],
+});
 
 export const StatusBody = Type.Object(
   {
     status: OrderStatusSchema,
-    carrier: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
-    tracking_number: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9 -]+$' })),
-    note: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
+    carrier: Type.Optional(Type.String({ minLength: 1, maxLength: CARRIER_MAX_LENGTH })),
+    tracking_number: Type.Optional(Type.String({ minLength: 1, maxLength: CARRIER_MAX_LENGTH, pattern: '^[A-Za-z0-9 -]+$' })),
+    note: Type.Optional(Type.String({ minLength: 1, maxLength: NOTE_MAX_LENGTH })),
   },
   { additionalProperties: false },
 );
@@ -169,6 +200,6 @@ export const PaymentBody = Type.Object(
 );
 
 export const ReorderBody = Type.Object(
-  { quantity: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: 'Defaults to the original quantity' })) },
+  { quantity: Type.Optional(Type.Integer({ minimum: QUANTITY.min, maximum: QUANTITY.max, description: 'Defaults to the original quantity' })) },
   { additionalProperties: false },
 );

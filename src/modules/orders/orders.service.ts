@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, isNull } from '../../db/orm.js';
 import type { Database, Executor } from '../../db/client.js';
-import { type Length, type OrderStatus, type Shape, orders } from '../../db/schema.js';
+import type { orders } from '../../db/schema.js';
 import { AppError, fail, invalidTransition, serviceUnavailable, validationError } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import type { StorageCleanup } from '../../storage/cleanup.js';
 import { type ObjectBody, type Storage, StorageUnavailableError } from '../../storage/storage.js';
-import type { UserRow } from '../users/users.repository.js';
+import type { DesignsRepository } from '../designs/designs.repository.js';
+import type { UserRow, UsersRepository } from '../users/users.repository.js';
 import type { SpooledFile } from './design-upload.js';
-import { type Expected, type OrderListFilter, type OrderRow, type OrderWithNames, type OrdersRepository, findReusableDesign } from './orders.repository.js';
+import type { Length, OrderStatus, PaymentStatus, Shape } from './orders.domain.js';
+import type { OrderListFilter, OrderRow, OrderWithNames, OrdersRepository } from './orders.repository.js';
+import { MOVES, type MoveInput, type Workflow, movesOf } from './workflow.js';
 
 export interface ProcessedImage {
   png: ObjectBody;
@@ -18,6 +20,10 @@ export interface ProcessedImage {
 export interface OrdersServiceDeps {
   db: Database;
   orders: OrdersRepository;
+  /** Writes of the other modules' tables an order needs (its design, a reuse, the assignment tie-break). */
+  designs: Pick<DesignsRepository, 'insert' | 'updateDescription' | 'findReusable' | 'recordUsage'>;
+  users: Pick<UsersRepository, 'touchAssigned'>;
+  workflow: Workflow;
   storage: Storage;
   /** Removes the objects of an order that was never created, now or later (SPEC §5). */
   cleanup: Pick<StorageCleanup, 'remove'>;
@@ -53,15 +59,8 @@ const designNotReusable = () =>
 const notYours = () =>
   fail('NOT_ASSIGNED', 'This order is assigned to another technician; only they can see or change it.');
 
-/** Next status each forward step leads from; the only moves PUT /status accepts. */
-const FORWARD: Partial<Record<OrderStatus, OrderStatus>> = {
-  in_production: 'accepted',
-  shipped: 'in_production',
-  delivered: 'shipped',
-};
-
 export function createOrdersService(deps: OrdersServiceDeps) {
-  const { db, orders: repo, storage } = deps;
+  const { db, orders: repo, storage, workflow } = deps;
 
   const keysFor = (orderId: string): StoredImage => {
     const id = randomUUID();
@@ -119,27 +118,25 @@ export function createOrdersService(deps: OrdersServiceDeps) {
     }
   }
 
-  /** Inserts the order, its private design and its first events, auto-assigning when a technician exists. */
+  /** Inserts the order, its private design and its creation event, auto-assigning when a technician exists. */
   async function createOrder(
     tx: Executor,
     values: Omit<typeof orders.$inferInsert, 'status' | 'technicianId' | 'currency'> & { id: string },
     actor: UserRow,
   ): Promise<OrderRow> {
-    await repo.lockAssignment(tx);
-    const technicianId = await repo.pickTechnician(tx);
-    const status: OrderStatus = technicianId ? 'under_review' : 'submitted';
-    const row = await repo.insert(
-      { ...values, status, technicianId: technicianId ?? null, currency: deps.pricing.currency },
+    const submit = MOVES.submit.effect({ quantity: values.quantity }, actor.id);
+    const { order: row, event } = await repo.insert(
+      { ...values, status: MOVES.submit.to, technicianId: null, currency: deps.pricing.currency },
+      { kind: 'submit', actorId: actor.id, fromStatus: null, toStatus: MOVES.submit.to, note: submit.note, changes: submit.changes },
       tx,
     );
-    await repo.insertDesign({ orderId: row.id, ownerId: actor.id, description: row.description }, tx);
-    await repo.addEvent({ orderId: row.id, actorId: actor.id, fromStatus: null, toStatus: 'submitted', note: null }, tx);
+    await deps.designs.insert({ orderId: row.id, ownerId: actor.id, description: row.description }, tx);
+    await workflow.created({ ...event, kind: 'submit', from: null, to: MOVES.submit.to, changes: submit.changes }, tx);
+    await repo.lockAssignment(tx);
+    const technicianId = await repo.pickTechnician(actor.id, tx);
     if (technicianId) {
-      await repo.touchAssigned(technicianId, tx);
-      await repo.addEvent(
-        { orderId: row.id, actorId: null, fromStatus: 'submitted', toStatus: 'under_review', note: 'assigned automatically' },
-        tx,
-      );
+      await workflow.perform('auto_assign', null, row.id, { technicianId }, tx);
+      await deps.users.touchAssigned(technicianId, tx);
     }
     return row;
   }
@@ -154,12 +151,6 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       throw notYours();
     }
     return row;
-  }
-
-  /** After a conditional update matched nothing: say why, in the documented order of checks. */
-  async function explainMiss(user: UserRow, id: string, requested: OrderStatus | string, tx: Executor = db): Promise<never> {
-    const row = await visibleOrder(user, id, tx);
-    throw invalidTransition(row.status, requested);
   }
 
   async function render(item: OrderWithNames) {
@@ -224,53 +215,11 @@ export function createOrdersService(deps: OrdersServiceDeps) {
     };
   }
 
-  /** The conditional update and its event, both or neither; false when the order was not as `expected`. */
-  async function advance(
-    user: UserRow,
-    id: string,
-    to: OrderStatus,
-    expected: Expected,
-    set: Partial<typeof orders.$inferInsert>,
-    event: { from: OrderStatus; note?: string | null },
-  ): Promise<boolean> {
-    return repo.advance(id, expected, { ...set, status: to, statusChangedAt: new Date() }, {
-      actorId: user.id,
-      fromStatus: event.from,
-      toStatus: to,
-      note: event.note ?? null,
-    });
-  }
-
-  async function transition(...args: Parameters<typeof advance>) {
-    const [user, id, to] = args;
-    if (!(await advance(...args))) await explainMiss(user, id, to);
-    return detail(id);
-  }
-
-  /** PUT /status's rules, in the order their errors are documented; throws the first that fails. */
-  function checkStatusChange(user: UserRow, current: OrderRow, body: StatusChange): void {
-    if (user.role === 'customer' && body.status !== 'delivered') {
-      throw fail('FORBIDDEN', 'Customers can only confirm delivery of a shipped order (status "delivered").');
-    }
-    if (user.role === 'nail_technician' && current.technicianId !== user.id) throw notYours();
-    const from = FORWARD[body.status];
-    if (!from || current.status !== from) throw invalidTransition(current.status, body.status);
-    if ((body.carrier || body.tracking_number) && body.status !== 'shipped') {
-      throw validationError('Carrier and tracking number go with status "shipped".', { tracking_number: 'is only accepted when shipping' });
-    }
-    if (body.status === 'in_production' && current.paymentStatus !== 'paid') {
-      throw fail('PAYMENT_REQUIRED', 'Production cannot start before the order is paid. Record the payment first.', {
-        current_status: current.status,
-        payment_status: current.paymentStatus,
-      });
-    }
-  }
-
   return {
     detail,
 
     async submit(user: UserRow, input: SubmitInput, idem: IdempotencyInput) {
-      const source = input.sourceDesignId ? await findReusableDesign(db, input.sourceDesignId) : undefined;
+      const source = input.sourceDesignId ? await deps.designs.findReusable(input.sourceDesignId) : undefined;
       if (input.sourceDesignId && !source) throw designNotReusable();
       const description = (input.description ?? source?.description)?.trim();
       if (!description) throw validationError('Describe the design.', { description: 'is required' });
@@ -299,7 +248,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
               },
               user,
             );
-            if (source && source.ownerId !== user.id && !(await repo.recordUsage({ designId: source.id, orderId: row.id, userId: user.id }, tx))) {
+            if (source && source.ownerId !== user.id && !(await deps.designs.recordUsage({ designId: source.id, orderId: row.id, userId: user.id }, tx))) {
               throw designNotReusable();
             }
             return row;
@@ -323,54 +272,21 @@ export function createOrdersService(deps: OrdersServiceDeps) {
 
     async assign(user: UserRow, id: string) {
       await db.transaction(async (tx) => {
-        const row = await repo.updateWhere(
-          id,
-          and(eq(orders.status, 'submitted'), isNull(orders.technicianId)),
-          { technicianId: user.id, status: 'under_review', statusChangedAt: new Date() },
-          tx,
-        );
-        if (!row) {
-          const current = await repo.findById(id, tx);
-          if (!current) throw orderNotFound();
-          throw fail('ORDER_ALREADY_ASSIGNED', 'This order already has a technician.', {
-            current_status: current.status,
-          });
-        }
-        await repo.touchAssigned(user.id, tx);
-        await repo.addEvent({ orderId: id, actorId: user.id, fromStatus: 'submitted', toStatus: 'under_review', note: 'taken by technician' }, tx);
+        await workflow.perform('take', user.id, id, {}, tx);
+        await deps.users.touchAssigned(user.id, tx);
       });
       return detail(id);
     },
 
-    async review(user: UserRow, id: string, body: { action: 'accept' | 'reject'; complexity_multiplier?: number; feedback?: string }) {
-      const mine: Expected = { status: 'under_review', technicianId: user.id };
-      if (body.action === 'accept') {
-        const m = body.complexity_multiplier;
-        if (m === undefined) throw validationError('Accepting needs a complexity_multiplier.', { complexity_multiplier: 'is required to accept' });
-        if (body.feedback !== undefined) throw validationError('Feedback goes with a rejection.', { feedback: 'is only accepted with action reject' });
-        const hundredths = Math.round(m * 100);
-        if (Math.abs(m * 100 - hundredths) > 1e-6) {
-          throw validationError('The multiplier has at most two decimals.', { complexity_multiplier: 'must have at most two decimals' });
-        }
-        const current = await visibleOrder(user, id);
-        // Integer arithmetic on hundredths: money never goes through a float.
-        const unit = Math.round((deps.pricing.basePriceCents * hundredths) / 100);
-        return transition(
-          user,
-          id,
-          'accepted',
-          mine,
-          { complexityMultiplier: hundredths / 100, unitPriceCents: unit, totalPriceCents: unit * current.quantity, feedback: null },
-          { from: 'under_review', note: `accepted at ×${(hundredths / 100).toFixed(2)}` },
-        );
+    async review(user: UserRow, id: string, body: { action: 'accept'; complexity_multiplier: number } | { action: 'reject'; feedback: string }) {
+      if (body.action === 'reject') {
+        await workflow.perform('reject', user.id, id, { feedback: body.feedback.trim() });
+        return detail(id);
       }
-      const feedback = body.feedback?.trim();
-      if (!feedback) throw validationError('Rejecting needs feedback that tells the customer what to change.', { feedback: 'is required to reject' });
-      if (body.complexity_multiplier !== undefined) {
-        throw validationError('A multiplier goes with an acceptance.', { complexity_multiplier: 'is only accepted with action accept' });
-      }
-      await visibleOrder(user, id);
-      return transition(user, id, 'rejected', mine, { feedback }, { from: 'under_review', note: feedback });
+      // The total needs the quantity; the move itself still checks the order as it is when it is written.
+      const { quantity } = await visibleOrder(user, id);
+      await workflow.perform('accept', user.id, id, { complexityMultiplier: body.complexity_multiplier, basePriceCents: deps.pricing.basePriceCents, quantity });
+      return detail(id);
     },
 
     async revise(user: UserRow, id: string, input: { description?: string; file?: SpooledFile }) {
@@ -379,24 +295,12 @@ export function createOrdersService(deps: OrdersServiceDeps) {
         throw validationError('Send a new image, a new description, or both.', { image: 'or description is required' });
       }
       const current = await visibleOrder(user, id);
-      if (current.status !== 'rejected') throw invalidTransition(current.status, 'under_review');
+      // Refused before the upload, so a revision that cannot apply stores nothing.
+      workflow.precheck('revise', user.id, current, { seenRevision: current.revisionCount });
       const keys = input.file ? await storeImage(id, await deps.processImage(input.file)) : undefined;
-      const run = async () => {
-        await db.transaction(async (tx) => {
-          const row = await repo.updateWhere(
-            id,
-            and(eq(orders.status, 'rejected'), eq(orders.customerId, user.id), eq(orders.revisionCount, current.revisionCount)),
-            {
-              status: 'under_review',
-              statusChangedAt: new Date(),
-              revisionCount: current.revisionCount + 1,
-              feedback: null,
-              ...(description ? { description } : {}),
-              ...(keys ? { imageKey: keys.imageKey, thumbnailKey: keys.thumbnailKey } : {}),
-            },
-            tx,
-          );
-          if (!row) await explainMiss(user, id, 'under_review', tx);
+      const run = () =>
+        db.transaction(async (tx) => {
+          await workflow.perform('revise', user.id, id, { seenRevision: current.revisionCount, description, image: keys }, tx);
           // The version the technician rejected, kept with its feedback; images are never deleted.
           await repo.addRevision(
             {
@@ -409,57 +313,33 @@ export function createOrdersService(deps: OrdersServiceDeps) {
             },
             tx,
           );
-          if (description) await repo.updateDesignDescription(id, description, tx);
-          await repo.addEvent(
-            { orderId: id, actorId: user.id, fromStatus: 'rejected', toStatus: 'under_review', note: `revision ${current.revisionCount + 1}` },
-            tx,
-          );
+          if (description) await deps.designs.updateDescription(id, description, tx);
         });
-      };
       if (keys) await withCompensation(keys, run);
       else await run();
       return detail(id);
     },
 
-    async setPayment(user: UserRow, id: string, paymentStatus: 'paid' | 'unpaid') {
-      await db.transaction(async (tx) => {
-        const row = await repo.updateWhere(
-          id,
-          and(eq(orders.status, 'accepted'), eq(orders.technicianId, user.id)),
-          { paymentStatus },
-          tx,
-        );
-        if (!row) {
-          const current = await visibleOrder(user, id, tx);
-          throw fail('INVALID_STATE', `Payment can only be recorded on an accepted order; this one is ${current.status}.`, {
-            current_status: current.status,
-          });
-        }
-        await repo.addEvent({ orderId: id, actorId: user.id, fromStatus: 'accepted', toStatus: 'accepted', note: `payment ${paymentStatus}` }, tx);
-      });
+    async setPayment(user: UserRow, id: string, paymentStatus: PaymentStatus) {
+      await workflow.perform('record_payment', user.id, id, { paymentStatus });
       return detail(id);
     },
 
+    /** PUT /status: the move of the caller's role that leads to the requested status, if the table has one. */
     async setStatus(user: UserRow, id: string, body: StatusChange) {
-      // The update's guard holds exactly what checkStatusChange allows, so the usual request is one
-      // transaction and no read before it; only when the guard matches nothing is the order read, and
-      // the rules, run against it in their documented order, say why.
-      const from = FORWARD[body.status];
-      const possible =
-        from && (user.role !== 'customer' || body.status === 'delivered') && (body.status === 'shipped' || !(body.carrier || body.tracking_number));
-      if (possible) {
-        const owner: Expected = user.role === 'customer' ? { customerId: user.id } : { technicianId: user.id };
-        const paid: Expected = body.status === 'in_production' ? { paymentStatus: 'paid' } : {};
-        const shipping = body.status === 'shipped' ? { carrier: body.carrier ?? null, trackingNumber: body.tracking_number ?? null } : {};
-        const tracking = body.status === 'shipped' && body.tracking_number ? `tracking ${body.carrier ?? ''} ${body.tracking_number}`.replace(/\s+/g, ' ') : null;
-        if (await advance(user, id, body.status, { status: from, ...owner, ...paid }, shipping, { from, note: body.note ?? tracking })) {
-          return detail(id);
+      const move = movesOf('status', user.role).find((m) => m.to === body.status);
+      if (!move) {
+        const current = await visibleOrder(user, id);
+        const others = movesOf('status').filter((m) => m.to === body.status);
+        if (others.length) {
+          const mine = movesOf('status', user.role).map((m) => `${m.from} → ${m.to}`);
+          throw fail('FORBIDDEN', `Your role may not move an order to ${body.status}; it may only move ${mine.join(', ')}.`);
         }
+        throw invalidTransition(current.status, body.status);
       }
-      const current = await visibleOrder(user, id);
-      checkStatusChange(user, current, body);
-      // Every rule holds now: the order changed between the update and this read.
-      throw invalidTransition(current.status, body.status);
+      const input: MoveInput['ship'] = { carrier: body.carrier, tracking_number: body.tracking_number, note: body.note };
+      await workflow.perform(move.name as 'ship', user.id, id, input);
+      return detail(id);
     },
 
     async reorder(user: UserRow, id: string, input: { quantity?: number }, idem: IdempotencyInput) {

@@ -1,6 +1,6 @@
-import { and, eq, sql } from '../../db/orm.js';
+import { eq, sql } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
-import { invitations, users } from '../../db/schema.js';
+import { users } from '../../db/schema.js';
 
 export type UserRow = typeof users.$inferSelect;
 export type NewUser = typeof users.$inferInsert;
@@ -33,11 +33,9 @@ export function createUsersRepository(db: Executor) {
       const [row] = await tx.update(users).set({ lastLoginAt: sql`now()`, role }).where(eq(users.id, id)).returning();
       return row!;
     },
-    async acceptInvitation(email: string, tx: Executor = db): Promise<void> {
-      await tx
-        .update(invitations)
-        .set({ status: 'accepted', acceptedAt: sql`now()` })
-        .where(and(eq(invitations.email, email.toLowerCase()), eq(invitations.status, 'pending')));
+    /** When a technician was last given an order: auto-assignment's tie-break. In the assignment's transaction. */
+    async touchAssigned(technicianId: string, tx: Executor): Promise<void> {
+      await tx.update(users).set({ lastAssignedAt: sql`clock_timestamp()` }).where(eq(users.id, technicianId));
     },
   };
 }

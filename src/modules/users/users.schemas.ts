@@ -1,5 +1,6 @@
 import { type TSchema, Type } from 'typebox';
-import { LENGTHS, ROLES, SHAPES } from '../../db/schema.js';
+import { LENGTHS, NAIL_SIZES, SHAPES } from '../orders/orders.domain.js';
+import { ROLES } from './users.domain.js';
 import type { UserRow } from './users.repository.js';
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
@@ -11,10 +12,10 @@ const NullableString = (opts: { maxLength: number }) => Type.Unsafe<string | nul
 
 export const ShapeSchema = Type.Union(SHAPES.map((s) => Type.Literal(s)), { description: 'Nail shape' });
 export const LengthSchema = Type.Union(LENGTHS.map((s) => Type.Literal(s)), { description: 'Nail length' });
-export const NailSizesSchema = Type.Array(Type.Integer({ minimum: 0, maximum: 11 }), {
-  minItems: 10,
-  maxItems: 10,
-  description: 'Ten sizes 0–11, thumb to pinky, left hand then right hand',
+export const NailSizesSchema = Type.Array(Type.Integer({ minimum: NAIL_SIZES.min, maximum: NAIL_SIZES.max }), {
+  minItems: NAIL_SIZES.count,
+  maxItems: NAIL_SIZES.count,
+  description: `${NAIL_SIZES.count} sizes ${NAIL_SIZES.min}–${NAIL_SIZES.max}, thumb to pinky, left hand then right hand`,
 });
 
 export const ShippingAddressSchema = Type.Object(

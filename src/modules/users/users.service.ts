@@ -1,6 +1,7 @@
 import type { Identity } from '../../auth/verifier.js';
 import type { Database } from '../../db/client.js';
 import { fail } from '../../errors.js';
+import type { InvitationsRepository } from '../invitations/invitations.repository.js';
 import type { ProfileUpdate, UserRow, UsersRepository } from './users.repository.js';
 
 export interface UserInfo {
@@ -36,6 +37,8 @@ export function createUserInfoFetcher(issuer: string, fetchImpl: typeof fetch = 
 export interface UsersServiceDeps {
   db: Database;
   users: UsersRepository;
+  /** Registration accepts a technician's pending invitation. */
+  invitations: Pick<InvitationsRepository, 'accept'>;
   userInfo: UserInfoFetcher;
 }
 
@@ -45,7 +48,7 @@ export const EMAIL = /^[^\s@\x00-\x1f\x7f]+@[^\s@\x00-\x1f\x7f]+\.[^\s@\x00-\x1f
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/g;
 
-export function createUsersService({ db, users, userInfo }: UsersServiceDeps) {
+export function createUsersService({ db, users, invitations, userInfo }: UsersServiceDeps) {
   return {
     async register(identity: Identity, accessToken: string): Promise<UserRow> {
       if (await users.findByAuth0Id(identity.sub)) throw userExists();
@@ -66,7 +69,7 @@ export function createUsersService({ db, users, userInfo }: UsersServiceDeps) {
           if (await users.findByAuth0Id(identity.sub, tx)) throw userExists();
           throw fail('EMAIL_IN_USE', 'Another account is already registered with this email address. Sign in with that account.');
         }
-        if (row.role === 'nail_technician') await users.acceptInvitation(email, tx);
+        if (row.role === 'nail_technician') await invitations.accept(email, tx);
         return row;
       });
     },

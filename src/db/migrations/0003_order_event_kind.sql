@@ -1,0 +1,2 @@
+ALTER TABLE "order_events" ADD COLUMN "kind" text;--> statement-breakpoint
+ALTER TABLE "order_events" ADD COLUMN "changes" jsonb;

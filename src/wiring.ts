@@ -1,0 +1,76 @@
+import { type AdminLogger, createIdentityAdmin } from './auth/management.js';
+import { type Config, issuerUrl } from './config.js';
+import type { Database } from './db/client.js';
+import { createCommentsRepository } from './modules/comments/comments.repository.js';
+import { createCommentsService } from './modules/comments/comments.service.js';
+import { createDesignsRepository } from './modules/designs/designs.repository.js';
+import { createDesignsService } from './modules/designs/designs.service.js';
+import { createInvitationsRepository } from './modules/invitations/invitations.repository.js';
+import { createInvitationsService } from './modules/invitations/invitations.service.js';
+import { createMessagesRepository } from './modules/messages/messages.repository.js';
+import { createMessagesService } from './modules/messages/messages.service.js';
+import { createOrdersRepository } from './modules/orders/orders.repository.js';
+import { createOrdersService } from './modules/orders/orders.service.js';
+import { createWorkflow } from './modules/orders/workflow.js';
+import { cacheProfiles } from './modules/users/users.cache.js';
+import { createUsersRepository } from './modules/users/users.repository.js';
+import { createUserInfoFetcher, createUsersService } from './modules/users/users.service.js';
+import type { StorageCleanup } from './storage/cleanup.js';
+import { processDesignImage } from './storage/png.js';
+import type { Storage } from './storage/storage.js';
+
+/**
+ * The services, built from configuration and a database: the one wiring that the API (app.ts) and the
+ * command-line tool (cli.ts) share, so both run the same code paths.
+ */
+
+/** People: profiles and technician invitations. Needs neither image storage nor anything only the web process has. */
+export function wireIdentity(config: Config, db: Database, deps: { log: AdminLogger; fetch?: typeof globalThis.fetch }) {
+  const usersRepository = cacheProfiles(createUsersRepository(db));
+  const invitationsRepository = createInvitationsRepository(db);
+  return {
+    usersRepository,
+    users: createUsersService({
+      db,
+      users: usersRepository,
+      invitations: invitationsRepository,
+      userInfo: createUserInfoFetcher(issuerUrl(config), deps.fetch ?? globalThis.fetch),
+    }),
+    invitations: createInvitationsService({
+      db,
+      invitations: invitationsRepository,
+      users: usersRepository,
+      identity: createIdentityAdmin(config, { fetch: deps.fetch, log: deps.log }),
+    }),
+  };
+}
+
+/** Orders and what hangs off them: the workflow, messages, the gallery and its comments. */
+export function wireOrders(
+  config: Config,
+  db: Database,
+  deps: { storage: Storage; cleanup: Pick<StorageCleanup, 'remove'>; users: ReturnType<typeof wireIdentity>['usersRepository'] },
+) {
+  const ordersRepository = createOrdersRepository(db);
+  const designsRepository = createDesignsRepository(db);
+  const workflow = createWorkflow({ db, orders: ordersRepository });
+  const orders = createOrdersService({
+    db,
+    orders: ordersRepository,
+    designs: designsRepository,
+    users: deps.users,
+    workflow,
+    storage: deps.storage,
+    cleanup: deps.cleanup,
+    processImage: processDesignImage,
+    pricing: { basePriceCents: config.basePriceCents, currency: config.currency },
+  });
+  const designs = createDesignsService({ designs: designsRepository, storage: deps.storage });
+  return {
+    workflow,
+    orders,
+    messages: createMessagesService({ db, messages: createMessagesRepository(db), orders }),
+    designs,
+    comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository }),
+  };
+}
