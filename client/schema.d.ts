@@ -966,6 +966,10 @@ export interface paths {
         /**
          * Submit an order
          * @description multipart/form-data with the PNG in `image` plus `description` (1–2000), `quantity` (1–20) and optional `shape`, `length`, `nail_sizes` (default: my profile). Or reuse a public gallery design: JSON `{"source_design_id", "quantity", "description"?}` (the image is copied), or multipart with `source_design_id` and a replacement image. The order is assigned to the technician with the fewest open orders when one exists (status under_review), else stays submitted. Accepts Idempotency-Key. The image is stored as its own image and colour chunks, without metadata chunks (text, EXIF, time…) or anything after its end (e.g. the ZIP of a PNG/ZIP polyglot); a file that is truncated, fails a chunk checksum or unpacks to more than its pixels need (a decompression bomb) is refused with 400 INVALID_IMAGE and `details.problem` (truncated, corrupt, decompression_bomb).
+         *
+         *     | move | from → to | who | guards |
+         *     |---|---|---|---|
+         *     | submit | — → submitted | the order’s customer | an image and a description |
          */
         post: {
             parameters: {
@@ -980,16 +984,21 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** Format: uuid */
-                        source_design_id: string;
+                        /** @description 1–2000 characters */
                         description?: string;
+                        /** @description Sets of press-on nails (1–20) */
                         quantity: number;
                         /** @description Nail shape */
                         shape?: "square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto";
                         /** @description Nail length */
                         length?: "short" | "medium" | "long" | "extra_long";
-                        /** @description Ten sizes 0–11, thumb to pinky, left hand then right hand */
+                        /** @description 10 sizes 0–11, thumb to pinky, left hand then right hand */
                         nail_sizes?: number[];
+                        /**
+                         * Format: uuid
+                         * @description The public design to start from (its image is copied)
+                         */
+                        source_design_id: string;
                     };
                     "multipart/form-data": {
                         /**
@@ -997,11 +1006,13 @@ export interface paths {
                          * @description PNG, 100–4096 px per side, at most MAX_UPLOAD_SIZE_MB (10) MB
                          */
                         image?: Blob;
+                        /** @description 1–2000 characters */
                         description?: string;
+                        /** @description Sets of press-on nails (1–20) */
                         quantity?: number;
-                        /** @enum {string} */
+                        /** @description Nail shape */
                         shape?: "square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto";
-                        /** @enum {string} */
+                        /** @description Nail length */
                         length?: "short" | "medium" | "long" | "extra_long";
                         /** @description Ten sizes 0–11 as JSON ([1,2,…]) or comma-separated; defaults to my profile */
                         nail_sizes?: string;
@@ -1251,6 +1262,12 @@ export interface paths {
         /**
          * Take an unassigned order
          * @description Exactly one technician wins; the others get 422 ORDER_ALREADY_ASSIGNED.
+         *
+         *     | move | from → to | who | guards |
+         *     |---|---|---|---|
+         *     | take | submitted → under_review | any technician (not on their own order) | no technician yet (exactly one wins) |
+         *
+         *     Refusals, in this order: 422 OWN_ORDER (acting as technician on your own customer order), 422 ORDER_ALREADY_ASSIGNED, 422 INVALID_STATE (`details.current_status`).
          */
         put: {
             parameters: {
@@ -1359,7 +1376,14 @@ export interface paths {
         get?: never;
         /**
          * Accept with a price, or reject with feedback
-         * @description `{"action":"accept","complexity_multiplier":1.5}` sets unit price = BASE_PRICE_CENTS × multiplier (rounded to the cent) and total = unit × quantity. `{"action":"reject","feedback":"…"}` sends it back to the customer. Only the assigned technician, only while under_review.
+         * @description `{"action":"accept","complexity_multiplier":1.5}` sets unit price = BASE_PRICE_CENTS × multiplier (rounded to the cent) and total = unit × quantity. `{"action":"reject","feedback":"…"}` sends it back to the customer.
+         *
+         *     | move | from → to | who | guards |
+         *     |---|---|---|---|
+         *     | accept | under_review → accepted | the assigned technician (not on their own order) | complexity_multiplier 1.00–5.00, at most 2 decimals |
+         *     | reject | under_review → rejected | the assigned technician (not on their own order) | feedback is required |
+         *
+         *     Refusals, in this order: 403 NOT_ASSIGNED (another technician’s order), 422 OWN_ORDER (acting as technician on your own customer order), 422 INVALID_STATE (`details.current_status`).
          */
         put: {
             parameters: {
@@ -1373,11 +1397,15 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        action: "accept" | "reject";
-                        /** @description Required to accept: 1.00 to 5.00, at most two decimals */
-                        complexity_multiplier?: number;
-                        /** @description Required to reject: what to change */
-                        feedback?: string;
+                        /** @enum {string} */
+                        action: "accept";
+                        /** @description 1.00 to 5.00, at most 2 decimals */
+                        complexity_multiplier: number;
+                    } | {
+                        /** @enum {string} */
+                        action: "reject";
+                        /** @description What to change (required, not blank) */
+                        feedback: string;
                     };
                 };
             };
@@ -1479,6 +1507,12 @@ export interface paths {
         /**
          * Revise a rejected design
          * @description multipart with a new `image` and/or `description`, or JSON `{"description"}`. Back to under_review with the same technician; the rejected version is kept with its feedback.
+         *
+         *     | move | from → to | who | guards |
+         *     |---|---|---|---|
+         *     | revise | rejected → under_review | the order’s customer | a new image and/or description; the rejected version is kept with its feedback |
+         *
+         *     Refusals, in this order: 404 ORDER_NOT_FOUND (another customer’s order), 422 INVALID_STATE (`details.current_status`).
          */
         put: {
             parameters: {
@@ -1492,11 +1526,16 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description 1–2000 characters */
                         description: string;
                     };
                     "multipart/form-data": {
-                        /** Format: binary */
+                        /**
+                         * Format: binary
+                         * @description The new PNG
+                         */
                         image?: Blob;
+                        /** @description 1–2000 characters */
                         description?: string;
                     } | null;
                 };
@@ -1616,7 +1655,13 @@ export interface paths {
         get?: never;
         /**
          * Record payment (until a gateway is chosen)
-         * @description Assigned technician, accepted orders only. Production cannot start before payment_status is paid.
+         * @description Production cannot start before payment_status is paid.
+         *
+         *     | move | from → to | who | guards |
+         *     |---|---|---|---|
+         *     | record_payment | accepted → accepted | the assigned technician (not on their own order) | until a payment gateway is chosen |
+         *
+         *     Refusals, in this order: 403 NOT_ASSIGNED (another technician’s order), 422 OWN_ORDER (acting as technician on your own customer order), 422 INVALID_STATE (`details.current_status`).
          */
         put: {
             parameters: {
@@ -1731,7 +1776,16 @@ export interface paths {
         get?: never;
         /**
          * Move an order one step forward
-         * @description Assigned technician: accepted → in_production (needs paid) → shipped (optional carrier, tracking_number) → delivered. The customer may only confirm delivered on a shipped order. Any other move → 422 INVALID_STATE with current_status.
+         * @description One step forward; `status` names the step. A step of another role → 403 FORBIDDEN; any move not in the table → 422 INVALID_STATE with current_status.
+         *
+         *     | move | from → to | who | guards |
+         *     |---|---|---|---|
+         *     | start_production | accepted → in_production | the assigned technician (not on their own order) | payment_status is paid |
+         *     | ship | in_production → shipped | the assigned technician (not on their own order) | optional carrier and tracking_number (only here) |
+         *     | deliver | shipped → delivered | the assigned technician (not on their own order) | — |
+         *     | confirm_delivery | shipped → delivered | the order’s customer | the customer confirms receipt |
+         *
+         *     Refusals, in this order: 404 ORDER_NOT_FOUND (another customer’s order), 403 NOT_ASSIGNED (another technician’s order), 422 OWN_ORDER (acting as technician on your own customer order), 422 INVALID_STATE (`details.current_status`), 422 PAYMENT_REQUIRED.
          */
         put: {
             parameters: {
