@@ -2,12 +2,15 @@
 // Runs the test suite: prepares one migrated template database for the run (PGlite dump, or a
 // PostgreSQL template database when TEST_DATABASE_URL is set), runs the files with node:test through
 // tsx, then removes what the run created. `--chaos` runs the slow fault and soak suite instead.
+// First of all it checks what the chosen files need from the machine (scripts/prerequisites.mjs) and stops
+// within seconds, naming each missing piece and how to install it.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { checkPrerequisites, formatPrerequisites } from './prerequisites.mjs';
 
 const chaos = process.argv.includes('--chaos');
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -18,6 +21,10 @@ const files = only.length
       .filter((f) => f.endsWith('.test.ts'))
       .sort()
       .map((f) => path.join(dir, f));
+
+const prerequisites = await checkPrerequisites(files);
+if (prerequisites.missing.length > 0 || prerequisites.warnings.length > 0) console.error(formatPrerequisites(prerequisites));
+if (prerequisites.missing.length > 0) process.exit(1);
 
 const runId = randomBytes(3).toString('hex');
 const env = { ...process.env, KN_RUN_ID: runId, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };

@@ -74,20 +74,52 @@ export class ConfigError extends Error {
   }
 }
 
-export const REQUIRED_IN_PRODUCTION = [
-  'PORT',
-  'DATABASE_URL',
-  'AUTH0_DOMAIN',
-  'AUTH0_AUDIENCE',
-  'AUTH0_CLIENT_ID',
-  'AUTH0_CLIENT_SECRET',
-  'AWS_ACCESS_KEY_ID',
-  'AWS_SECRET_ACCESS_KEY',
-  'AWS_REGION',
-  'S3_BUCKET_NAME',
-  'CORS_ALLOWED_ORIGINS',
-  'ENVIRONMENT',
-] as const;
+/**
+ * Which process is starting: `web` (the API, Procfile `web`), `release` (`cli.js migrate`, Heroku's release
+ * phase) or `cli` (`cli.js invite-technician`). Each needs only what it uses, so a release dyno never needs
+ * PORT, and a migration never needs S3 or Auth0.
+ */
+export type ProcessKind = 'web' | 'release' | 'cli';
+
+/** Variables each process refuses to run without in staging and production. */
+export const REQUIRED_BY_PROCESS = {
+  web: [
+    'PORT',
+    'PUBLIC_URL',
+    'DATABASE_URL',
+    'AUTH0_DOMAIN',
+    'AUTH0_AUDIENCE',
+    'AUTH0_CLIENT_ID',
+    'AUTH0_CLIENT_SECRET',
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_REGION',
+    'S3_BUCKET_NAME',
+    'CORS_ALLOWED_ORIGINS',
+    'ENVIRONMENT',
+  ],
+  release: ['DATABASE_URL', 'ENVIRONMENT'],
+  cli: ['DATABASE_URL', 'AUTH0_DOMAIN', 'AUTH0_CLIENT_ID', 'AUTH0_CLIENT_SECRET', 'ENVIRONMENT'],
+} as const satisfies Record<ProcessKind, readonly string[]>;
+
+/** What the web process requires (the longest list). */
+export const REQUIRED_IN_PRODUCTION = REQUIRED_BY_PROCESS.web;
+
+/**
+ * PUBLIC_URL, or where it is unset the app's Heroku address: HEROKU_APP_DEFAULT_DOMAIN_NAME (dyno metadata,
+ * `heroku labs:enable runtime-dyno-metadata`; exact, including the random suffix Heroku now appends to new
+ * apps' herokuapp.com names), then HEROKU_APP_NAME (set in review apps: https://<name>.herokuapp.com, right
+ * for apps named before the suffix existed).
+ */
+export function derivePublicUrl(get: (name: string) => string | undefined): string | undefined {
+  const explicit = get('PUBLIC_URL');
+  if (explicit) return explicit.replace(/\/+$/, '');
+  const domain = get('HEROKU_APP_DEFAULT_DOMAIN_NAME')?.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+  if (domain) return `https://${domain}`;
+  const app = get('HEROKU_APP_NAME');
+  if (app) return `https://${app}.herokuapp.com`;
+  return undefined;
+}
 
 /** 95 % of V8's heap limit: past it the process is close to dying of OOM, so shedding load lets GC catch up. */
 function defaultMaxHeapMb(): number {
@@ -101,9 +133,10 @@ type Env = Record<string, string | undefined>;
 
 /**
  * Reads and validates the environment once. Every problem is collected so that an operator fixes
- * them all in one deploy instead of discovering them one restart at a time.
+ * them all in one deploy instead of discovering them one restart at a time. `kind` says which process
+ * reads it: only the web process needs PORT, PUBLIC_URL, S3 and CORS (REQUIRED_BY_PROCESS).
  */
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): Config {
   const problems: string[] = [];
   const get = (name: string): string | undefined => {
     const value = env[name]?.trim();
@@ -116,9 +149,17 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const deployed = environment === 'staging' || environment === 'production';
 
+  const derivedPublicUrl = derivePublicUrl(get);
   if (deployed) {
-    const missing = REQUIRED_IN_PRODUCTION.filter((name) => get(name) === undefined);
+    const required: readonly string[] = REQUIRED_BY_PROCESS[kind];
+    const missing = required.filter((name) => (name === 'PUBLIC_URL' ? derivedPublicUrl : get(name)) === undefined);
     if (missing.length > 0) problems.push(`missing required variables: ${missing.join(', ')}`);
+    if (missing.includes('PUBLIC_URL')) {
+      problems.push(
+        'PUBLIC_URL is the https:// address clients reach the API at (the OpenAPI server entry and the /docs page use it); ' +
+          'on Heroku it is derived from HEROKU_APP_DEFAULT_DOMAIN_NAME (heroku labs:enable runtime-dyno-metadata) when unset',
+      );
+    }
   }
 
   const int = (name: string, fallback: number, min: number, max: number): number => {
@@ -161,14 +202,17 @@ export function loadConfig(env: Env = process.env): Config {
   const domain = get('AUTH0_DOMAIN')?.replace(/^https?:\/\//, '').replace(/\/+$/, '');
   const issuerBaseUrl = get('AUTH0_ISSUER_BASE_URL');
   const devIssuer = environment === 'development' && !domain && !issuerBaseUrl;
-  if (deployed && !domain && !issuerBaseUrl) {
+  if (deployed && kind === 'web' && !domain && !issuerBaseUrl) {
     problems.push('the development token issuer cannot run in staging or production: set AUTH0_DOMAIN');
   }
 
-  const publicUrl = (get('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  const publicUrl = derivedPublicUrl ?? `http://localhost:${port}`;
+  if (derivedPublicUrl && !/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(derivedPublicUrl)) {
+    problems.push(`PUBLIC_URL must be an absolute http(s) URL like https://api.kendallsnails.com (got "${derivedPublicUrl}")`);
+  }
 
   const bucket = get('S3_BUCKET_NAME');
-  if (deployed && !bucket && !problems.some((p) => p.startsWith('missing'))) {
+  if (deployed && kind === 'web' && !bucket && !problems.some((p) => p.startsWith('missing'))) {
     problems.push('S3_BUCKET_NAME is required in staging and production');
   }
 

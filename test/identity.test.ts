@@ -683,6 +683,7 @@ describe('identity: development issuer in production', () => {
     const env = {
       ENVIRONMENT: 'production',
       PORT: '8080',
+      PUBLIC_URL: 'https://api.kendallsnails.example',
       DATABASE_URL: 'postgres://u@db.example/kn',
       AUTH0_AUDIENCE: TEST_AUDIENCE,
       AUTH0_CLIENT_ID: 'id',
