@@ -9,6 +9,7 @@ import { type JwksSource, type RemoteJwksOptions, createRemoteJwks, createStatic
 import { createVerifier } from './auth/verifier.js';
 import { type Config, issuerUrl } from './config.js';
 import { type DatabaseHandle, createDatabase } from './db/client.js';
+import { explainDatabaseError } from './db/errors.js';
 import { runMigrations } from './db/migrate.js';
 import { ErrorBody } from './lib/envelope.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
@@ -115,6 +116,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   });
   if (config.environment === 'development' && !overrides.skipMigrations) {
     await runMigrations(database);
+  } else if (ownsDatabase) {
+    // Deployed processes connect lazily: try once now, so a TLS mismatch (DATABASE_SSL) is in the first log lines
+    // rather than in the first request's. The server starts either way; health reports the database until it answers.
+    database.ping().catch((err: unknown) => {
+      const hint = explainDatabaseError(err);
+      app.log.error({ err: { message: err instanceof Error ? err.message : String(err) }, hint }, hint ? `database: ${hint}` : 'database did not answer at start-up');
+    });
   }
 
   const issuer = issuerUrl(config);

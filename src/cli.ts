@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { createDatabase } from './db/client.js';
+import { explainDatabaseError } from './db/errors.js';
 import { runMigrations } from './db/migrate.js';
 import { AppError } from './errors.js';
 import { wireIdentity } from './wiring.js';
@@ -30,8 +31,9 @@ function options(args: string[], names: string[]): Record<string, string | undef
 }
 
 const commands: Record<string, Command> = {
+  /** Heroku's release phase: needs only DATABASE_URL (and ENVIRONMENT), never PORT or what the web alone uses. */
   async migrate() {
-    const config = loadConfig();
+    const config = loadConfig(process.env, 'release');
     const database = await createDatabase(config);
     try {
       await runMigrations(database);
@@ -45,7 +47,7 @@ const commands: Record<string, Command> = {
   async 'invite-technician'(args) {
     const { email, name } = options(args, ['email', 'name']);
     if (!email || !name) throw new UsageError('invite-technician needs --email and --name');
-    const config = loadConfig();
+    const config = loadConfig(process.env, 'cli');
     const database = await createDatabase(config);
     try {
       // Like the server: development databases are migrated on first use; deployed ones by the release phase.
@@ -72,7 +74,10 @@ main().then(
     if (err instanceof UsageError) console.error(`${err.message}\n\n${USAGE}`);
     else if (err instanceof ConfigError) console.error(`Cannot run: ${err.problems.join('; ')}`);
     else if (err instanceof AppError) console.error(`Failed (${err.code}): ${err.message}`);
-    else console.error(`Failed: ${err instanceof Error ? err.message : String(err)}`);
+    else {
+      const hint = explainDatabaseError(err);
+      console.error(`Failed: ${err instanceof Error ? err.message : String(err)}${hint ? ` (${hint})` : ''}`);
+    }
     process.exit(1);
   },
 );

@@ -1,10 +1,11 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { explainDatabaseError } from './db/errors.js';
 
 async function main() {
   let config;
   try {
-    config = loadConfig();
+    config = loadConfig(process.env, 'web');
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`Cannot start: ${err.problems.join('; ')}`);
@@ -44,6 +45,9 @@ async function main() {
 }
 
 main().catch((err) => {
+  // A TLS mismatch with the database (development migrates at start-up) names DATABASE_SSL.
+  const hint = explainDatabaseError(err);
+  if (hint) console.error(`Cannot start: ${hint}`);
   console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   process.exit(1);
 });
