@@ -130,6 +130,13 @@ export interface paths {
             };
             requestBody: {
                 content: {
+                    /**
+                     * @example {
+                     *       "role": "customer",
+                     *       "email": "ana@example.com",
+                     *       "name": "Ana"
+                     *     }
+                     */
                     "application/json": {
                         role: "customer" | "nail_technician";
                         /** Format: email */

@@ -44,6 +44,12 @@ methods GET, POST, PUT, PATCH, DELETE; request headers \`Authorization\`, \`Cont
 \`X-Request-ID\`; readable response headers \`X-Request-ID\`, \`Retry-After\`, \`X-RateLimit-*\`, \`Idempotent-Replayed\`.
 Preflights may be cached for 12 h.`;
 
+/**
+ * The site icon of /docs (a nail-polish bottle in the brand's pink), served by the API itself so that the page's
+ * request for it, and browsers' own request for /favicon.ico, never end in a 404.
+ */
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect x="12" y="2" width="8" height="11" rx="2" fill="#3a2a33"/><rect x="6" y="12" width="20" height="18" rx="5" fill="#e05a8d"/><rect x="10" y="16" width="4" height="9" rx="2" fill="#f7b6cf"/></svg>`;
+
 async function openapiPlugin(app: FastifyInstance, opts: { version: string; serverUrl: string }) {
   await app.register(swagger, {
     openapi: {
@@ -77,7 +83,8 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
   app.addHook('onRoute', (route) => {
     if (route.url === DOCS_PREFIX || route.url.startsWith(`${DOCS_PREFIX}/`)) {
       route.config = { ...route.config, access: 'public', rateLimit: false };
-      servesHtmlPage(route);
+      // "Test Request" calls the document's server entry (PUBLIC_URL), which may be another name than the page's.
+      servesHtmlPage(route, [new URL(opts.serverUrl).origin]);
     }
   });
   const reference = lazyReference(app, {
@@ -91,7 +98,15 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
     agent: { disabled: true },
     mcp: { disabled: true },
     showDeveloperTools: 'never',
+    favicon: '/favicon.svg',
+    // "Test Request" starts with the bearer scheme chosen: paste a token (in development, from /dev/token) once.
+    authentication: { preferredSecurityScheme: 'bearerAuth' },
   });
+  for (const url of ['/favicon.svg', '/favicon.ico']) {
+    app.get(url, { schema: { hide: true }, config: { access: 'public', rateLimit: false } }, async (_request, reply) =>
+      reply.header('content-type', 'image/svg+xml').header('cache-control', 'public, max-age=86400').send(FAVICON_SVG),
+    );
+  }
   // Scalar's two routes (given `url`, and with trailing slashes ignored): the page, which sends
   // /docs to /docs/, and its script.
   app.get(`${DOCS_PREFIX}/`, { schema: { hide: true } }, reference);

@@ -48,12 +48,20 @@ const PAGE_DIRECTIVES: Record<string, string[]> = {
 
 const INLINE_SCRIPT = /<script\b(?![^>]*\bsrc\s*=)[^>]*>([\s\S]*?)<\/script>/gi;
 
-/** PAGE_DIRECTIVES with the hash of every inline script of `html`, as browsers compute it over the exact text. */
-export function pagePolicy(html: string): string {
+/**
+ * PAGE_DIRECTIVES with the hash of every inline script of `html`, as browsers compute it over the exact text.
+ * `connectOrigins` are other origins the page may call (the OpenAPI server entry, PUBLIC_URL, when the page is
+ * reached under another name, e.g. the herokuapp.com one).
+ */
+export function pagePolicy(html: string, connectOrigins: string[] = []): string {
   const hashes = [...html.matchAll(INLINE_SCRIPT)].map(
     ([, body]) => `'sha256-${createHash('sha256').update(body ?? '').digest('base64')}'`,
   );
-  const directives = { ...PAGE_DIRECTIVES, 'script-src': [...PAGE_DIRECTIVES['script-src']!, ...hashes] };
+  const directives = {
+    ...PAGE_DIRECTIVES,
+    'script-src': [...PAGE_DIRECTIVES['script-src']!, ...hashes],
+    'connect-src': [...PAGE_DIRECTIVES['connect-src']!, ...connectOrigins],
+  };
   return Object.entries(directives)
     .map(([name, values]) => `${name} ${values.join(' ')}`)
     .join('; ');
@@ -112,9 +120,12 @@ async function securityHeadersPlugin(app: FastifyInstance) {
   });
 }
 
-/** For an onRoute hook: `route` is an HTML page (the /docs reference), sent with its page policy instead of the API's. */
-export function servesHtmlPage(route: RouteOptions): void {
-  addOnSend(route, pageHeaders());
+/**
+ * For an onRoute hook: `route` is an HTML page (the /docs reference), sent with its page policy instead of the
+ * API's; `connectOrigins` as in pagePolicy.
+ */
+export function servesHtmlPage(route: RouteOptions, connectOrigins: string[] = []): void {
+  addOnSend(route, pageHeaders(connectOrigins));
 }
 
 type OnSend = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => void;
@@ -139,13 +150,13 @@ function routeHeaders(apiHeaders: Record<string, string>, own: Record<string, st
  * The page's HTML is rendered by its plugin, so the hashes are taken from the payload; it is the same
  * text on every request, so the policy is computed once per distinct page.
  */
-function pageHeaders(): OnSend {
+function pageHeaders(connectOrigins: string[]): OnSend {
   const policies = new Map<string, string>();
   return (_request, reply, payload, done) => {
     const html = typeof payload === 'string' && String(reply.getHeader('content-type')).startsWith('text/html') ? payload : '';
     let policy = policies.get(html);
     if (policy === undefined) {
-      policy = pagePolicy(html);
+      policy = pagePolicy(html, connectOrigins);
       if (policies.size < 16) policies.set(html, policy);
     }
     // Replaces the API policy set on the reply in onRequest.
