@@ -151,7 +151,11 @@ describe('deployment: the OpenAPI server entry and /docs follow PUBLIC_URL', () 
   let ctx: TestContext;
   const domain = 'kendalls-pr-7-0123456789ab.herokuapp.com';
   before(async () => {
-    ctx = await buildTestApp({ env: { PUBLIC_URL: '', HEROKU_APP_DEFAULT_DOMAIN_NAME: domain } });
+    // Development with its own token issuer (no Auth0), so /dev/token exists.
+    ctx = await buildTestApp({
+      env: { PUBLIC_URL: '', HEROKU_APP_DEFAULT_DOMAIN_NAME: domain, AUTH0_DOMAIN: '', AUTH0_ISSUER_BASE_URL: '', AUTH0_CLIENT_ID: '', AUTH0_CLIENT_SECRET: '' },
+    });
+    assert.equal(ctx.config.devIssuer, true);
   });
   after(() => ctx.close());
 
