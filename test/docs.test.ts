@@ -70,5 +70,8 @@ describe('docs: the reference page in a real browser', () => {
     for (const summary of [health, live]) assert.ok(page.includes(summary), summary);
     for (const tag of spec.tags as Array<{ name: string }>) assert.ok(page.includes(`>${tag.name}<`), `tag ${tag.name}`);
     assert.doesNotMatch(console, /Content Security Policy|Refused to/, 'no CSP violation');
+    // The page's icon is ours and answers (a 404 would show in the console as a failed resource).
+    assert.ok(/<link[^>]+rel="(shortcut )?icon"[^>]+href="\/favicon\.svg"|<link[^>]+href="\/favicon\.svg"[^>]+rel="(shortcut )?icon"/.test(page), 'the favicon link');
+    assert.doesNotMatch(console, /status of 404/, 'nothing the page loads is missing');
   });
 });
