@@ -17,6 +17,8 @@ import { designsRoutes } from './modules/designs/designs.routes.js';
 import { invitationsRoutes } from './modules/invitations/invitations.routes.js';
 import { messagesRoutes } from './modules/messages/messages.routes.js';
 import { ordersRoutes } from './modules/orders/orders.routes.js';
+import { paymentsRoutes } from './modules/payments/payments.routes.js';
+import type { StripeEndpoint } from './modules/payments/stripe.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 import { UserSummarySchema } from './modules/users/users.schemas.js';
 import authPlugin from './plugins/auth.js';
@@ -53,6 +55,8 @@ export interface AppOverrides {
   storage?: Storage;
   /** JWKS cache timings (tests shorten the once-a-minute refetch on an unknown key). */
   jwks?: Pick<RemoteJwksOptions, 'cooldownMs' | 'maxAgeMs' | 'timeoutMs' | 'retryAfterFailureMs'>;
+  /** Where the Stripe SDK sends its calls, and its timeout (tests point it at a local fake). */
+  stripe?: Partial<StripeEndpoint>;
 }
 
 export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -145,7 +149,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const cleanup = createStorageCleanup({ db, storage, log: app.log, intervalMs: config.storageCleanupIntervalMs });
   cleanup.start();
   app.addHook('onClose', () => cleanup.stop());
-  const services = wireOrders(config, db, { storage, cleanup, users: identity.usersRepository });
+  const services = wireOrders(config, db, { storage, cleanup, users: identity.usersRepository, log: app.log, stripeEndpoint: overrides.stripe });
 
   const checks: DependencyCheck[] = [
     { name: 'database', run: () => database.ping() },
@@ -168,11 +172,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   if (config.rateLimit.enabled) await app.register(rateLimitPlugin, { settings: config.rateLimit, verifier });
   await app.register(openapiPlugin, { version: VERSION, serverUrl: config.publicUrl });
   await app.register(authPlugin, { verifier, users: identity.usersRepository });
-  await app.register(healthPlugin, { checks, version: VERSION });
+  await app.register(healthPlugin, { checks, version: VERSION, stripe: services.payments.configured ? 'configured' : 'not_configured' });
   if (devIssuer) await app.register(devIssuerRoutes, { issuer: devIssuer });
   await app.register(usersRoutes, { users: identity.users });
   await app.register(invitationsRoutes, { invitations: identity.invitations });
   await app.register(ordersRoutes, { orders: services.orders, maxUploadBytes: config.maxUploadSizeMb * 1024 * 1024 });
+  await app.register(paymentsRoutes, { payments: services.payments });
   await app.register(messagesRoutes, { messages: services.messages });
   await app.register(designsRoutes, { designs: services.designs });
   await app.register(commentsRoutes, { comments: services.comments });

@@ -59,6 +59,13 @@ export interface Config {
     sampleIntervalMs: number;
   };
   maxUploadSizeMb: number;
+  /**
+   * Stripe Checkout (issue 17): both keys, or neither (then checkout answers 503 PAYMENTS_NOT_CONFIGURED and
+   * payments are recorded by hand). A secret key without the webhook secret would take money it never records.
+   */
+  stripe?: { secretKey: string; webhookSecret: string };
+  /** The web front end's base URL: Checkout's success and cancel pages are under it. */
+  appUrl: string;
   basePriceCents: number;
   currency: string;
   shutdownTimeoutMs: number;
@@ -226,6 +233,21 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
     }
   }
 
+  const stripeSecretKey = get('STRIPE_SECRET_KEY');
+  const stripeWebhookSecret = get('STRIPE_WEBHOOK_SECRET');
+  if (Boolean(stripeSecretKey) !== Boolean(stripeWebhookSecret)) {
+    problems.push('set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET together (or neither, to record payments by hand only)');
+  }
+  if (stripeSecretKey && !/^(sk|rk)_(test|live)_\S+$/.test(stripeSecretKey)) {
+    problems.push('STRIPE_SECRET_KEY must be a Stripe secret or restricted key (sk_live_…, sk_test_…, rk_…)');
+  }
+  if (stripeWebhookSecret && !/^whsec_\S+$/.test(stripeWebhookSecret)) {
+    problems.push('STRIPE_WEBHOOK_SECRET must be the endpoint\'s signing secret (whsec_…)');
+  }
+  const appUrl = (get('APP_URL') ?? origins[0] ?? publicUrl).replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/\s]+(\/\S*)?$/.test(appUrl)) problems.push(`APP_URL must be an http(s) URL (got "${appUrl}")`);
+  if (deployed && stripeSecretKey && !get('APP_URL')) problems.push('APP_URL is required with STRIPE_SECRET_KEY in staging and production');
+
   const config: Config = {
     environment,
     port,
@@ -276,6 +298,8 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
       sampleIntervalMs: int('LOAD_SAMPLE_INTERVAL_MS', 1000, 10, 60000),
     },
     maxUploadSizeMb: int('MAX_UPLOAD_SIZE_MB', 10, 1, 100),
+    stripe: stripeSecretKey && stripeWebhookSecret ? { secretKey: stripeSecretKey, webhookSecret: stripeWebhookSecret } : undefined,
+    appUrl,
     basePriceCents: int('BASE_PRICE_CENTS', 2500, 1, 10_000_000),
     currency: (get('CURRENCY') ?? 'USD').toUpperCase(),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 28000),

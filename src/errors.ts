@@ -20,6 +20,7 @@ export const ERRORS = {
   TOO_MANY_FILES: { status: 400, description: 'More than one file was sent.' },
   TOO_MANY_PARTS: { status: 400, description: 'The form has more parts than the documented fields.' },
   MALFORMED_MULTIPART: { status: 400, description: 'The multipart body is incomplete or malformed.' },
+  INVALID_WEBHOOK_SIGNATURE: { status: 400, description: 'The Stripe-Signature header is missing, forged or too old; nothing was changed.' },
   // 401
   UNAUTHORIZED: { status: 401, description: 'No access token was sent.' },
   INVALID_TOKEN: { status: 401, description: 'The access token is malformed, invalid or expired.' },
@@ -47,6 +48,7 @@ export const ERRORS = {
   OWN_ORDER: { status: 422, description: 'You are this order’s customer, so you may not act on it as its technician.' },
   ORDER_ALREADY_ASSIGNED: { status: 422, description: 'The order already has a technician.' },
   PAYMENT_REQUIRED: { status: 422, description: 'Production cannot start before the order is paid.' },
+  ALREADY_PAID: { status: 422, description: 'The order is already paid.' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, description: 'The Idempotency-Key was used for a different request.' },
   RATE_LIMITED: { status: 429, description: 'Too many requests; wait `Retry-After` seconds.' },
   HEADERS_TOO_LARGE: { status: 431, description: 'The request headers are larger than 16 KB.' },
@@ -58,6 +60,8 @@ export const ERRORS = {
   STORAGE_UNAVAILABLE: { status: 503, description: 'Image storage is unavailable; nothing was saved.' },
   IDENTITY_PROVIDER_UNAVAILABLE: { status: 503, description: 'The identity provider cannot be reached to check the token.' },
   IDENTITY_PROVIDER_NOT_CONFIGURED: { status: 503, description: 'The Auth0 Management API is not configured.' },
+  PAYMENTS_NOT_CONFIGURED: { status: 503, description: 'Online payment (Stripe) is not configured; the technician records payments by hand.' },
+  PAYMENT_PROVIDER_UNAVAILABLE: { status: 503, description: 'Stripe failed or did not answer in time; nothing was saved.' },
   DEPENDENCY_UNAVAILABLE: { status: 503, description: 'A dependency checked by /health is down.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

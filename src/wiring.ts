@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify';
 import { type AdminLogger, createIdentityAdmin } from './auth/management.js';
 import { type Config, issuerUrl } from './config.js';
 import type { Database } from './db/client.js';
@@ -11,6 +12,9 @@ import { createMessagesRepository } from './modules/messages/messages.repository
 import { createMessagesService } from './modules/messages/messages.service.js';
 import { createOrdersRepository } from './modules/orders/orders.repository.js';
 import { createOrdersService } from './modules/orders/orders.service.js';
+import { createPaymentsRepository } from './modules/payments/payments.repository.js';
+import { createPaymentsService } from './modules/payments/payments.service.js';
+import { type StripeEndpoint, createStripe } from './modules/payments/stripe.js';
 import { createWorkflow } from './modules/orders/workflow.js';
 import { cacheProfiles } from './modules/users/users.cache.js';
 import { createUsersRepository } from './modules/users/users.repository.js';
@@ -49,7 +53,14 @@ export function wireIdentity(config: Config, db: Database, deps: { log: AdminLog
 export function wireOrders(
   config: Config,
   db: Database,
-  deps: { storage: Storage; cleanup: Pick<StorageCleanup, 'remove'>; users: ReturnType<typeof wireIdentity>['usersRepository'] },
+  deps: {
+    storage: Storage;
+    cleanup: Pick<StorageCleanup, 'remove'>;
+    users: ReturnType<typeof wireIdentity>['usersRepository'];
+    log: FastifyBaseLogger;
+    /** Where the Stripe SDK sends its calls (tests: a local fake); api.stripe.com when absent. */
+    stripeEndpoint?: Partial<StripeEndpoint>;
+  },
 ) {
   const ordersRepository = createOrdersRepository(db);
   const designsRepository = createDesignsRepository(db);
@@ -66,9 +77,21 @@ export function wireOrders(
     pricing: { basePriceCents: config.basePriceCents, currency: config.currency },
   });
   const designs = createDesignsService({ designs: designsRepository, storage: deps.storage });
+  const payments = createPaymentsService({
+    db,
+    payments: createPaymentsRepository(db),
+    orders: ordersRepository,
+    workflow,
+    stripe: config.stripe
+      ? { client: createStripe(config.stripe.secretKey, deps.stripeEndpoint), webhookSecret: config.stripe.webhookSecret }
+      : undefined,
+    appUrl: config.appUrl,
+    log: deps.log,
+  });
   return {
     workflow,
     orders,
+    payments,
     messages: createMessagesService({ db, messages: createMessagesRepository(db), orders }),
     designs,
     comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository }),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
+import { FAKE_STRIPE_ENV, FakeStripe } from './support/fake-stripe.js';
 import { multipart, pngPart } from './support/multipart.js';
 import { type Operation, documentedOperations, fillPath } from './support/openapi.js';
 import { type Stage, advanceOrder, createOrder, png, put } from './support/orders.js';
@@ -188,6 +189,14 @@ const ROWS: Row[] = [
     target: async (w) => ({ ...id((await w.order('accepted')).id), body: { payment_status: 'paid' } }),
   },
   {
+    op: 'POST /api/v1/orders/{id}/checkout',
+    on: "A's accepted, unpaid order",
+    expect: [401, 200, 404, 403, 403],
+    target: async (w) => id((await w.order('accepted')).id),
+  },
+  // Stripe's call carries no token: only the signature admits it, so every caller here is refused the same way.
+  { op: 'POST /api/v1/payments/stripe/webhook', on: 'an unsigned event', expect: ALL(400), readOnly: true, target: async () => ({ body: { id: 'evt_1', type: 'checkout.session.completed' } }) },
+  {
     op: 'PUT /api/v1/orders/{id}/status',
     on: "A's paid order, to in_production",
     expect: [401, 403, 404, 200, 403],
@@ -271,14 +280,19 @@ describe('authorization matrix', () => {
   let ctx: TestContext;
   let world: World;
   let operations: Map<string, Operation>;
+  let stripe: FakeStripe;
 
   before(async () => {
-    ctx = await buildTestApp();
+    stripe = await FakeStripe.start();
+    ctx = await buildTestApp({ env: FAKE_STRIPE_ENV, overrides: { stripe: stripe.endpoint() } });
     world = new World(ctx);
     await world.init();
     operations = new Map((await documentedOperations(ctx.app)).operations.map((o) => [o.key, o]));
   });
-  after(() => ctx.close());
+  after(async () => {
+    await ctx.close();
+    await stripe.stop();
+  });
 
   it('has a row for every documented operation and an operation for every row', () => {
     const rowOps = new Set(ROWS.map((r) => r.op));

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import sharp from 'sharp';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
+import { FAKE_STRIPE_ENV, FakeStripe } from './support/fake-stripe.js';
 import { type BodyPlan, type Caller, Known, type Plan, type PoolName, encode, planFor } from './support/fuzz.js';
 import { invariantViolations } from './support/invariants.js';
 import { multipart } from './support/multipart.js';
@@ -43,8 +44,12 @@ describe('schema fuzzing', () => {
   const problems: string[] = [];
   let seconds = 0;
 
+  let stripe: FakeStripe;
+
   before(async () => {
-    ctx = await buildTestApp();
+    // Checkout reaches a local fake of Stripe: fuzzed requests must not depend on a real one, nor fail for want of it.
+    stripe = await FakeStripe.start();
+    ctx = await buildTestApp({ env: FAKE_STRIPE_ENV, overrides: { stripe: stripe.endpoint() } });
     ({ doc, operations } = await documentedOperations(ctx.app));
     const a = await registerUser(ctx, 'customer', 'Ada');
     const b = await registerUser(ctx, 'customer', 'Bea');
@@ -82,7 +87,10 @@ describe('schema fuzzing', () => {
       Buffer.from('GIF89a not really'),
     );
   });
-  after(() => ctx.close());
+  after(async () => {
+    await ctx.close();
+    await stripe.stop();
+  });
 
   function pick(known: Known): string {
     const pool = pools[known.pool];

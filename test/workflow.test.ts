@@ -16,10 +16,10 @@ import { type TestDatabase, createTestDatabase } from './support/database.js';
  * workflow.ts, so a row of the table that drifts from the SPEC fails here.
  */
 
-type Outcome = 'ok' | 'ORDER_NOT_FOUND' | 'NOT_ASSIGNED' | 'OWN_ORDER' | 'ORDER_ALREADY_ASSIGNED' | 'INVALID_STATE' | 'PAYMENT_REQUIRED';
+type Outcome = 'ok' | 'ORDER_NOT_FOUND' | 'NOT_ASSIGNED' | 'OWN_ORDER' | 'ORDER_ALREADY_ASSIGNED' | 'INVALID_STATE' | 'PAYMENT_REQUIRED' | 'ALREADY_PAID';
 
 /** Who the caller is, relative to the order: its customer, another customer, its technician, another, or its customer holding a technician token. */
-type ActorKind = 'owner' | 'other_customer' | 'assigned_tech' | 'other_tech' | 'customer_as_tech';
+type ActorKind = 'owner' | 'other_customer' | 'assigned_tech' | 'other_tech' | 'customer_as_tech' | 'gateway';
 
 interface State {
   status: OrderStatus;
@@ -29,13 +29,16 @@ interface State {
 }
 
 // SPEC §3, as a reader states it: the move, its actor's role, and the status it starts from.
-const SPEC: Record<Exclude<MoveName, 'submit'>, { by: 'customer' | 'technician' | 'system'; from: OrderStatus; to: OrderStatus }> = {
+const SPEC: Record<Exclude<MoveName, 'submit'>, { by: 'customer' | 'technician' | 'system' | 'gateway'; from: OrderStatus; to: OrderStatus }> = {
   auto_assign: { by: 'system', from: 'submitted', to: 'under_review' },
   take: { by: 'technician', from: 'submitted', to: 'under_review' },
   accept: { by: 'technician', from: 'under_review', to: 'accepted' },
   reject: { by: 'technician', from: 'under_review', to: 'rejected' },
   revise: { by: 'customer', from: 'rejected', to: 'under_review' },
   record_payment: { by: 'technician', from: 'accepted', to: 'accepted' },
+  // Issue 17: Stripe marks an accepted, unpaid order paid, or records a failed or expired checkout on it.
+  pay_online: { by: 'gateway', from: 'accepted', to: 'accepted' },
+  online_payment_failed: { by: 'gateway', from: 'accepted', to: 'accepted' },
   start_production: { by: 'technician', from: 'accepted', to: 'in_production' },
   ship: { by: 'technician', from: 'in_production', to: 'shipped' },
   deliver: { by: 'technician', from: 'shipped', to: 'delivered' },
@@ -45,6 +48,11 @@ const SPEC: Record<Exclude<MoveName, 'submit'>, { by: 'customer' | 'technician' 
 function expected(move: Exclude<MoveName, 'submit'>, actor: ActorKind, state: State): Outcome {
   const spec = SPEC[move];
   const actingId = actor === 'assigned_tech' ? 'tech' : actor === 'customer_as_tech' || actor === 'owner' ? 'customer' : 'someone else';
+  if (spec.by === 'gateway') {
+    // Whoever the order belongs to: the verified event speaks for Stripe. Never a second payment.
+    if (state.status !== spec.from) return 'INVALID_STATE';
+    return state.payment === 'unpaid' ? 'ok' : 'ALREADY_PAID';
+  }
   if (spec.by === 'customer') {
     if (actor !== 'owner') return 'ORDER_NOT_FOUND';
     return state.status === spec.from ? 'ok' : 'INVALID_STATE';
@@ -63,7 +71,8 @@ function expected(move: Exclude<MoveName, 'submit'>, actor: ActorKind, state: St
   return 'ok';
 }
 
-const ACTORS: Record<'customer' | 'technician' | 'system', ActorKind[]> = {
+const ACTORS: Record<'customer' | 'technician' | 'system' | 'gateway', ActorKind[]> = {
+  gateway: ['gateway'],
   customer: ['owner', 'other_customer'],
   technician: ['assigned_tech', 'other_tech', 'customer_as_tech'],
   // The system assigns to a technician it picked: here the technician, or (what pickTechnician now never does) the customer.
@@ -85,6 +94,8 @@ const INPUT: { [K in Exclude<MoveName, 'submit'>]: (ids: Ids) => MoveInput[K] } 
   reject: () => ({ feedback: 'More contrast' }),
   revise: () => ({ seenRevision: 0, description: 'Revised' }),
   record_payment: () => ({ paymentStatus: 'paid' }),
+  pay_online: () => ({ reference: 'pi_123', amountCents: 6250, currency: 'USD' }),
+  online_payment_failed: () => ({ sessionId: 'cs_test_1', outcome: 'expired' }),
   start_production: () => ({}),
   ship: () => ({ carrier: 'USPS', tracking_number: '9400 1' }),
   deliver: () => ({}),
@@ -138,7 +149,7 @@ describe('workflow table', () => {
   }
 
   const actorId = (actor: ActorKind) =>
-    ({ owner: ids.customer, other_customer: ids.otherCustomer, assigned_tech: ids.tech, other_tech: ids.otherTech, customer_as_tech: ids.customer })[actor];
+    ({ owner: ids.customer, other_customer: ids.otherCustomer, assigned_tech: ids.tech, other_tech: ids.otherTech, customer_as_tech: ids.customer, gateway: null })[actor];
 
   const events = async (orderId: string) =>
     database.handle.db.select().from(orderEvents).where(eq(orderEvents.orderId, orderId)).orderBy(sql`${orderEvents.createdAt}`);
@@ -219,7 +230,7 @@ describe('workflow table', () => {
       ],
     );
     assert.deepEqual(seen[0]!.event.changes, { complexity_multiplier: 1.25, unit_price_cents: 3125, total_price_cents: 6250 });
-    assert.deepEqual(seen[1]!.event.changes, { payment_status: 'paid' });
+    assert.deepEqual(seen[1]!.event.changes, { payment_status: 'paid', payment_method: 'manual' });
     assert.deepEqual(seen[3]!.event.changes, { carrier: 'UPS', tracking_number: '1Z 999' });
     assert.equal(seen[0]!.event.id, accepted.id);
     assert.ok(seen.every((s) => s.event.at instanceof Date && !Number.isNaN(s.event.at.getTime())));

@@ -2,7 +2,7 @@ import { type AnyPgColumn, boolean, check, customType, index, integer, jsonb, nu
 import { INVITATION_STATUSES } from '../modules/invitations/invitations.domain.js';
 import { COMMENT_MAX_LENGTH } from '../modules/comments/comments.domain.js';
 import { MESSAGE_MAX_LENGTH } from '../modules/messages/messages.domain.js';
-import { LENGTHS, OPEN_STATUSES, ORDER_STATUSES, PAYMENT_STATUSES, SHAPES } from '../modules/orders/orders.domain.js';
+import { CHECKOUT_STATUSES, LENGTHS, OPEN_STATUSES, ORDER_STATUSES, PAYMENT_METHODS, PAYMENT_STATUSES, SHAPES } from '../modules/orders/orders.domain.js';
 import { ROLES, type ShippingAddress } from '../modules/users/users.domain.js';
 
 const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
@@ -96,6 +96,11 @@ export const orders = pgTable(
     totalPriceCents: integer('total_price_cents'),
     currency: text('currency').notNull(),
     paymentStatus: text('payment_status', { enum: PAYMENT_STATUSES }).notNull().default('unpaid'),
+    /** How it was paid (null while unpaid): Stripe Checkout or recorded by hand. */
+    paymentMethod: text('payment_method', { enum: PAYMENT_METHODS }),
+    /** Stripe's PaymentIntent id (or the Checkout Session's when there is none); null for manual payments. */
+    paymentReference: text('payment_reference'),
+    paidAt: timestamp('paid_at', { withTimezone: true, mode: 'date' }),
     feedback: text('feedback'),
     revisionCount: integer('revision_count').notNull().default(0),
     carrier: text('carrier'),
@@ -124,6 +129,7 @@ export const orders = pgTable(
     check('orders_quantity_check', sql`${t.quantity} > 0 and ${t.quantity} <= 100`),
     check('orders_status_check', sql`${t.status} in (${inList(ORDER_STATUSES)})`),
     check('orders_payment_status_check', sql`${t.paymentStatus} in (${inList(PAYMENT_STATUSES)})`),
+    check('orders_payment_method_check', sql`${t.paymentMethod} is null or ${t.paymentMethod} in (${inList(PAYMENT_METHODS)})`),
     check(
       'orders_multiplier_check',
       sql`${t.complexityMultiplier} is null or (${t.complexityMultiplier} >= 1.00 and ${t.complexityMultiplier} <= 5.00)`,
@@ -327,3 +333,39 @@ export const storageCleanup = pgTable(
   },
   (t) => [uniqueIndex('storage_cleanup_key_key').on(t.key), index('storage_cleanup_created_at_idx').on(t.createdAt)],
 );
+
+/**
+ * Stripe Checkout Sessions created for orders. At most one is open per order (the unique index), and it
+ * is reused until it expires; the webhook finds its order through it.
+ */
+export const checkoutSessions = pgTable(
+  'checkout_sessions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    orderId: uuid('order_id')
+      .notNull()
+      .references(() => orders.id),
+    /** Stripe's id, cs_… */
+    sessionId: text('session_id').notNull(),
+    url: text('url').notNull(),
+    amountCents: integer('amount_cents').notNull(),
+    currency: text('currency').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    status: text('status', { enum: CHECKOUT_STATUSES }).notNull().default('open'),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('checkout_sessions_session_id_key').on(t.sessionId),
+    uniqueIndex('checkout_sessions_open_order_id_key').on(t.orderId).where(sql`${t.status} = 'open'`),
+    index('checkout_sessions_order_id_idx').on(t.orderId),
+    check('checkout_sessions_status_check', sql`${t.status} in (${inList(CHECKOUT_STATUSES)})`),
+    check('checkout_sessions_amount_check', sql`${t.amountCents} > 0`),
+  ],
+);
+
+/** Stripe events already processed: a replayed or re-delivered event id is acknowledged and ignored. */
+export const stripeEvents = pgTable('stripe_events', {
+  eventId: text('event_id').primaryKey(),
+  type: text('type').notNull(),
+  receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+});

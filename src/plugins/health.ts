@@ -22,6 +22,8 @@ export interface HealthOptions {
   version: string;
   timeoutMs?: number;
   cacheMs?: number;
+  /** Whether online payment is set up; reported, not probed (Stripe is not needed by every request). */
+  stripe: 'configured' | 'not_configured';
 }
 
 const CheckSchema = Type.Object({
@@ -35,6 +37,9 @@ export const HealthSchema = Type.Object(
     checks: Type.Record(Type.String(), CheckSchema),
     version: Type.String(),
     uptime_s: Type.Number(),
+    stripe: Type.Union([Type.Literal('configured'), Type.Literal('not_configured')], {
+      description: 'Online payment (Stripe Checkout) is set up; not probed',
+    }),
   },
   { $id: 'Health', title: 'Health' },
 );
@@ -110,6 +115,7 @@ async function healthPlugin(app: FastifyInstance, opts: HealthOptions) {
       status: down.length ? ('degraded' as const) : ('ok' as const),
       checks,
       version: opts.version,
+      stripe: opts.stripe,
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
     };
     if (down.length === 0) return reply.send({ success: true, data });

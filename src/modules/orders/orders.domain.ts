@@ -9,11 +9,17 @@ export const ORDER_STATUSES = ['submitted', 'under_review', 'accepted', 'rejecte
 /** Statuses that count towards a technician's workload when auto-assigning. */
 export const OPEN_STATUSES = ['under_review', 'accepted', 'in_production'] as const satisfies readonly (typeof ORDER_STATUSES)[number][];
 export const PAYMENT_STATUSES = ['unpaid', 'paid'] as const;
+/** How a paid order was paid: through Stripe Checkout, or recorded by its technician (cash, transfer). */
+export const PAYMENT_METHODS = ['stripe', 'manual'] as const;
+/** A Stripe Checkout Session as this service tracks it. */
+export const CHECKOUT_STATUSES = ['open', 'complete', 'expired'] as const;
 
 export type Shape = (typeof SHAPES)[number];
 export type Length = (typeof LENGTHS)[number];
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
+export type CheckoutStatus = (typeof CHECKOUT_STATUSES)[number];
 
 /** A design's description, and the feedback a technician writes about it. */
 export const DESCRIPTION_MAX_LENGTH = 2000;

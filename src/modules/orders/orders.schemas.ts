@@ -7,7 +7,9 @@ import {
   NOTE_MAX_LENGTH,
   ORDER_STATUSES,
   type OrderStatus,
+  PAYMENT_METHODS,
   PAYMENT_STATUSES,
+  type PaymentMethod,
   QUANTITY,
 } from './orders.domain.js';
 import { Nullable, PageQuery } from '../../lib/envelope.js';
@@ -46,6 +48,13 @@ export const OrderSchema = Type.Object(
     total_price_cents: Nullable(Type.Integer()),
     currency: Type.String(),
     payment_status: Enum(PAYMENT_STATUSES),
+    payment_method: Type.Unsafe<PaymentMethod | null>({
+      type: ['string', 'null'],
+      enum: [...PAYMENT_METHODS, null],
+      description: 'stripe (Checkout) or manual (recorded by the technician); null while unpaid',
+    }),
+    payment_reference: Nullable(Type.String({ description: 'Stripe’s payment reference (PaymentIntent id) for Checkout payments' })),
+    paid_at: Nullable(DateTime),
     feedback: Nullable(Type.String()),
     revision_count: Type.Integer(),
     carrier: Nullable(Type.String()),

@@ -1,7 +1,7 @@
 import type { Database, Executor } from '../../db/client.js';
 import { type AppError, fail, validationError } from '../../errors.js';
 import type { Role } from '../users/users.domain.js';
-import { MULTIPLIER, type OrderStatus, type PaymentStatus } from './orders.domain.js';
+import { MULTIPLIER, type OrderStatus, type PaymentMethod, type PaymentStatus } from './orders.domain.js';
 import type { Condition, NewOrder, OrderRow, OrdersRepository } from './orders.repository.js';
 
 /**
@@ -21,7 +21,9 @@ export type Actor =
   /** any technician, while the order has none */
   | 'any_technician'
   /** the technician the order is assigned to */
-  | 'assigned_technician';
+  | 'assigned_technician'
+  /** Stripe, through a webhook whose signature verified (payments.service.ts); acts without a user */
+  | 'payment_gateway';
 
 /** What each move changes, as its domain event carries it (JSON field names, as clients see them). */
 export interface MoveChanges {
@@ -31,7 +33,9 @@ export interface MoveChanges {
   accept: { complexity_multiplier: number; unit_price_cents: number; total_price_cents: number };
   reject: { feedback: string };
   revise: { revision: number; description_changed: boolean; image_changed: boolean };
-  record_payment: { payment_status: PaymentStatus };
+  record_payment: { payment_status: PaymentStatus; payment_method: PaymentMethod | null };
+  pay_online: { payment_status: 'paid'; payment_method: 'stripe'; payment_reference: string; amount_cents: number; currency: string };
+  online_payment_failed: { checkout_session_id: string; outcome: 'failed' | 'expired' };
   start_production: Record<string, never>;
   ship: { carrier: string | null; tracking_number: string | null };
   deliver: Record<string, never>;
@@ -48,6 +52,8 @@ export interface MoveInput {
   reject: { feedback: string };
   revise: { seenRevision: number; description?: string; image?: { imageKey: string; thumbnailKey: string } };
   record_payment: { paymentStatus: PaymentStatus };
+  pay_online: { reference: string; amountCents: number; currency: string };
+  online_payment_failed: { sessionId: string; outcome: 'failed' | 'expired' };
   start_production: { note?: string };
   ship: { carrier?: string; tracking_number?: string; note?: string };
   deliver: { note?: string };
@@ -86,6 +92,8 @@ export interface Move<K extends MoveName = MoveName> {
   guards: string[];
   /** Production waits for payment (SPEC §3 pricing). */
   requiresPaid?: boolean;
+  /** Only an unpaid order: an order paid one way is never paid a second time. */
+  requiresUnpaid?: boolean;
   /** Optional body fields only this move accepts, and how the refusal names the move. */
   exclusiveFields?: { fields: readonly string[]; when: string };
   // Methods, not function properties: a Move<'ship'> is then also a Move of any name.
@@ -188,11 +196,48 @@ export const MOVES: { [K in MoveName]: Move<K> } = {
     actor: 'assigned_technician',
     from: 'accepted',
     to: 'accepted',
-    guards: ['until a payment gateway is chosen'],
+    guards: ['payments made another way than Stripe Checkout (cash, transfer); the event names the technician'],
+    effect: (input) => {
+      const paid = input.paymentStatus === 'paid';
+      return {
+        set: { paymentStatus: input.paymentStatus, paymentMethod: paid ? 'manual' : null, paymentReference: null, paidAt: paid ? new Date() : null },
+        changes: { payment_status: input.paymentStatus, payment_method: paid ? 'manual' : null },
+        note: paid ? 'payment paid (recorded by hand)' : `payment ${input.paymentStatus}`,
+      };
+    },
+  },
+  pay_online: {
+    name: 'pay_online',
+    endpoint: null,
+    actor: 'payment_gateway',
+    from: 'accepted',
+    to: 'accepted',
+    guards: ['a verified Stripe event whose amount and currency match the order’s total', 'payment_status is unpaid'],
+    requiresUnpaid: true,
     effect: (input) => ({
-      set: { paymentStatus: input.paymentStatus },
-      changes: { payment_status: input.paymentStatus },
-      note: `payment ${input.paymentStatus}`,
+      set: { paymentStatus: 'paid', paymentMethod: 'stripe', paymentReference: input.reference, paidAt: new Date() },
+      changes: {
+        payment_status: 'paid',
+        payment_method: 'stripe',
+        payment_reference: input.reference,
+        amount_cents: input.amountCents,
+        currency: input.currency,
+      },
+      note: 'payment paid (Stripe Checkout)',
+    }),
+  },
+  online_payment_failed: {
+    name: 'online_payment_failed',
+    endpoint: null,
+    actor: 'payment_gateway',
+    from: 'accepted',
+    to: 'accepted',
+    guards: ['a verified Stripe event: the delayed payment failed, or the Checkout Session expired unpaid', 'payment_status is unpaid'],
+    requiresUnpaid: true,
+    effect: (input) => ({
+      set: {},
+      changes: { checkout_session_id: input.sessionId, outcome: input.outcome },
+      note: input.outcome === 'failed' ? 'online payment failed (Stripe)' : 'checkout expired unpaid (Stripe)',
     }),
   },
   start_production: {
@@ -241,9 +286,12 @@ export const MOVES: { [K in MoveName]: Move<K> } = {
 
 export const MOVE_LIST: Move[] = Object.values(MOVES);
 
-/** The role an actor kind acts in; the system acts in none. */
+/** The moves that record a payment, whichever way it was made (what a payment notification listens for). */
+export const PAYMENT_MOVES = ['record_payment', 'pay_online'] as const satisfies readonly MoveName[];
+
+/** The role an actor kind acts in; the system and the payment gateway act in none. */
 export const roleOf = (actor: Actor): Role | null =>
-  actor === 'owner' ? 'customer' : actor === 'system' ? null : 'nail_technician';
+  actor === 'owner' ? 'customer' : actor === 'system' || actor === 'payment_gateway' ? null : 'nail_technician';
 
 /** One requirement a move puts on the order's row: the SQL guard's condition and the answer when it does not hold. */
 export interface Requirement {
@@ -299,6 +347,9 @@ export function requirements(move: Move, actorId: string | null, input?: unknown
       );
       break;
     }
+    case 'payment_gateway':
+      // Trusted by the webhook's signature, and the order found through the session this service created.
+      break;
   }
   const where: Requirement[] = move.from ? [{ condition: { column: 'status', op: 'eq', value: move.from }, refusal: wrongStatus(move) }] : [];
   if (move.name === 'revise') {
@@ -311,6 +362,16 @@ export function requirements(move: Move, actorId: string | null, input?: unknown
       condition: { column: 'paymentStatus', op: 'eq', value: 'paid' },
       refusal: (row) =>
         fail('PAYMENT_REQUIRED', 'Production cannot start before the order is paid. Record the payment first.', {
+          current_status: row.status,
+          payment_status: row.paymentStatus,
+        }),
+    });
+  }
+  if (move.requiresUnpaid) {
+    where.push({
+      condition: { column: 'paymentStatus', op: 'eq', value: 'unpaid' },
+      refusal: (row) =>
+        fail('ALREADY_PAID', `The order is already paid${row.paymentMethod ? ` (${row.paymentMethod})` : ''}.`, {
           current_status: row.status,
           payment_status: row.paymentStatus,
         }),
@@ -436,10 +497,11 @@ export type Workflow = ReturnType<typeof createWorkflow>;
 const REFUSALS: Array<[text: string, applies: (m: Move) => boolean]> = [
   ['404 ORDER_NOT_FOUND (another customer’s order)', (m) => m.actor === 'owner' && m.from !== null],
   ['403 NOT_ASSIGNED (another technician’s order)', (m) => m.actor === 'assigned_technician'],
-  ['422 OWN_ORDER (acting as technician on your own customer order)', (m) => m.actor !== 'owner'],
+  ['422 OWN_ORDER (acting as technician on your own customer order)', (m) => m.actor !== 'owner' && m.actor !== 'payment_gateway'],
   ['422 ORDER_ALREADY_ASSIGNED', (m) => m.actor === 'any_technician' || m.actor === 'system'],
   ['422 INVALID_STATE (`details.current_status`)', (m) => m.from !== null],
   ['422 PAYMENT_REQUIRED', (m) => Boolean(m.requiresPaid)],
+  ['422 ALREADY_PAID', (m) => Boolean(m.requiresUnpaid)],
 ];
 
 /** A markdown table of a route's moves and their refusals, for its OpenAPI description: generated, so it cannot drift. */
@@ -449,6 +511,7 @@ export function describeMoves(endpoint: Endpoint): string {
     owner: 'the order’s customer',
     any_technician: 'any technician (not on their own order)',
     assigned_technician: 'the assigned technician (not on their own order)',
+    payment_gateway: 'Stripe (verified webhook)',
   };
   const moves = movesOf(endpoint);
   const rows = moves.map((m) => `| ${m.name} | ${m.from ?? '—'} → ${m.to} | ${who[m.actor]} | ${m.guards.join('; ') || '—'} |`);
