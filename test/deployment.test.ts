@@ -280,6 +280,8 @@ describe('deployment: database TLS mismatches name DATABASE_SSL', () => {
         PUBLIC_URL: `http://127.0.0.1:${port}`,
         LOG_LEVEL: 'info',
         RATE_LIMIT_ENABLED: 'false',
+        // a loaded machine can take seconds to start the TLS exchange; the hint must not lose to the timeout
+        DB_CONNECTION_TIMEOUT_MS: '30000',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
