@@ -1,5 +1,22 @@
-import { buildApp } from './app.js';
+import { hostname } from 'node:os';
+import type { FastifyBaseLogger } from 'fastify';
 import { ConfigError, loadConfig } from './config.js';
+
+// Every line this process writes is one JSON object (Heroku's router, the log drain and `heroku logs` tools read
+// them as such), also before the app's logger exists and for what Node itself prints: its process warnings
+// (deprecations, a dependency's notices) are multi-line text on stderr unless taken over here, before app.js
+// and its dependencies load.
+const PINO_LEVELS = { warn: 40, error: 50, fatal: 60 } as const;
+let logger: FastifyBaseLogger | undefined;
+function logLine(level: keyof typeof PINO_LEVELS, fields: object, msg: string) {
+  if (logger) return logger[level](fields, msg);
+  process.stderr.write(`${JSON.stringify({ level: PINO_LEVELS[level], time: Date.now(), pid: process.pid, hostname: hostname(), ...fields, msg })}\n`);
+}
+process.removeAllListeners('warning');
+process.on('warning', (warning: Error & { code?: string }) => {
+  logLine('warn', { warning: { name: warning.name, code: warning.code, message: warning.message } }, 'process warning');
+});
+const { buildApp } = await import('./app.js');
 
 async function main() {
   let config;
@@ -7,12 +24,13 @@ async function main() {
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
-      console.error(`Cannot start: ${err.problems.join('; ')}`);
+      logLine('fatal', { problems: err.problems }, `Cannot start: ${err.problems.join('; ')}`);
       process.exit(1);
     }
     throw err;
   }
   const app = await buildApp(config);
+  logger = app.log;
   await app.listen({ port: config.port, host: config.host });
   if (config.devIssuer) {
     app.log.info(
@@ -43,7 +61,8 @@ async function main() {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-main().catch((err) => {
-  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+main().catch((err: unknown) => {
+  const error = err instanceof Error ? { type: err.name, message: err.message, stack: err.stack } : { message: String(err) };
+  logLine('fatal', { err: error }, 'Cannot start');
   process.exit(1);
 });
