@@ -25,6 +25,7 @@ import authPlugin from './plugins/auth.js';
 import corsPlugin from './plugins/cors.js';
 import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.js';
 import handlerTimeoutPlugin from './plugins/handler-timeout.js';
+import httpsOnlyPlugin from './plugins/https-only.js';
 import healthPlugin, { type DependencyCheck } from './plugins/health.js';
 import inputGuards from './plugins/input-guards.js';
 import loadSheddingPlugin from './plugins/load-shedding.js';
@@ -71,6 +72,12 @@ function prettyTransport(config: Config) {
   }
 }
 
+/** Fastify's trustProxy for TRUST_PROXY: `hops` as proxy-addr counts them (the socket is hop 0). */
+export function trustProxyOption(trust: Config['trustProxy']): false | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trust !== 'number') return trust;
+  return (_address: string, hop: number) => hop < trust;
+}
+
 /** Builds a ready Fastify instance for `config`; never listens (server.ts and tests decide that). */
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const transport = overrides.logStream ? undefined : prettyTransport(config);
@@ -85,11 +92,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     childLoggerFactory: lazyChildLogger,
     // request-log.ts writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
-    // Heroku's router is the only way in, and exactly one hop: trust the immediate peer (Heroku publishes
-    // no router addresses to check it against) and nothing before it, so request.ip is the client address the
-    // router appended to X-Forwarded-For and request.protocol its X-Forwarded-Proto. Not `trustProxy: 1`:
-    // since 5.12 Fastify treats a bare hop count as "trust nothing", which made every client the router.
-    trustProxy: (_address: string, hop: number) => hop === 0,
+    // TRUST_PROXY (config.ts): X-Forwarded-For/-Proto are believed only from the configured proxies, so a client
+    // cannot pick its own request.ip (rate-limit key, logs) or request.protocol (HSTS, HTTPS only). A hop count is
+    // proxy-addr's meaning of one (trust that many hops from the socket inwards), given as a function: since 5.12
+    // Fastify turns a bare number into "trust nothing".
+    trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: 100 * 1024,
     // Under Heroku's 30 s router limit: the whole request must arrive (requestTimeout), the socket must not
     // sit silent mid-request (connectionTimeout), and the route must answer (plugins/handler-timeout.ts:
@@ -168,6 +175,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // verified token itself, ahead of auth's database lookup.
   await app.register(corsPlugin, { origins: config.corsAllowedOrigins });
   await app.register(securityHeadersPlugin);
+  if (config.environment !== 'development') await app.register(httpsOnlyPlugin, { publicUrl: config.publicUrl });
   await app.register(loadSheddingPlugin, { limits: config.loadShedding, pool: database.pool });
   if (config.rateLimit.enabled) await app.register(rateLimitPlugin, { settings: config.rateLimit, verifier });
   await app.register(openapiPlugin, { version: VERSION, serverUrl: config.publicUrl });

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 
@@ -41,6 +42,12 @@ export interface Config {
     forcePathStyle: boolean;
   };
   corsAllowedOrigins: string[];
+  /**
+   * TRUST_PROXY: which peers' X-Forwarded-For / -Proto / -Host are believed. `false` (unset): none, request.ip is
+   * the socket address; a number: that many proxy hops in front of the app (Heroku's router: 1); a list: the
+   * addresses or CIDR ranges of the proxies (proxy-addr's names loopback, linklocal, uniquelocal allowed).
+   */
+  trustProxy: false | number | string[];
   rateLimit: {
     enabled: boolean;
     redisUrl?: string;
@@ -103,6 +110,7 @@ export const REQUIRED_BY_PROCESS = {
     'AWS_REGION',
     'S3_BUCKET_NAME',
     'CORS_ALLOWED_ORIGINS',
+    'TRUST_PROXY',
     'ENVIRONMENT',
   ],
   release: ['DATABASE_URL', 'ENVIRONMENT'],
@@ -126,6 +134,33 @@ export function derivePublicUrl(get: (name: string) => string | undefined): stri
   const app = get('HEROKU_APP_NAME');
   if (app) return `https://${app}.herokuapp.com`;
   return undefined;
+}
+
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** TRUST_PROXY's value (see Config.trustProxy), or a problem to report. */
+export function parseTrustProxy(raw: string | undefined): { value: Config['trustProxy'] } | { problem: string } {
+  if (raw === undefined) return { value: false };
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops >= 1 && hops <= 10) return { value: hops };
+    return { problem: `TRUST_PROXY as a hop count must be from 1 to 10 (got "${raw}"); leave it unset to trust no proxy` };
+  }
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  const invalid = entries.filter((entry) => {
+    if (PROXY_NAMES.includes(entry)) return false;
+    const [address = '', prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    if (family === 0 || extra !== undefined) return true;
+    if (prefix === undefined) return false;
+    return !/^\d{1,3}$/.test(prefix) || Number(prefix) > (family === 4 ? 32 : 128);
+  });
+  if (entries.length === 0 || invalid.length > 0) {
+    return {
+      problem: `TRUST_PROXY must be a hop count (1 behind Heroku's router) or a comma-separated list of proxy addresses or CIDR ranges (got "${invalid.join(', ') || raw}")`,
+    };
+  }
+  return { value: entries };
 }
 
 /** 95 % of V8's heap limit: past it the process is close to dying of OOM, so shedding load lets GC catch up. */
@@ -248,6 +283,9 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
   if (!/^https?:\/\/[^/\s]+(\/\S*)?$/.test(appUrl)) problems.push(`APP_URL must be an http(s) URL (got "${appUrl}")`);
   if (deployed && stripeSecretKey && !get('APP_URL')) problems.push('APP_URL is required with STRIPE_SECRET_KEY in staging and production');
 
+  const trustProxy = parseTrustProxy(get('TRUST_PROXY'));
+  if ('problem' in trustProxy) problems.push(trustProxy.problem);
+
   const config: Config = {
     environment,
     port,
@@ -284,6 +322,7 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
         }
       : undefined,
     corsAllowedOrigins: origins,
+    trustProxy: 'value' in trustProxy ? trustProxy.value : false,
     rateLimit: {
       enabled: bool('RATE_LIMIT_ENABLED', true),
       redisUrl,

@@ -29,6 +29,7 @@ export const ERRORS = {
   NOT_ASSIGNED: { status: 403, description: 'The order is assigned to another technician.' },
   LINK_EXPIRED: { status: 403, description: 'The signed image link has expired.' },
   INVALID_SIGNATURE: { status: 403, description: 'The signed image link is not valid.' },
+  HTTPS_REQUIRED: { status: 403, description: 'The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected).' },
   // 404
   NOT_FOUND: { status: 404, description: 'No such endpoint.' },
   USER_NOT_FOUND: { status: 404, description: 'No profile exists for this account yet.' },

@@ -48,7 +48,8 @@ async function eventually(check: () => Promise<boolean>, what: string, timeoutMs
 describe('edge: rate limits (in memory)', () => {
   let ctx: TestContext;
   before(async () => {
-    ctx = await buildTestApp({ env: { ...RATE_LIMITED, CORS_ALLOWED_ORIGINS: ORIGIN } });
+    // Behind one proxy, as on Heroku (test/https-proxy.test.ts covers the other TRUST_PROXY settings).
+    ctx = await buildTestApp({ env: { ...RATE_LIMITED, CORS_ALLOWED_ORIGINS: ORIGIN, TRUST_PROXY: '1' } });
   });
   after(() => ctx.close());
 
@@ -309,7 +310,7 @@ describe('edge: CORS', () => {
 describe('edge: security headers, body limits and timeouts', () => {
   let ctx: TestContext;
   before(async () => {
-    ctx = await buildTestApp();
+    ctx = await buildTestApp({ env: { TRUST_PROXY: '10.0.0.0/8' } });
   });
   after(() => ctx.close());
 
@@ -326,7 +327,7 @@ describe('edge: security headers, body limits and timeouts', () => {
     }
   });
 
-  it('sends HSTS only when the request came over HTTPS through the router', async () => {
+  it('sends HSTS only when a trusted proxy says the request came over HTTPS', async () => {
     const router = '10.1.2.3';
     const https = await ctx.app.inject({ method: 'GET', url: '/api/v1/designs', remoteAddress: router, headers: { 'x-forwarded-proto': 'https' } });
     assert.equal(https.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains');
@@ -334,6 +335,9 @@ describe('edge: security headers, body limits and timeouts', () => {
     assert.equal(http.headers['strict-transport-security'], undefined);
     const direct = await ctx.app.inject({ method: 'GET', url: '/api/v1/designs' });
     assert.equal(direct.headers['strict-transport-security'], undefined);
+    // A peer that is not a trusted proxy cannot claim HTTPS.
+    const claimed = await ctx.app.inject({ method: 'GET', url: '/api/v1/designs', remoteAddress: '192.0.2.7', headers: { 'x-forwarded-proto': 'https' } });
+    assert.equal(claimed.headers['strict-transport-security'], undefined);
   });
 
   it('gives the reference page a policy that allows its own scripts by hash, not unsafe-inline', async () => {

@@ -11,6 +11,7 @@ import { invitations, users } from '../src/db/schema.js';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { type TestDatabase, createTestDatabase, usingPostgres } from './support/database.js';
 import { FAKE_CLIENT_SECRET, FAKE_CONNECTION, FakeAuth0, TEST_AUDIENCE } from './support/fake-auth0.js';
+import type { Api } from './support/http.js';
 import { createOrder, put } from './support/orders.js';
 import { spawnNode } from './support/process.js';
 
@@ -664,16 +665,21 @@ describe('identity: development issuer in production', () => {
         AWS_REGION: 'us-east-1',
         S3_BUCKET_NAME: 'kendalls-test',
         CORS_ALLOWED_ORIGINS: 'https://kendallsnails.example',
+        TRUST_PROXY: '1',
       },
     });
+    // Production answers HTTPS only: every request arrives through the (trusted) router over HTTPS.
+    const app: Api = {
+      inject: (request) => ctx.app.inject({ ...request, headers: { ...request.headers, 'x-forwarded-proto': 'https' } }),
+    };
     try {
       assert.equal(ctx.config.devIssuer, false);
-      const token = await ctx.app.inject({ method: 'POST', url: '/dev/token', payload: { role: 'nail_technician', email: 'x@example.com' } });
+      const token = await app.inject({ method: 'POST', url: '/dev/token', payload: { role: 'nail_technician', email: 'x@example.com' } });
       assert.equal(token.statusCode, 404);
       assert.equal(token.json().error.code, 'NOT_FOUND');
-      assert.equal((await ctx.app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).statusCode, 404);
-      const user = await registerUser(ctx);
-      assert.equal((await ctx.app.inject({ method: 'GET', url: ME, headers: user.auth })).statusCode, 200, 'Auth0 tokens work');
+      assert.equal((await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).statusCode, 404);
+      const user = await registerUser({ app, auth0: ctx.auth0 });
+      assert.equal((await app.inject({ method: 'GET', url: ME, headers: user.auth })).statusCode, 200, 'Auth0 tokens work');
     } finally {
       await ctx.close();
     }
@@ -693,6 +699,7 @@ describe('identity: development issuer in production', () => {
       AWS_REGION: 'us-east-1',
       S3_BUCKET_NAME: 'bucket',
       CORS_ALLOWED_ORIGINS: 'https://kendallsnails.example',
+      TRUST_PROXY: '1',
     };
     assert.throws(
       () => loadConfig(env),

@@ -103,6 +103,8 @@ async function requestLogPlugin(app: FastifyInstance) {
         route: request.routeOptions.url ?? 'unmatched',
         path: request.url.split('?')[0],
         status,
+        // The socket address, or what a trusted proxy (TRUST_PROXY) says the client is; never a client's own claim.
+        ip: request.ip,
         duration_ms: Math.round(reply.elapsedTime * 100) / 100,
       };
       if (status >= 500) request.log.error(line, 'request failed');
