@@ -25,6 +25,7 @@ const DEPLOYED_WEB = {
   AWS_REGION: 'us-east-1',
   S3_BUCKET_NAME: 'kendalls-test',
   CORS_ALLOWED_ORIGINS: 'https://kendallsnails.example',
+  TRUST_PROXY: '1',
 };
 
 const problemsOf = (fn: () => unknown): string[] => {
@@ -128,7 +129,9 @@ describe('deployment: configuration per process', () => {
     assert.equal(await proc.exit, 1);
     const lines = proc.output().trim().split('\n');
     assert.equal(lines.length, 1, proc.output());
-    assert.match(lines[0]!, /^Cannot start: missing required variables: PUBLIC_URL/);
+    const line = JSON.parse(lines[0]!) as { msg: string; level: number };
+    assert.equal(line.level, 60);
+    assert.match(line.msg, /^Cannot start: missing required variables: PUBLIC_URL/);
   });
 
   it('derives PUBLIC_URL on Heroku: dyno metadata first, then the app name', () => {
@@ -291,9 +294,11 @@ describe('deployment: database TLS mismatches name DATABASE_SSL', () => {
     proc.stderr.on('data', (d) => (stderr += String(d)));
     const exit = new Promise<number | null>((resolve) => proc.on('exit', resolve));
     try {
-      await waitForHttp(`http://127.0.0.1:${port}/api/v1/health/live`, 120_000);
-      assert.equal((await fetch(`http://127.0.0.1:${port}/api/v1/nope`)).status, 404);
-      assert.equal((await fetch(`http://127.0.0.1:${port}/favicon.ico`)).status, 200);
+      // as Heroku's router forwards an https request (TRUST_PROXY=1)
+      const headers = { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.9' };
+      await waitForHttp(`http://127.0.0.1:${port}/api/v1/health/live`, 120_000, headers);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/api/v1/nope`, { headers })).status, 404);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/favicon.ico`, { headers })).status, 200);
       proc.kill('SIGTERM');
       assert.equal(await exit, 0, stderr);
     } finally {

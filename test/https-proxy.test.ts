@@ -62,7 +62,15 @@ describe('trusted proxy: TRUST_PROXY', () => {
 
   it('is required in staging and production (Heroku: 1), so client addresses and the scheme are never guessed', () => {
     assert.throws(
-      () => loadConfig({ ...STAGING, AUTH0_DOMAIN: 'kendalls.us.auth0.com', AUTH0_AUDIENCE: 'a', AUTH0_CLIENT_ID: 'i', AUTH0_CLIENT_SECRET: 's' }),
+      () =>
+        loadConfig({
+          ...STAGING,
+          AUTH0_DOMAIN: 'kendalls.us.auth0.com',
+          AUTH0_AUDIENCE: 'a',
+          AUTH0_CLIENT_ID: 'i',
+          AUTH0_CLIENT_SECRET: 's',
+          PUBLIC_URL: 'https://staging.kendallsnails.example',
+        }),
       (err: unknown) => err instanceof ConfigError && /missing required variables: TRUST_PROXY$/.test(err.message),
     );
   });

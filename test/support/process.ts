@@ -33,11 +33,11 @@ export function spawnNode(args: string[], env: Record<string, string | undefined
 }
 
 /** Polls `url` until it answers (any status) or the deadline passes. */
-export async function waitForHttp(url: string, timeoutMs = 30_000): Promise<void> {
+export async function waitForHttp(url: string, timeoutMs = 30_000, headers: Record<string, string> = {}): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
-      await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await fetch(url, { headers, signal: AbortSignal.timeout(1000) });
       return;
     } catch {
       await new Promise((r) => setTimeout(r, 100));
