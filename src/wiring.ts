@@ -1,6 +1,7 @@
 import { type AdminLogger, createIdentityAdmin } from './auth/management.js';
 import { type Config, issuerUrl } from './config.js';
 import type { Database } from './db/client.js';
+import { type Reader, primaryReader } from './db/reader.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { createCommentsService } from './modules/comments/comments.service.js';
 import { createDesignsRepository } from './modules/designs/designs.repository.js';
@@ -49,10 +50,21 @@ export function wireIdentity(config: Config, db: Database, deps: { log: AdminLog
 export function wireOrders(
   config: Config,
   db: Database,
-  deps: { storage: Storage; cleanup: Pick<StorageCleanup, 'remove'>; users: ReturnType<typeof wireIdentity>['usersRepository'] },
+  deps: {
+    storage: Storage;
+    cleanup: Pick<StorageCleanup, 'remove'>;
+    users: ReturnType<typeof wireIdentity>['usersRepository'];
+    /** Where anonymous gallery and comment reads go (db/reader.ts); the primary when absent. */
+    reader?: Reader;
+  },
 ) {
   const ordersRepository = createOrdersRepository(db);
   const designsRepository = createDesignsRepository(db);
+  // Built once per database handle: a repository's prepared statements belong to the handle it was made with.
+  const anonymous = (deps.reader ?? primaryReader(db)).bind((handle) => ({
+    designs: createDesignsRepository(handle),
+    comments: createCommentsRepository(handle),
+  }));
   const workflow = createWorkflow({ db, orders: ordersRepository });
   const orders = createOrdersService({
     db,
@@ -65,12 +77,12 @@ export function wireOrders(
     processImage: processDesignImage,
     pricing: { basePriceCents: config.basePriceCents, currency: config.currency },
   });
-  const designs = createDesignsService({ designs: designsRepository, storage: deps.storage });
+  const designs = createDesignsService({ designs: designsRepository, storage: deps.storage, anonymous });
   return {
     workflow,
     orders,
     messages: createMessagesService({ db, messages: createMessagesRepository(db), orders }),
     designs,
-    comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository }),
+    comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository, anonymous }),
   };
 }

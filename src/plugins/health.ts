@@ -2,6 +2,7 @@ import type {} from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { Type } from 'typebox';
+import type { FollowerState } from '../db/reader.js';
 import type {} from './load-shedding.js';
 
 export type CheckName = 'database' | 'storage' | 'identity';
@@ -22,6 +23,8 @@ export interface HealthOptions {
   version: string;
   timeoutMs?: number;
   cacheMs?: number;
+  /** The follower database's state (DATABASE_READ_URL); informational: the primary stands in for it. */
+  follower?: () => Promise<FollowerState | undefined>;
 }
 
 const CheckSchema = Type.Object({
@@ -35,6 +38,16 @@ export const HealthSchema = Type.Object(
     checks: Type.Record(Type.String(), CheckSchema),
     version: Type.String(),
     uptime_s: Type.Number(),
+    follower: Type.Optional(
+      Type.Object(
+        {
+          status: Type.Union([Type.Literal('up'), Type.Literal('lagging'), Type.Literal('down')]),
+          lag_s: Type.Union([Type.Number(), Type.Null()]),
+          max_lag_s: Type.Number(),
+        },
+        { description: 'Only with DATABASE_READ_URL. Not lagging or down: anonymous gallery reads use the primary meanwhile.' },
+      ),
+    ),
   },
   { $id: 'Health', title: 'Health' },
 );
@@ -104,13 +117,14 @@ async function healthPlugin(app: FastifyInstance, opts: HealthOptions) {
     },
   };
   const handler = async (_req: unknown, reply: FastifyReply) => {
-    const checks = await results();
+    const [checks, follower] = await Promise.all([results(), opts.follower?.()]);
     const down = Object.entries(checks).filter(([, r]) => r.status === 'down').map(([name]) => name);
     const data = {
       status: down.length ? ('degraded' as const) : ('ok' as const),
       checks,
       version: opts.version,
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
+      ...(follower ? { follower } : {}),
     };
     if (down.length === 0) return reply.send({ success: true, data });
     reply.header('retry-after', '5');
