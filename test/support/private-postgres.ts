@@ -162,8 +162,9 @@ export async function replicaOf(primary: PrivatePostgres): Promise<PrivatePostgr
   const dataDir = path.join(dir, 'data');
   const port = await freePort();
   if (port === 5432) throw new Error('refusing to run a private cluster on the shared PostgreSQL port');
-  // initdb's trust rules include replication connections from 127.0.0.1.
-  run(path.join(bin, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', dataDir, '-R', '-X', 'stream', '--no-sync']);
+  // initdb's trust rules include replication connections from 127.0.0.1; a fast checkpoint, or the copy
+  // waits for a spread one (minutes).
+  run(path.join(bin, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', dataDir, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync']);
   const replica = clusterIn(bin, dir, dataDir, port, new URL(primary.url).pathname.slice(1));
   await replica.start();
   return replica;
