@@ -2,6 +2,9 @@
 // Runs the test suite: prepares one migrated template database for the run (PGlite dump, or a
 // PostgreSQL template database when TEST_DATABASE_URL is set), runs the files with node:test through
 // tsx, then removes what the run created. `--chaos` runs the slow fault and soak suite instead.
+// `--pgbouncer` (needs TEST_DATABASE_URL) starts a private PgBouncer in transaction mode in front of that
+// server (scripts/pgbouncer.mjs) and the apps under test query through it, as with Heroku's
+// DATABASE_CONNECTION_POOL_URL; test databases are still created, cloned and dropped directly.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync, mkdtempSync } from 'node:fs';
@@ -10,6 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 
 const chaos = process.argv.includes('--chaos');
+const pooled = process.argv.includes('--pgbouncer');
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const dir = chaos ? 'test/chaos' : 'test';
 const files = only.length
@@ -40,7 +44,15 @@ const admin = async (fn) => {
 };
 
 let status;
+let bouncer;
 try {
+  if (pooled) {
+    if (!process.env.TEST_DATABASE_URL) throw new Error('--pgbouncer needs TEST_DATABASE_URL (the server PgBouncer pools)');
+    const { startPgbouncer } = await import('./pgbouncer.mjs');
+    bouncer = await startPgbouncer({ upstream: process.env.TEST_DATABASE_URL });
+    env.TEST_POOLER_URL = bouncer.url('postgres');
+    console.log(`# through PgBouncer (transaction mode) on port ${bouncer.port}`);
+  }
   if (process.env.TEST_DATABASE_URL) {
     const template = `kn_tpl_${runId}`;
     const prep = `import { createMigratedPostgresTemplate } from './test/support/database.ts'; await createMigratedPostgresTemplate(${JSON.stringify(template)});`;
@@ -62,6 +74,7 @@ const h = await createPglite(); await runMigrations(h); const b = await h.pglite
   console.error(err.message);
   status = 1;
 } finally {
+  await bouncer?.stop();
   rmSync(tmp, { recursive: true, force: true });
   if (process.env.TEST_DATABASE_URL) {
     await admin(async (c) => {
