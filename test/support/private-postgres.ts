@@ -75,7 +75,7 @@ async function ownedTempDir(): Promise<string> {
 }
 
 /** A cluster whose data folder exists (initdb or pg_basebackup made it): the handle that runs it. */
-function clusterIn(bin: string, dir: string, dataDir: string, port: number, database: string): PrivatePostgres {
+function clusterIn(bin: string, dir: string, dataDir: string, port: number, database: string, opts: { replica?: boolean } = {}): PrivatePostgres {
   const serverOptions = [
     `-p ${port}`,
     '-c listen_addresses=127.0.0.1',
@@ -84,7 +84,8 @@ function clusterIn(bin: string, dir: string, dataDir: string, port: number, data
     // tests never do. synchronous_commit stays on, or an immediate stop would lose acknowledged writes.
     '-c fsync=off',
     '-c full_page_writes=off',
-    '-c max_connections=60',
+    // A standby needs at least its primary's max_connections: it keeps the one its copy of the primary has.
+    ...(opts.replica ? [] : ['-c max_connections=60']),
   ].join(' ');
   const pgCtl = (...args: string[]) => run(path.join(bin, 'pg_ctl'), ['-D', dataDir, ...args]);
   // If the test process dies, the cluster must not outlive it.
@@ -156,7 +157,7 @@ export async function startPrivatePostgres(opts: { database?: string } = {}): Pr
  * primary and writes the standby settings (primary_conninfo, standby.signal), then a second postgres
  * replays the primary's WAL and answers read-only queries. Its URL names the same database.
  */
-export async function replicaOf(primary: PrivatePostgres): Promise<PrivatePostgres> {
+export async function replicaOf(primary: Pick<PrivatePostgres, 'port' | 'url'>): Promise<PrivatePostgres> {
   const bin = binDir();
   const dir = await ownedTempDir();
   const dataDir = path.join(dir, 'data');
@@ -165,7 +166,7 @@ export async function replicaOf(primary: PrivatePostgres): Promise<PrivatePostgr
   // initdb's trust rules include replication connections from 127.0.0.1; a fast checkpoint, or the copy
   // waits for a spread one (minutes).
   run(path.join(bin, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', dataDir, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync']);
-  const replica = clusterIn(bin, dir, dataDir, port, new URL(primary.url).pathname.slice(1));
+  const replica = clusterIn(bin, dir, dataDir, port, new URL(primary.url).pathname.slice(1), { replica: true });
   await replica.start();
   return replica;
 }
