@@ -13,6 +13,8 @@ import { freePort } from '../test/support/process.js';
 import { webProcess } from '../test/support/procfile.js';
 import { type Comparison, type Latency, type Target, compare, get, latency, median } from './lib/load.js';
 import { AUTO_EXPLAIN_PGOPTIONS, capturePlans, hasSeqScan } from './lib/plans.js';
+import { startPgbouncer } from '../scripts/pgbouncer.mjs';
+import { replicaOf } from '../test/support/private-postgres.js';
 import { type BenchDatabase, startDatabase } from './lib/postgres.js';
 import { type Child, announced, childrenOf, cpuSeconds, startNode, waitFor200 } from './lib/processes.js';
 import { type Figure, table, writeResults } from './lib/report.js';
@@ -201,6 +203,71 @@ async function main() {
         SHAPE,
       );
       return ratioFigure('2b', name, list, 0.75);
+    });
+
+    // ---- 7: the deployment's database topology (issue 18) ----
+    // 7a: the same gallery page with reads on a streaming replica of the database (DATABASE_READ_URL) vs on the
+    // primary, in the same run: the routing (lag probe, fallback) must cost nothing.
+    await attempt('7a', 'topology: anonymous GET /designs?limit=20 with reads on a follower vs on the primary', async (name) => {
+      const replica = await replicaOf({ port: Number(new URL(db.url).port), url: db.url });
+      cleanups.push(() => replica.destroy());
+      const onFollower = await startApi({ DATABASE_READ_URL: replica.url });
+      const follower = (await (await fetch(`${onFollower.url}/api/v1/health`)).json()) as { data: { follower?: { status: string } } };
+      if (follower.data.follower?.status !== 'up') throw new Error(`the follower is not in use: ${JSON.stringify(follower.data.follower)}`);
+      await sameJson(onFollower.url, api.url, '/api/v1/designs?limit=20', {}, {});
+      const figure = ratioFigure(
+        '7a',
+        name,
+        await compare(
+          {
+            baseline: () => ({ url: `${api.url}/api/v1/designs?limit=20`, cpu: cpuOf(api, false) }),
+            api: () => ({ url: `${onFollower.url}/api/v1/designs?limit=20`, cpu: cpuOf(onFollower, false) }),
+          },
+          SHAPE,
+        ),
+        0.95,
+      );
+      await onFollower.child.stop();
+      return figure;
+    });
+    // 7b: a mixed workload (anonymous gallery and search, technicians' order lists and order pages, messages)
+    // through PgBouncer in transaction mode (DATABASE_CONNECTION_POOL_URL) vs straight to the server.
+    await attempt('7b', 'topology: mixed workload through PgBouncer (transaction mode) vs direct', async (name) => {
+      const bouncer = await startPgbouncer({ upstream: db.url, poolSize: 20 });
+      cleanups.push(() => bouncer.stop());
+      const pooled = await startApi({ DATABASE_CONNECTION_POOL_URL: bouncer.url(new URL(db.url).pathname.slice(1)) });
+      const assigned = await query<{ id: string; technician_id: string }>(
+        db.url,
+        `select distinct on (technician_id) id, technician_id from orders where technician_id = any($1::uuid[]) order by technician_id, created_at desc`,
+        [techs.map((x) => x.id)],
+      );
+      const mixed = assigned.rows.flatMap((o) => {
+        const tech = techs.find((x) => x.id === o.technician_id)!;
+        return [
+          { method: 'GET' as const, path: '/api/v1/designs?limit=20', headers: {} },
+          { method: 'GET' as const, path: '/api/v1/designs?limit=20&search=daisies', headers: {} },
+          { method: 'GET' as const, path: '/api/v1/orders?limit=20', headers: tech.auth },
+          { method: 'GET' as const, path: `/api/v1/orders/${o.id}`, headers: tech.auth },
+          {
+            method: 'POST' as const,
+            path: `/api/v1/orders/${o.id}/messages`,
+            headers: { 'content-type': 'application/json', ...tech.auth },
+            body: JSON.stringify({ text: 'Your set ships this week.' }),
+          },
+        ];
+      });
+      if (mixed.length === 0) throw new Error('no order assigned to the benchmark technicians');
+      const figure = ratioFigure(
+        '7b',
+        name,
+        await compare(
+          { baseline: () => ({ url: api.url, cpu: cpuOf(api, true), requests: mixed }), api: () => ({ url: pooled.url, cpu: cpuOf(pooled, true), requests: mixed }) },
+          SHAPE,
+        ),
+        0.85,
+      );
+      await pooled.child.stop();
+      return figure;
     });
 
     if (wants('3')) {

@@ -2995,6 +2995,12 @@ export interface components {
             };
             version: string;
             uptime_s: number;
+            /** @description Only with DATABASE_READ_URL. Not lagging or down: anonymous gallery reads use the primary meanwhile. */
+            follower?: {
+                status: "up" | "lagging" | "down";
+                lag_s: number | null;
+                max_lag_s: number;
+            };
         };
         /** User */
         "def-3": {

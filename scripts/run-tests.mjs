@@ -4,6 +4,9 @@
 // tsx, then removes what the run created. `--chaos` runs the slow fault and soak suite instead.
 // First of all it checks what the chosen files need from the machine (scripts/prerequisites.mjs) and stops
 // within seconds, naming each missing piece and how to install it.
+// `--pgbouncer` (needs TEST_DATABASE_URL) starts a private PgBouncer in transaction mode in front of that
+// server (scripts/pgbouncer.mjs) and the apps under test query through it, as with Heroku's
+// DATABASE_CONNECTION_POOL_URL; test databases are still created, cloned and dropped directly.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync, mkdtempSync } from 'node:fs';
@@ -13,6 +16,7 @@ import pg from 'pg';
 import { checkPrerequisites, formatPrerequisites } from './prerequisites.mjs';
 
 const chaos = process.argv.includes('--chaos');
+const pooled = process.argv.includes('--pgbouncer');
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const dir = chaos ? 'test/chaos' : 'test';
 const files = only.length
@@ -47,7 +51,15 @@ const admin = async (fn) => {
 };
 
 let status;
+let bouncer;
 try {
+  if (pooled) {
+    if (!process.env.TEST_DATABASE_URL) throw new Error('--pgbouncer needs TEST_DATABASE_URL (the server PgBouncer pools)');
+    const { startPgbouncer } = await import('./pgbouncer.mjs');
+    bouncer = await startPgbouncer({ upstream: process.env.TEST_DATABASE_URL });
+    env.TEST_POOLER_URL = bouncer.url('postgres');
+    console.log(`# through PgBouncer (transaction mode) on port ${bouncer.port}`);
+  }
   if (process.env.TEST_DATABASE_URL) {
     const template = `kn_tpl_${runId}`;
     const prep = `import { createMigratedPostgresTemplate } from './test/support/database.ts'; await createMigratedPostgresTemplate(${JSON.stringify(template)});`;
@@ -69,6 +81,7 @@ const h = await createPglite(); await runMigrations(h); const b = await h.pglite
   console.error(err.message);
   status = 1;
 } finally {
+  await bouncer?.stop();
   rmSync(tmp, { recursive: true, force: true });
   if (process.env.TEST_DATABASE_URL) {
     await admin(async (c) => {

@@ -8,9 +8,10 @@ import { devIssuerRoutes } from './auth/dev.routes.js';
 import { type JwksSource, type RemoteJwksOptions, createRemoteJwks, createStaticJwks } from './auth/jwks.js';
 import { createVerifier } from './auth/verifier.js';
 import { type Config, issuerUrl } from './config.js';
-import { type DatabaseHandle, createDatabase } from './db/client.js';
+import { type DatabaseHandle, createDatabase, createPostgres } from './db/client.js';
 import { explainDatabaseError } from './db/errors.js';
-import { runMigrations } from './db/migrate.js';
+import { createReader, primaryReader } from './db/reader.js';
+import { runMigrationsDirect } from './db/migrate.js';
 import { ErrorBody } from './lib/envelope.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
 import { designsRoutes } from './modules/designs/designs.routes.js';
@@ -126,7 +127,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     if (ownsDatabase) await database.close();
   });
   if (config.environment === 'development' && !overrides.skipMigrations) {
-    await runMigrations(database);
+    await runMigrationsDirect(config, database);
   } else if (ownsDatabase) {
     // Deployed processes connect lazily: try once now, so a TLS mismatch (DATABASE_SSL) is in the first log lines
     // rather than in the first request's. The server starts either way; health reports the database until it answers.
@@ -156,7 +157,15 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const cleanup = createStorageCleanup({ db, storage, log: app.log, intervalMs: config.storageCleanupIntervalMs });
   cleanup.start();
   app.addHook('onClose', () => cleanup.stop());
-  const services = wireOrders(config, db, { storage, cleanup, users: identity.usersRepository, log: app.log, stripeEndpoint: overrides.stripe });
+  // A follower (DATABASE_READ_URL) for anonymous gallery and comment reads; the primary answers when it is down or behind.
+  const reader = config.database.readUrl
+    ? createReader(db, createPostgres(config, app.log, config.database.readUrl, { application: 'kendalls-nails-api-read' }), {
+        maxLagS: config.database.readMaxLagS,
+        log: app.log,
+      })
+    : primaryReader(db);
+  app.addHook('onClose', () => reader.close());
+  const services = wireOrders(config, db, { storage, cleanup, users: identity.usersRepository, reader, log: app.log, stripeEndpoint: overrides.stripe });
 
   const checks: DependencyCheck[] = [
     { name: 'database', run: () => database.ping() },
@@ -180,7 +189,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   if (config.rateLimit.enabled) await app.register(rateLimitPlugin, { settings: config.rateLimit, verifier });
   await app.register(openapiPlugin, { version: VERSION, serverUrl: config.publicUrl });
   await app.register(authPlugin, { verifier, users: identity.usersRepository });
-  await app.register(healthPlugin, { checks, version: VERSION, stripe: services.payments.configured ? 'configured' : 'not_configured' });
+  await app.register(healthPlugin, {
+    checks,
+    version: VERSION,
+    stripe: services.payments.configured ? 'configured' : 'not_configured',
+    follower: config.database.readUrl ? () => reader.state() : undefined,
+  });
   if (devIssuer) await app.register(devIssuerRoutes, { issuer: devIssuer });
   await app.register(usersRoutes, { users: identity.users });
   await app.register(invitationsRoutes, { invitations: identity.invitations });

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { createDatabase } from './db/client.js';
 import { explainDatabaseError } from './db/errors.js';
-import { runMigrations } from './db/migrate.js';
+import { runMigrationsDirect } from './db/migrate.js';
 import { AppError } from './errors.js';
 import { wireIdentity } from './wiring.js';
 
@@ -36,7 +36,7 @@ const commands: Record<string, Command> = {
     const config = loadConfig(process.env, 'release');
     const database = await createDatabase(config);
     try {
-      await runMigrations(database);
+      await runMigrationsDirect(config, database);
       console.log(JSON.stringify({ level: 'info', msg: 'migrations applied', database: database.kind }));
     } finally {
       await database.close();
@@ -51,7 +51,7 @@ const commands: Record<string, Command> = {
     const database = await createDatabase(config);
     try {
       // Like the server: development databases are migrated on first use; deployed ones by the release phase.
-      if (config.environment === 'development') await runMigrations(database);
+      if (config.environment === 'development') await runMigrationsDirect(config, database);
       const { invitations } = wireIdentity(config, database.db, { log });
       const { invitation } = await invitations.invite({ email, name }, null);
       console.log(JSON.stringify({ level: 'info', msg: 'technician invited: send them ticket_url to set a password', invitation }));

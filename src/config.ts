@@ -14,7 +14,14 @@ export interface Config {
   logLevel: LogLevel;
   dataDir: string;
   database: {
+    /** DATABASE_URL: the primary, always direct (migrations take a session advisory lock there). */
     url?: string;
+    /** DATABASE_CONNECTION_POOL_URL: Heroku's PgBouncer (transaction mode) in front of the primary; queries use it when set. */
+    poolUrl?: string;
+    /** DATABASE_READ_URL: a follower; anonymous gallery and comment reads go to it while it is fresh. */
+    readUrl?: string;
+    /** DATABASE_READ_MAX_LAG_S: past this replay lag the follower is skipped and the primary answers. */
+    readMaxLagS: number;
     /** DATABASE_SSL; undefined lets sslmode in the URL and the environment decide (see db/client.ts). */
     ssl?: 'off' | 'no-verify' | 'verify';
     poolMax: number;
@@ -234,8 +241,13 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
   if (databaseSsl !== undefined && !['off', 'no-verify', 'verify'].includes(databaseSsl)) {
     problems.push(`DATABASE_SSL must be off, no-verify or verify (got "${databaseSsl}")`);
   }
-  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  const poolUrl = get('DATABASE_CONNECTION_POOL_URL');
+  const readUrl = get('DATABASE_READ_URL');
+  for (const [name, value] of [['DATABASE_URL', databaseUrl], ['DATABASE_CONNECTION_POOL_URL', poolUrl], ['DATABASE_READ_URL', readUrl]] as const) {
+    if (value && !/^postgres(ql)?:\/\//.test(value)) problems.push(`${name} must be a postgres:// or postgresql:// URL`);
+  }
+  if ((poolUrl || readUrl) && !databaseUrl) {
+    problems.push('DATABASE_CONNECTION_POOL_URL and DATABASE_READ_URL need DATABASE_URL (the primary, for migrations and writes)');
   }
 
   const redisUrl = get('REDIS_URL');
@@ -295,6 +307,9 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
     dataDir: path.resolve(get('DATA_DIR') ?? './.data'),
     database: {
       url: databaseUrl,
+      poolUrl,
+      readUrl,
+      readMaxLagS: int('DATABASE_READ_MAX_LAG_S', 5, 1, 3600),
       ssl: databaseSsl as Config['database']['ssl'],
       poolMax: int('DB_POOL_MAX', 10, 1, 500),
       connectionTimeoutMs: int('DB_CONNECTION_TIMEOUT_MS', 5000, 100, 60000),

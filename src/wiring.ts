@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { type AdminLogger, createIdentityAdmin } from './auth/management.js';
 import { type Config, issuerUrl } from './config.js';
 import type { Database } from './db/client.js';
+import { type Reader, primaryReader } from './db/reader.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { createCommentsService } from './modules/comments/comments.service.js';
 import { createDesignsRepository } from './modules/designs/designs.repository.js';
@@ -60,10 +61,17 @@ export function wireOrders(
     log: FastifyBaseLogger;
     /** Where the Stripe SDK sends its calls (tests: a local fake); api.stripe.com when absent. */
     stripeEndpoint?: Partial<StripeEndpoint>;
+    /** Where anonymous gallery and comment reads go (db/reader.ts); the primary when absent. */
+    reader?: Reader;
   },
 ) {
   const ordersRepository = createOrdersRepository(db);
   const designsRepository = createDesignsRepository(db);
+  // Built once per database handle: a repository's prepared statements belong to the handle it was made with.
+  const anonymous = (deps.reader ?? primaryReader(db)).bind((handle) => ({
+    designs: createDesignsRepository(handle),
+    comments: createCommentsRepository(handle),
+  }));
   const workflow = createWorkflow({ db, orders: ordersRepository });
   const orders = createOrdersService({
     db,
@@ -76,7 +84,7 @@ export function wireOrders(
     processImage: processDesignImage,
     pricing: { basePriceCents: config.basePriceCents, currency: config.currency },
   });
-  const designs = createDesignsService({ designs: designsRepository, storage: deps.storage });
+  const designs = createDesignsService({ designs: designsRepository, storage: deps.storage, anonymous });
   const payments = createPaymentsService({
     db,
     payments: createPaymentsRepository(db),
@@ -94,6 +102,6 @@ export function wireOrders(
     payments,
     messages: createMessagesService({ db, messages: createMessagesRepository(db), orders }),
     designs,
-    comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository }),
+    comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository, anonymous }),
   };
 }

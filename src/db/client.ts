@@ -39,7 +39,24 @@ export function sslModeFor(url: string, config: Pick<Config, 'environment'>, ove
   return config.environment === 'development' ? 'off' : 'no-verify';
 }
 
-export function createPostgres(config: Config, logger?: { warn(obj: object, msg: string): void }, url = config.database.url): DatabaseHandle {
+export interface PostgresOptions {
+  /**
+   * Behind PgBouncer in transaction mode (Heroku's connection pooling): no startup parameter PgBouncer
+   * refuses (statement_timeout), and nothing that lives in a session. The client-side query_timeout still
+   * bounds every query.
+   */
+  pooler?: boolean;
+  /** Pool size; DB_POOL_MAX by default. */
+  max?: number;
+  application?: string;
+}
+
+export function createPostgres(
+  config: Config,
+  logger?: { warn(obj: object, msg: string): void },
+  url = config.database.url,
+  options: PostgresOptions = {},
+): DatabaseHandle {
   if (!url) throw new Error('createPostgres needs a DATABASE_URL');
   const mode = sslModeFor(url, config, config.database.ssl);
   const parsed = new URL(url);
@@ -47,13 +64,13 @@ export function createPostgres(config: Config, logger?: { warn(obj: object, msg:
   parsed.searchParams.delete('sslmode');
   const pool = new pg.Pool({
     connectionString: parsed.toString(),
-    max: config.database.poolMax,
+    max: options.max ?? config.database.poolMax,
     connectionTimeoutMillis: config.database.connectionTimeoutMs,
     idleTimeoutMillis: config.database.idleTimeoutMs,
-    statement_timeout: config.database.statementTimeoutMs,
+    ...(options.pooler ? {} : { statement_timeout: config.database.statementTimeoutMs }),
     query_timeout: config.database.statementTimeoutMs + 1000,
     ssl: mode === 'off' ? false : { rejectUnauthorized: mode === 'verify' },
-    application_name: 'kendalls-nails-api',
+    application_name: options.application ?? 'kendalls-nails-api',
   });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', (err) => logger?.warn({ err: { message: err.message } }, 'idle database client error'));
@@ -91,8 +108,12 @@ export async function createPglite(options: { dataDir?: string; loadDataDir?: Bl
   };
 }
 
-/** The configured database: Postgres when DATABASE_URL is set, otherwise PGlite under DATA_DIR. */
+/**
+ * The configured database: Postgres when DATABASE_URL is set (through DATABASE_CONNECTION_POOL_URL when
+ * that is set too), otherwise PGlite under DATA_DIR.
+ */
 export async function createDatabase(config: Config, logger?: { warn(obj: object, msg: string): void }): Promise<DatabaseHandle> {
+  if (config.database.poolUrl) return createPostgres(config, logger, config.database.poolUrl, { pooler: true });
   if (config.database.url) return createPostgres(config, logger);
   return createPglite({ dataDir: path.join(config.dataDir, 'pglite') });
 }

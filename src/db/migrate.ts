@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { drizzlePg, migratePg, pgliteMigrator } from './orm.js';
-import type { DatabaseHandle } from './client.js';
+import type { Config } from '../config.js';
+import { type DatabaseHandle, createPostgres } from './client.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url));
 
@@ -29,5 +30,19 @@ export async function runMigrations(handle: DatabaseHandle): Promise<void> {
     }
   } finally {
     client.release();
+  }
+}
+
+/**
+ * Migrations always go to the primary directly: the advisory lock above is a session's, which PgBouncer
+ * in transaction mode would hand to another client. With no pooler configured the app's own handle is it.
+ */
+export async function runMigrationsDirect(config: Config, handle: DatabaseHandle): Promise<void> {
+  if (handle.kind === 'pglite' || !config.database.poolUrl) return runMigrations(handle);
+  const direct = createPostgres(config, undefined, config.database.url, { max: 1, application: 'kendalls-nails-api-migrate' });
+  try {
+    await runMigrations(direct);
+  } finally {
+    await direct.close();
   }
 }

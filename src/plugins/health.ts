@@ -2,6 +2,7 @@ import type {} from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { Type } from 'typebox';
+import type { FollowerState } from '../db/reader.js';
 import type {} from './load-shedding.js';
 
 export type CheckName = 'database' | 'storage' | 'identity';
@@ -24,6 +25,8 @@ export interface HealthOptions {
   cacheMs?: number;
   /** Whether online payment is set up; reported, not probed (Stripe is not needed by every request). */
   stripe: 'configured' | 'not_configured';
+  /** The follower database's state (DATABASE_READ_URL); informational: the primary stands in for it. */
+  follower?: () => Promise<FollowerState | undefined>;
 }
 
 const CheckSchema = Type.Object({
@@ -40,6 +43,16 @@ export const HealthSchema = Type.Object(
     stripe: Type.Union([Type.Literal('configured'), Type.Literal('not_configured')], {
       description: 'Online payment (Stripe Checkout) is set up; not probed',
     }),
+    follower: Type.Optional(
+      Type.Object(
+        {
+          status: Type.Union([Type.Literal('up'), Type.Literal('lagging'), Type.Literal('down')]),
+          lag_s: Type.Union([Type.Number(), Type.Null()]),
+          max_lag_s: Type.Number(),
+        },
+        { description: 'Only with DATABASE_READ_URL. Not lagging or down: anonymous gallery reads use the primary meanwhile.' },
+      ),
+    ),
   },
   { $id: 'Health', title: 'Health' },
 );
@@ -109,7 +122,7 @@ async function healthPlugin(app: FastifyInstance, opts: HealthOptions) {
     },
   };
   const handler = async (_req: unknown, reply: FastifyReply) => {
-    const checks = await results();
+    const [checks, follower] = await Promise.all([results(), opts.follower?.()]);
     const down = Object.entries(checks).filter(([, r]) => r.status === 'down').map(([name]) => name);
     const data = {
       status: down.length ? ('degraded' as const) : ('ok' as const),
@@ -117,6 +130,7 @@ async function healthPlugin(app: FastifyInstance, opts: HealthOptions) {
       version: opts.version,
       stripe: opts.stripe,
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
+      ...(follower ? { follower } : {}),
     };
     if (down.length === 0) return reply.send({ success: true, data });
     reply.header('retry-after', '5');

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
-import { type DatabaseHandle, createPglite, createPostgres } from '../../src/db/client.js';
+import { type DatabaseHandle, createDatabase, createPglite, createPostgres } from '../../src/db/client.js';
 import { runMigrations } from '../../src/db/migrate.js';
 
 /**
@@ -11,6 +11,8 @@ import { runMigrations } from '../../src/db/migrate.js';
  * scripts/run-tests.mjs prepares the template once per run; a test file run on its own makes its own.
  */
 export const usingPostgres = Boolean(process.env.TEST_DATABASE_URL);
+/** scripts/run-tests.mjs --pgbouncer: apps query through PgBouncer (transaction mode) as with DATABASE_CONNECTION_POOL_URL. */
+export const usingPooler = usingPostgres && Boolean(process.env.TEST_POOLER_URL);
 
 function withDatabase(url: string, name: string): string {
   const u = new URL(url);
@@ -67,8 +69,10 @@ async function pgliteTemplateBlob(): Promise<Blob> {
 
 export interface TestDatabase {
   handle: DatabaseHandle;
-  /** Connection URL (PostgreSQL only): for a second app instance or a raw client. */
+  /** Connection URL (PostgreSQL only, direct to the server): for a second app instance or a raw client. */
   url?: string;
+  /** The same database through PgBouncer, under scripts/run-tests.mjs --pgbouncer. */
+  poolUrl?: string;
   drop(): Promise<void>;
 }
 
@@ -78,12 +82,19 @@ export async function createTestDatabase(opts: { poolMax?: number } = {}): Promi
     const name = `kn_t_${process.env.KN_RUN_ID ?? 'x'}_${randomBytes(5).toString('hex')}`;
     await admin((c) => c.query(`create database ${name} template ${template}`));
     const url = withDatabase(process.env.TEST_DATABASE_URL!, name);
-    const config = loadConfig({ ENVIRONMENT: 'development', DATABASE_URL: url, DB_POOL_MAX: String(opts.poolMax ?? 10) });
-    const handle = createPostgres(config);
+    const poolUrl = usingPooler ? withDatabase(process.env.TEST_POOLER_URL!, name) : undefined;
+    const config = loadConfig({
+      ENVIRONMENT: 'development',
+      DATABASE_URL: url,
+      ...(poolUrl ? { DATABASE_CONNECTION_POOL_URL: poolUrl } : {}),
+      DB_POOL_MAX: String(opts.poolMax ?? 10),
+    });
+    const handle = await createDatabase(config);
     let dropped = false;
     return {
       handle,
       url,
+      poolUrl,
       async drop() {
         if (dropped) return;
         dropped = true;

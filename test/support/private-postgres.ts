@@ -64,19 +64,18 @@ function clusterPids(dataDir: string): number[] {
   return [postmaster, ...children];
 }
 
-export async function startPrivatePostgres(opts: { database?: string } = {}): Promise<PrivatePostgres> {
-  const bin = binDir();
+async function ownedTempDir(): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kn-private-pg-'));
   if (asRoot) {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
     chownSync(dir, uid, gid);
   }
-  const dataDir = path.join(dir, 'data');
-  const port = await freePort();
-  if (port === 5432) throw new Error('refusing to run a private cluster on the shared PostgreSQL port');
-  const database = opts.database ?? 'kendalls';
-  run(path.join(bin, 'initdb'), ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
+  return dir;
+}
+
+/** A cluster whose data folder exists (initdb or pg_basebackup made it): the handle that runs it. */
+function clusterIn(bin: string, dir: string, dataDir: string, port: number, database: string, opts: { replica?: boolean } = {}): PrivatePostgres {
   const serverOptions = [
     `-p ${port}`,
     '-c listen_addresses=127.0.0.1',
@@ -85,7 +84,8 @@ export async function startPrivatePostgres(opts: { database?: string } = {}): Pr
     // tests never do. synchronous_commit stays on, or an immediate stop would lose acknowledged writes.
     '-c fsync=off',
     '-c full_page_writes=off',
-    '-c max_connections=60',
+    // A standby needs at least its primary's max_connections: it keeps the one its copy of the primary has.
+    ...(opts.replica ? [] : ['-c max_connections=60']),
   ].join(' ');
   const pgCtl = (...args: string[]) => run(path.join(bin, 'pg_ctl'), ['-D', dataDir, ...args]);
   // If the test process dies, the cluster must not outlive it.
@@ -132,10 +132,41 @@ export async function startPrivatePostgres(opts: { database?: string } = {}): Pr
       onExit();
     },
   };
+  return cluster;
+}
+
+export async function startPrivatePostgres(opts: { database?: string } = {}): Promise<PrivatePostgres> {
+  const bin = binDir();
+  const dir = await ownedTempDir();
+  const dataDir = path.join(dir, 'data');
+  const port = await freePort();
+  if (port === 5432) throw new Error('refusing to run a private cluster on the shared PostgreSQL port');
+  const database = opts.database ?? 'kendalls';
+  run(path.join(bin, 'initdb'), ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
+  const cluster = clusterIn(bin, dir, dataDir, port, database);
   await cluster.start();
   const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
   await admin.connect();
   await admin.query(`create database ${database}`);
   await admin.end();
   return cluster;
+}
+
+/**
+ * A streaming replica of a private cluster, as a Heroku follower is one: pg_basebackup -R copies the
+ * primary and writes the standby settings (primary_conninfo, standby.signal), then a second postgres
+ * replays the primary's WAL and answers read-only queries. Its URL names the same database.
+ */
+export async function replicaOf(primary: Pick<PrivatePostgres, 'port' | 'url'>): Promise<PrivatePostgres> {
+  const bin = binDir();
+  const dir = await ownedTempDir();
+  const dataDir = path.join(dir, 'data');
+  const port = await freePort();
+  if (port === 5432) throw new Error('refusing to run a private cluster on the shared PostgreSQL port');
+  // initdb's trust rules include replication connections from 127.0.0.1; a fast checkpoint, or the copy
+  // waits for a spread one (minutes).
+  run(path.join(bin, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', dataDir, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync']);
+  const replica = clusterIn(bin, dir, dataDir, port, new URL(primary.url).pathname.slice(1), { replica: true });
+  await replica.start();
+  return replica;
 }

@@ -1,4 +1,5 @@
 import type { Database } from '../../db/client.js';
+import type { Routed } from '../../db/reader.js';
 import { fail, validationError } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import type { DesignsService } from '../designs/designs.service.js';
@@ -23,13 +24,17 @@ export function createCommentsService(deps: {
   designs: DesignsService;
   /** The design's comment counter, bumped in the comment's transaction. */
   designCounts: Pick<DesignsRepository, 'countIfInGallery'>;
+  /** Anonymous reads (comment lists): on the follower when there is a fresh one (db/reader.ts). */
+  anonymous: Routed<{ designs: DesignsRepository; comments: CommentsRepository }>;
 }) {
   const { comments, designs } = deps;
   return {
     async list(designId: string, limit: number, offset: number) {
-      const row = await designs.visible(designId, null);
-      if (!row.design.isPublic) throw designNotFound();
-      const { rows, total } = await comments.list(designId, limit, offset);
+      // The design and its comments from the same database, so the page matches the design it is for.
+      const { rows, total } = await deps.anonymous.read(async (on) => {
+        if (!designs.inGallery(await on.designs.findById(designId))) throw designNotFound();
+        return on.comments.list(designId, limit, offset);
+      });
       return { items: rows.map(render), total };
     },
 

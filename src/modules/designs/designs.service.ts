@@ -1,12 +1,21 @@
 import { fail } from '../../errors.js';
+import type { Routed } from '../../db/reader.js';
 import type { Storage } from '../../storage/storage.js';
 import type { UserRow } from '../users/users.repository.js';
 import type { DesignWithImage, DesignsRepository, GalleryFilter } from './designs.repository.js';
 
 const designNotFound = () => fail('DESIGN_NOT_FOUND', 'No such design in the gallery.');
 
-export function createDesignsService(deps: { designs: DesignsRepository; storage: Storage }) {
+export function createDesignsService(deps: {
+  designs: DesignsRepository;
+  storage: Storage;
+  /** Anonymous reads (the gallery): on the follower when there is a fresh one (db/reader.ts). */
+  anonymous: Routed<{ designs: DesignsRepository }>;
+}) {
   const { designs, storage } = deps;
+
+  /** Made public and not removed: what anyone may see and comment on. */
+  const inGallery = (row: DesignWithImage | undefined): row is DesignWithImage => Boolean(row && row.design.isPublic && !row.design.removedAt);
 
   async function render({ design, ownerName, imageKey, thumbnailKey }: DesignWithImage) {
     const [imageUrl, thumbnailUrl] = await Promise.all([storage.signedUrl(imageKey), storage.signedUrl(thumbnailKey)]);
@@ -35,8 +44,9 @@ export function createDesignsService(deps: { designs: DesignsRepository; storage
 
   return {
     visible,
+    inGallery,
     async gallery(filter: GalleryFilter) {
-      const { rows, total } = await designs.gallery(filter);
+      const { rows, total } = await deps.anonymous.read((on) => on.designs.gallery(filter));
       return { items: await Promise.all(rows.map(render)), total };
     },
     async get(id: string, viewer: UserRow | null) {
