@@ -1666,7 +1666,7 @@ export interface paths {
          *
          *     | move | from → to | who | guards |
          *     |---|---|---|---|
-         *     | record_payment | accepted → accepted | the assigned technician (not on their own order) | until a payment gateway is chosen |
+         *     | record_payment | accepted → accepted | the assigned technician (not on their own order) | payments made another way than Stripe Checkout (cash, transfer); the event names the technician |
          *
          *     Refusals, in this order: 403 NOT_ASSIGNED (another technician’s order), 422 OWN_ORDER (acting as technician on your own customer order), 422 INVALID_STATE (`details.current_status`).
          */
@@ -2029,6 +2029,208 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orders/{id}/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pay an accepted order by card (Stripe Checkout)
+         * @description The order’s customer, once the order is accepted and unpaid: a Stripe Checkout page for exactly `total_price_cents` in the order’s currency. Send the customer to `url`; the order becomes paid only when Stripe confirms the payment (webhook), never from the redirect back. Asking again returns the same page until it is about to expire. No body. Refusals: 404 ORDER_NOT_FOUND (not your order), 422 INVALID_STATE (not accepted), 422 ALREADY_PAID, 503 PAYMENTS_NOT_CONFIGURED (no Stripe keys on this server: pay the technician, who records it), 503 PAYMENT_PROVIDER_UNAVAILABLE (Stripe failed or timed out; nothing was saved, retry).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            data: components["schemas"]["def-7"];
+                            message?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/stripe/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stripe webhook (called by Stripe only)
+         * @description Stripe’s events, verified with STRIPE_WEBHOOK_SECRET against the raw body and the `Stripe-Signature` header. Send: checkout.session.completed, checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired. Each event id is processed once; an order becomes paid only when the amount and currency match its total. 400 INVALID_WEBHOOK_SIGNATURE when the signature is missing, forged or older than 5 minutes (nothing changes); 503 PAYMENTS_NOT_CONFIGURED without Stripe keys (Stripe retries).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description Set by Stripe */
+                    "stripe-signature"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            /** @description A Stripe Event object (verified as raw bytes) */
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            data: {
+                                /** @enum {boolean} */
+                                received: true;
+                                /** @description What the delivery did (for Stripe’s dashboard and the logs) */
+                                outcome: "paid" | "already_paid" | "amount_mismatch" | "recorded" | "pending" | "ignored" | "duplicate";
+                            };
+                            message?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orders/{id}/messages": {
         parameters: {
             query?: never;
@@ -2063,7 +2265,7 @@ export interface paths {
                         "application/json": {
                             /** @enum {boolean} */
                             success: true;
-                            data: components["schemas"]["def-7"][];
+                            data: components["schemas"]["def-8"][];
                             pagination: {
                                 page: number;
                                 limit: number;
@@ -2167,7 +2369,7 @@ export interface paths {
                         "application/json": {
                             /** @enum {boolean} */
                             success: true;
-                            data: components["schemas"]["def-7"];
+                            data: components["schemas"]["def-8"];
                             message?: string;
                         };
                     };
@@ -2270,7 +2472,7 @@ export interface paths {
                         "application/json": {
                             /** @enum {boolean} */
                             success: true;
-                            data: components["schemas"]["def-8"][];
+                            data: components["schemas"]["def-9"][];
                             pagination: {
                                 page: number;
                                 limit: number;
@@ -2352,7 +2554,7 @@ export interface paths {
                         "application/json": {
                             /** @enum {boolean} */
                             success: true;
-                            data: components["schemas"]["def-8"];
+                            data: components["schemas"]["def-9"];
                             message?: string;
                         };
                     };
@@ -2527,7 +2729,7 @@ export interface paths {
                         "application/json": {
                             /** @enum {boolean} */
                             success: true;
-                            data: components["schemas"]["def-8"];
+                            data: components["schemas"]["def-9"];
                             message?: string;
                         };
                     };
@@ -2629,7 +2831,7 @@ export interface paths {
                         "application/json": {
                             /** @enum {boolean} */
                             success: true;
-                            data: components["schemas"]["def-9"][];
+                            data: components["schemas"]["def-10"][];
                             pagination: {
                                 page: number;
                                 limit: number;
@@ -2741,7 +2943,7 @@ export interface paths {
                         "application/json": {
                             /** @enum {boolean} */
                             success: true;
-                            data: components["schemas"]["def-10"][];
+                            data: components["schemas"]["def-11"][];
                             pagination: {
                                 page: number;
                                 limit: number;
@@ -2827,7 +3029,7 @@ export interface paths {
                         "application/json": {
                             /** @enum {boolean} */
                             success: true;
-                            data: components["schemas"]["def-10"];
+                            data: components["schemas"]["def-11"];
                             message?: string;
                         };
                     };
@@ -2995,6 +3197,8 @@ export interface components {
             };
             version: string;
             uptime_s: number;
+            /** @description Online payment (Stripe Checkout) is set up; not probed */
+            stripe: "configured" | "not_configured";
             /** @description Only with DATABASE_READ_URL. Not lagging or down: anonymous gallery reads use the primary meanwhile. */
             follower?: {
                 status: "up" | "lagging" | "down";
@@ -3081,6 +3285,15 @@ export interface components {
             currency: string;
             /** @enum {string} */
             payment_status: "unpaid" | "paid";
+            /**
+             * @description stripe (Checkout) or manual (recorded by the technician); null while unpaid
+             * @enum {string|null}
+             */
+            payment_method: "stripe" | "manual" | null;
+            /** @description Stripe’s payment reference (PaymentIntent id) for Checkout payments */
+            payment_reference: string | null;
+            /** Format: date-time */
+            paid_at: string | null;
             feedback: string | null;
             revision_count: number;
             carrier: string | null;
@@ -3126,8 +3339,21 @@ export interface components {
                 created_at: string;
             }[];
         };
-        /** Message */
+        /** Checkout */
         "def-7": {
+            /**
+             * Format: uri
+             * @description Stripe Checkout page to send the customer to
+             */
+            url: string;
+            /**
+             * Format: date-time
+             * @description When the page stops accepting payment; ask again after it
+             */
+            expires_at: string;
+        };
+        /** Message */
+        "def-8": {
             /** Format: uuid */
             id: string;
             /** Format: uuid */
@@ -3138,7 +3364,7 @@ export interface components {
             created_at: string;
         };
         /** Design */
-        "def-8": {
+        "def-9": {
             /** Format: uuid */
             id: string;
             /** Format: uuid */
@@ -3158,7 +3384,7 @@ export interface components {
             created_at: string;
         };
         /** InspirationEntry */
-        "def-9": {
+        "def-10": {
             user: components["schemas"]["def-1"];
             /**
              * Format: uuid
@@ -3169,7 +3395,7 @@ export interface components {
             created_at: string;
         };
         /** Comment */
-        "def-10": {
+        "def-11": {
             /** Format: uuid */
             id: string;
             /** Format: uuid */

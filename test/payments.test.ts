@@ -323,6 +323,11 @@ describe('payments without Stripe keys', () => {
     assert.equal(manual.statusCode, 200);
     assert.equal(manual.json().data.payment_method, 'manual');
     assert.ok(manual.json().data.paid_at);
+    // Corrected by hand back to unpaid: how and when it was paid are cleared with it.
+    const undone = await put(ctx, tech, `/api/v1/orders/${order.id}/payment`, { payment_status: 'unpaid' });
+    assert.equal(undone.statusCode, 200, undone.body);
+    assert.equal(undone.json().data.payment_method, null);
+    assert.equal(undone.json().data.paid_at, null);
     assert.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/health' })).json().data.stripe, 'not_configured');
   });
 });

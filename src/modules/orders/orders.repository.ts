@@ -101,6 +101,8 @@ function listParts(filter: OrderListFilter, bind: Bind) {
   return { values, conditions, scopes, branches: scopes.map((scope) => and(scope, ...conditions)), column, direction };
 }
 
+const isTimestamp = (column: keyof NewOrder) => orders[column].columnType === 'PgTimestamp';
+
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 export function createOrdersRepository(db: Executor) {
@@ -148,7 +150,8 @@ export function createOrdersRepository(db: Executor) {
       exec
         .update(orders)
         // Every value is a placeholder (bound per execution), updated_at's too: its $onUpdate default would be built in once.
-        .set(Object.fromEntries([...set, 'updatedAt'].map((k) => [k, p(`s_${k}`)])))
+        // Timestamps go as ISO text with a cast: drizzle's own Date encoding of a placeholder fails on null (paid_at cleared).
+        .set(Object.fromEntries([...set, 'updatedAt'].map((k) => [k, isTimestamp(k as keyof NewOrder) ? sql`${p(`s_${k}`)}::timestamptz` : p(`s_${k}`)])))
         .where(and(eq(orders.id, p('id')), ...where.map(test)))
         .returning({ id: orders.id }),
     );
@@ -293,8 +296,8 @@ export function createOrdersRepository(db: Executor) {
       const statement = tx ? buildTransition(tx, where, columns) : transitionStatement(where, columns);
       const [row] = await statement.execute({
         ...Object.fromEntries(where.filter((c) => c.op !== 'null').map((c) => [`w_${conditionKey(c)}`, (c as { value: unknown }).value])),
-        ...prefixed('s_', set),
-        s_updatedAt: new Date(),
+        ...prefixed('s_', Object.fromEntries(Object.entries(set).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v]))),
+        s_updatedAt: new Date().toISOString(),
         id,
         actorId: event.actorId,
         fromStatus: event.fromStatus,

@@ -39,7 +39,6 @@ export const paymentsRoutes: FastifyPluginAsyncTypebox<{ payments: PaymentsServi
           '503 PAYMENTS_NOT_CONFIGURED (no Stripe keys on this server: pay the technician, who records it), ' +
           '503 PAYMENT_PROVIDER_UNAVAILABLE (Stripe failed or timed out; nothing was saved, retry).',
         params: IdParams,
-        body: Type.Optional(Type.Null({ description: 'No body' })),
         response: { 200: Envelope(Type.Ref('Checkout')), ...errorResponses(400, 401, 403, 404, 422, 503) },
       },
       config: { access: 'customer' },
