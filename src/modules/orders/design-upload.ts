@@ -72,6 +72,7 @@ export async function readDesignForm(
     if (file) await rm(file.path, { force: true });
   };
   const maxMb = Math.round(opts.maxBytes / 1024 / 1024);
+  const dir = await spoolDirectory();
   // The response ends before the form only when the request is over: stop reading, let go of the file.
   const abandon = new AbortController();
   let abandoned: (err: FormAbandoned) => void = () => undefined;
@@ -85,7 +86,6 @@ export async function readDesignForm(
     abandoned(err);
   };
   reply.raw.once('close', onClose);
-  const dir = await spoolDirectory();
   try {
     const parts = request.parts({
       limits: { fileSize: opts.maxBytes, files: 1, fields: 12, parts: 14, fieldSize: 16 * 1024, headerPairs: 50 },
