@@ -212,7 +212,7 @@ export interface paths {
         put?: never;
         /**
          * Create my profile from my access token
-         * @description Email and name come from the token claims, or from the identity provider's /userinfo with the same token. 409 USER_EXISTS when a profile exists.
+         * @description Email and name come from the token claims, or from the identity provider's /userinfo with the same token. An email the provider marks unverified (email_verified false) is not stored: `email` is null until a later sign-in with it verified, so an unverified sign-up never holds another person's address. 409 USER_EXISTS when a profile exists.
          */
         post: {
             parameters: {
@@ -310,7 +310,7 @@ export interface paths {
         put?: never;
         /**
          * Create my profile from my access token
-         * @description Email and name come from the token claims, or from the identity provider's /userinfo with the same token. 409 USER_EXISTS when a profile exists.
+         * @description Email and name come from the token claims, or from the identity provider's /userinfo with the same token. An email the provider marks unverified (email_verified false) is not stored: `email` is null until a later sign-in with it verified, so an unverified sign-up never holds another person's address. 409 USER_EXISTS when a profile exists.
          */
         post: {
             parameters: {
@@ -637,8 +637,7 @@ export interface paths {
                         preferred_length?: ("short" | "medium" | "long" | "extra_long") | null;
                         /** @description Read-only: accepted so a GET body can be sent back, and ignored */
                         id?: string;
-                        /** @description Read-only: accepted so a GET body can be sent back, and ignored */
-                        email?: string;
+                        email?: string | null;
                         /** @description Read-only: accepted so a GET body can be sent back, and ignored */
                         role?: string;
                         last_login_at?: string | null;
@@ -3210,7 +3209,7 @@ export interface components {
         "def-3": {
             /** Format: uuid */
             id: string;
-            email: string;
+            email: string | null;
             name: string;
             role: "customer" | "nail_technician";
             phone: string | null;

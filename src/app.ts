@@ -13,6 +13,7 @@ import { explainDatabaseError } from './db/errors.js';
 import { createReader, primaryReader } from './db/reader.js';
 import { runMigrationsDirect } from './db/migrate.js';
 import { ErrorBody } from './lib/envelope.js';
+import { buildValidator } from './lib/validators.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
 import { designsRoutes } from './modules/designs/designs.routes.js';
 import { invitationsRoutes } from './modules/invitations/invitations.routes.js';
@@ -112,8 +113,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     frameworkErrors,
     clientErrorHandler,
+    // JSON bodies strict, text (query, params, headers) coerced: lib/validators.ts.
+    schemaController: { compilersFactory: { buildValidator } },
     ajv: {
       // discriminator: a union body (review's accept | reject) is checked against the branch its tag names only.
+      // coerceTypes applies to text (query, params, headers) only; bodies are never coerced (lib/validators.ts).
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true, discriminator: true },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();

@@ -75,6 +75,28 @@ describe('edge: rate limits (in memory)', () => {
     assert.equal((await getAs(ctx, clientIp())).statusCode, 200);
   });
 
+  it('never counts CORS preflights, from a listed or a foreign origin (defect 7)', async () => {
+    const ip = clientIp();
+    for (const origin of ['https://evil.example', ORIGIN]) {
+      for (let i = 1; i <= 25; i++) {
+        const res = await ctx.app.inject({
+          method: 'OPTIONS',
+          url: '/api/v1/orders',
+          remoteAddress: ip,
+          headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+        });
+        assert.notEqual(res.statusCode, 429, `${origin} preflight ${i}`);
+        assert.equal(res.headers['x-ratelimit-remaining'], undefined, `${origin} preflight ${i} was counted`);
+      }
+    }
+    const real = await getAs(ctx, ip);
+    assert.equal(real.statusCode, 200, 'the budget is untouched after 50 preflights');
+    assert.equal(real.headers['x-ratelimit-remaining'], '19');
+    // Only a preflight is exempt: a plain OPTIONS request without Access-Control-Request-Method still counts.
+    const plain = await ctx.app.inject({ method: 'OPTIONS', url: '/api/v1/orders', remoteAddress: ip });
+    assert.equal(plain.headers['x-ratelimit-remaining'], '18');
+  });
+
   it('keys anonymous clients by the address Heroku’s router appended, not by what they put in X-Forwarded-For', async () => {
     const router = '10.1.2.3';
     const client = clientIp();

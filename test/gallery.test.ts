@@ -178,6 +178,11 @@ describe('gallery', () => {
     assert.equal(hide.statusCode, 200);
     const late = await ctx.app.inject({ method: 'POST', url, headers: other.auth, payload: { text: 'Too late' } });
     assert.equal(late.statusCode, 404);
+    // Defect 6: a replay re-checks the design is still public, as a message replay re-checks the conversation.
+    const replayHidden = await ctx.app.inject({ method: 'POST', url, headers, payload: { text: 'Gorgeous' } });
+    assert.equal(replayHidden.statusCode, 404, replayHidden.body);
+    assert.equal(replayHidden.json().error.code, 'DESIGN_NOT_FOUND');
+    assert.ok(!replayHidden.body.includes('Gorgeous'), 'the hidden comment is not handed back');
     const mine = await ctx.app.inject({ method: 'GET', url: `/api/v1/designs/${order.design_id}`, headers: owner.auth });
     assert.equal(mine.json().data.comment_count, 1, 'the refused comment did not count');
     const rows = await ctx.database.handle.db.execute(sql`select count(*)::int as n from comments where design_id = ${order.design_id}`);

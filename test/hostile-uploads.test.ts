@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -32,10 +33,22 @@ import { countRows, localKeys, s3Keys } from './support/store.js';
  * store no longer carries the payload.
  */
 
-// Spooled uploads go to os.tmpdir(): a private one lets the test see that every spooled file is removed.
+// Spooled uploads go to a private directory under os.tmpdir(): a private tmpdir lets the test see that every
+// spooled file is removed (and that the directory and its files are the process's own).
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'kn-hostile-'));
 process.env.TMPDIR = tmp;
-const spooled = () => readdirSync(tmp).filter((f) => f.startsWith('kn-upload-'));
+const spoolDirs = () => readdirSync(tmp).filter((f) => f.startsWith('kn-uploads-')).map((d) => path.join(tmp, d));
+const spooled = () => spoolDirs().flatMap((d) => readdirSync(d).map((f) => path.join(d, f)));
+/** Descriptors this process holds open on spooled uploads (the server runs in the test process). */
+const spoolDescriptors = () =>
+  readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      return target.startsWith(tmp) && target.includes('/kn-uploads-') ? [target] : [];
+    } catch {
+      return [];
+    }
+  });
 /** The handler removes its spooled file in a `finally` that may finish just after the response is sent. */
 async function assertNothingSpooled() {
   for (let i = 0; i < 100 && spooled().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
@@ -311,6 +324,94 @@ for (const store of [localStore(), s3Store()]) {
     });
   });
 }
+
+/** Polls until `check` holds (the machine is shared: generous bound). */
+async function eventually(check: () => boolean, what: string, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.fail(`${what} did not happen within ${timeoutMs} ms`);
+}
+
+describe('hostile uploads: stalled and abandoned uploads (defects 1 and 5)', () => {
+  let ctx: TestContext;
+  let customer: TestUser;
+  let port: number;
+  before(async () => {
+    // The shortest handler timeout the configuration accepts, so a stall outlives it quickly.
+    ctx = await buildTestApp({ env: { REQUEST_TIMEOUT_MS: '1000' } });
+    await registerUser(ctx, 'nail_technician');
+    customer = await registerUser(ctx, 'customer');
+    await ctx.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (ctx.app.server.address() as { port: number }).port;
+  });
+  after(() => ctx.close());
+
+  /** Opens a real connection and sends the headers and the first part of a multipart upload, then stops. */
+  async function startUpload() {
+    const body = image(await png(600, 600));
+    const head =
+      `POST /api/v1/orders HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: ${customer.auth.authorization}\r\n` +
+      `Content-Type: ${body.headers['content-type']}\r\nContent-Length: ${body.payload.length}\r\n\r\n`;
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (d) => (received += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(head);
+    const sent = Math.floor(body.payload.length / 2);
+    socket.write(body.payload.subarray(0, sent));
+    await eventually(() => spooled().length === 1, 'the upload being spooled');
+    return { socket, received: () => received, rest: body.payload.subarray(sent) };
+  }
+
+  it('spools into a private directory (0700), each file 0600', async () => {
+    const upload = await startUpload();
+    try {
+      const [dir] = spoolDirs();
+      assert.equal(statSync(dir!).mode & 0o777, 0o700, 'the spool directory is private');
+      assert.equal(statSync(spooled()[0]!).mode & 0o777, 0o600, 'a spooled file is readable by the process alone');
+    } finally {
+      upload.socket.destroy();
+    }
+    await eventually(() => spooled().length === 0 && spoolDescriptors().length === 0, 'the spooled file closed and removed');
+  });
+
+  it('closes and removes the spooled file when the handler timeout answers 503 while the body still arrives', async () => {
+    const upload = await startUpload();
+    // Keep the connection busy (a byte at a time), so it is the handler timeout that ends the request, not an idle socket.
+    let offset = 0;
+    const trickle = setInterval(() => upload.socket.write(upload.rest.subarray(offset, ++offset)), 200);
+    try {
+      await eventually(() => upload.received().startsWith('HTTP/1.1 503'), 'the 503 from the handler timeout', 8000);
+      assert.match(upload.received(), /SERVICE_UNAVAILABLE/);
+      await eventually(() => spooled().length === 0, 'the spooled file removed while the client still sends');
+      await eventually(() => spoolDescriptors().length === 0, 'its descriptor closed while the client still sends');
+      assert.equal(upload.socket.destroyed, false, 'the client was still connected and sending');
+    } finally {
+      clearInterval(trickle);
+      upload.socket.destroy();
+    }
+    const errors = ctx.logs.filter((l) => Number(l.level) >= 50 && l.msg !== 'request timed out' && l.msg !== 'request failed');
+    assert.deepEqual(errors, [], 'nothing but the timeout itself logged as an error');
+  });
+
+  it('closes and removes the spooled file when the client hangs up mid-upload, and logs a client abort at info', async () => {
+    const from = ctx.logs.length;
+    const upload = await startUpload();
+    upload.socket.destroy();
+    await eventually(() => spooled().length === 0 && spoolDescriptors().length === 0, 'the spooled file closed and removed');
+    await eventually(() => ctx.logs.slice(from).some((l) => l.clientAbort === true), 'the client abort logged');
+    const lines = ctx.logs.slice(from);
+    const abort = lines.find((l) => l.clientAbort === true)!;
+    assert.equal(abort.level, 30, 'a client abort is info');
+    assert.match(String(abort.msg), /client closed the connection/);
+    assert.deepEqual(lines.filter((l) => Number(l.level) >= 50), [], 'no error-level line');
+    assert.ok(!JSON.stringify(lines).includes('database unavailable'), 'no outage wording');
+  });
+});
 
 after(() => {
   rmSync(tmp, { recursive: true, force: true });

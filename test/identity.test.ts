@@ -245,6 +245,8 @@ describe('identity: token attacks', () => {
   });
 });
 
+const decodeSub = (token: string) => (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub;
+
 describe('identity: profiles and roles', () => {
   let ctx: TestContext;
   before(async () => {
@@ -264,6 +266,34 @@ describe('identity: profiles and roles', () => {
       assert.equal(again.statusCode, 409, url);
       assert.equal(again.json().error.code, 'USER_EXISTS');
     }
+  });
+
+  it('never stores an unverified email: the verified owner registers it later without 409 (defect 2)', async () => {
+    const email = `claimed${Date.now()}@example.com`;
+    const squatter = await ctx.auth0.token({ role: 'customer', email, name: 'Sam Squatter', claims: { email_verified: false } });
+    const first = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/register', headers: bearer(squatter) });
+    assert.equal(first.statusCode, 201, first.body);
+    assert.equal(first.json().data.email, null, 'an unverified address is not the account’s email');
+
+    const owner = await ctx.auth0.token({ role: 'customer', email, name: 'Olga Owner', claims: { email_verified: true } });
+    const second = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/register', headers: bearer(owner) });
+    assert.equal(second.statusCode, 201, second.body);
+    assert.equal(second.json().data.email, email, 'the verified owner is never locked out');
+
+    // Signing in again with the address still unverified changes nothing; once verified, a free address is taken up.
+    const stillUnverified = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: bearer(squatter) });
+    assert.equal(stillUnverified.json().data.email, null);
+    const squatterVerified = await ctx.auth0.token({ sub: decodeSub(squatter), role: 'customer', email, claims: { email_verified: true } });
+    const taken = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: bearer(squatterVerified) });
+    assert.equal(taken.statusCode, 200, 'another account holding the address is no reason to refuse a sign-in');
+    assert.equal(taken.json().data.email, null, 'the address stays with the account that registered it verified');
+
+    const later = `later${Date.now()}@example.com`;
+    const pending = await ctx.auth0.token({ role: 'customer', email: later, claims: { email_verified: false } });
+    assert.equal((await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/register', headers: bearer(pending) })).json().data.email, null);
+    const verified = await ctx.auth0.token({ sub: decodeSub(pending), role: 'customer', email: later, claims: { email_verified: true } });
+    const login = await ctx.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: bearer(verified) });
+    assert.equal(login.json().data.email, later, 'verified since: the address is now the account’s');
   });
 
   it('takes email and name from /userinfo when the token has none, and calls it only at registration', async () => {

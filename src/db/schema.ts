@@ -22,7 +22,8 @@ export const users = pgTable(
   {
     id: uuid('id').primaryKey().defaultRandom(),
     auth0Id: text('auth0_id').notNull(),
-    email: text('email').notNull(),
+    /** Null until the identity provider has verified the address (email_verified): an unverified one is never stored. */
+    email: text('email'),
     name: text('name').notNull(),
     role: text('role', { enum: ROLES }).notNull(),
     phone: text('phone'),

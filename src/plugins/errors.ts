@@ -158,6 +158,11 @@ async function errorsPlugin(app: FastifyInstance) {
       }
       return send(reply, 503, 'SERVICE_UNAVAILABLE', 'The service is busy. Try again in a few seconds.');
     }
+    if (request.raw.socket?.destroyed) {
+      // The client hung up (mid-upload, say): its socket errors (ECONNRESET, premature close) are not an outage.
+      request.log.info({ clientAbort: true, err: { code: err.code, message: err.message } }, 'client closed the connection');
+      return send(reply, 400, 'BAD_REQUEST', 'The connection closed before the request was complete.');
+    }
     if (isDatabaseUnavailable(err)) {
       request.log.error({ err }, 'database unavailable');
       reply.header('retry-after', '5');

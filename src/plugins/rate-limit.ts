@@ -89,7 +89,7 @@ function firstConnection(client: Redis, timeoutMs: number): Promise<void> {
 /**
  * Rate limits with @fastify/rate-limit (SPEC §6): 100/min per user, 20/min per anonymous IP, and a separate
  * 10/min upload budget per user on routes flagged `config.upload`. Routes with `config.rateLimit: false`
- * (health, docs, OpenAPI, signed image links) are exempt; a preflight never reaches this hook (CORS answers it).
+ * (health, docs, OpenAPI, signed image links) are exempt, and so is every CORS preflight, from any origin.
  *
  * The limiter runs as an app-wide onRequest hook registered before the auth plugin's, so a refused request
  * costs neither a database lookup nor a token check beyond the cached one in clientKey; the plugin's own
@@ -178,6 +178,10 @@ async function rateLimitPlugin(app: FastifyInstance, opts: RateLimitOptions) {
     const config = request.routeOptions.config;
     // false: exempt. An object: the plugin's own per-route limiter applies instead of the general one.
     if (config.rateLimit !== undefined) return;
+    // A CORS preflight is never counted. A listed origin's is answered by the CORS hook before this one; a
+    // foreign origin's falls through to a 404 and, counted, would spend the budget of the very client it
+    // shares an address with (README "Edge protection"). A plain OPTIONS request is counted as usual.
+    if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) return;
     try {
       await general.call(app, request, reply);
       if (config.upload) await checkUploads(request, reply);

@@ -26,4 +26,6 @@ ALTER TABLE "checkout_sessions" ADD CONSTRAINT "checkout_sessions_order_id_order
 CREATE UNIQUE INDEX "checkout_sessions_session_id_key" ON "checkout_sessions" USING btree ("session_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "checkout_sessions_open_order_id_key" ON "checkout_sessions" USING btree ("order_id") WHERE "checkout_sessions"."status" = 'open';--> statement-breakpoint
 CREATE INDEX "checkout_sessions_order_id_idx" ON "checkout_sessions" USING btree ("order_id");--> statement-breakpoint
-ALTER TABLE "orders" ADD CONSTRAINT "orders_payment_method_check" CHECK ("orders"."payment_method" is null or "orders"."payment_method" in ('stripe', 'manual'));
+ALTER TABLE "orders" ADD CONSTRAINT "orders_payment_method_check" CHECK ("orders"."payment_method" is null or "orders"."payment_method" in ('stripe', 'manual'));--> statement-breakpoint
+-- Orders paid before online payment existed were all recorded by hand.
+UPDATE "orders" SET "payment_method" = 'manual' WHERE "payment_status" = 'paid' AND "payment_method" IS NULL;

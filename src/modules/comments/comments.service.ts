@@ -53,6 +53,8 @@ export function createCommentsService(deps: {
           });
         },
       );
+      // A replay is answered only while the design is still in the gallery (hidden or removed since → 404).
+      if (result.replayed) await designs.visible(designId, null);
       const row = result.value ? { comment: result.value, authorName: author.name } : await comments.findById(result.resourceId);
       return { status: result.status, replayed: result.replayed, comment: render(row!) };
     },

@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { createWriteStream, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, fail } from '../../errors.js';
 import { PngStructureCheck, type Range } from '../../storage/png.js';
 
@@ -27,6 +27,23 @@ export interface DesignForm {
   cleanup(): Promise<void>;
 }
 
+let spoolDir: Promise<string> | undefined;
+
+/**
+ * This process's private spool directory (mode 0700, made once, removed on exit): other local users can
+ * neither list nor read uploads in flight. Files in it are created 0600.
+ */
+export function spoolDirectory(): Promise<string> {
+  spoolDir ??= mkdtemp(path.join(os.tmpdir(), 'kn-uploads-')).then((dir) => {
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  });
+  return spoolDir;
+}
+
+/** Why a form stopped arriving before it was read to the end (see readDesignForm). */
+class FormAbandoned extends Error {}
+
 // Control characters (NUL included) and path separators never belong in a design's file name.
 // eslint-disable-next-line no-control-regex
 const SAFE_FILENAME = /^[^/\\\x00-\x1f\x7f]{1,255}$/;
@@ -36,11 +53,17 @@ const SAFE_FILENAME = /^[^/\\\x00-\x1f\x7f]{1,255}$/;
  * so a 10 MB upload is never held in memory, and refused early on its name and declared type.
  * Its PNG chunks are walked (CRCs, image data unpacked and counted) as they pass, while the rest of
  * the upload is still arriving; the verdict waits in `file.structure` for processDesignImage.
+ *
+ * Resolves to null when the request ends while the form is still arriving: the client hung up, or the
+ * handler timeout answered 503 (the reply's 'close'). The spooled file is then closed and removed at once
+ * instead of waiting for a body that may never come, and there is nothing left to answer: the caller
+ * hijacks the reply and returns. A client abort is logged at info, not as a server error.
  */
 export async function readDesignForm(
   request: FastifyRequest,
+  reply: FastifyReply,
   opts: { maxBytes: number; allowedFields: readonly string[]; digest?: boolean },
-): Promise<DesignForm> {
+): Promise<DesignForm | null> {
   const fields: Record<string, string> = {};
   let file: SpooledFile | undefined;
   let check: PngStructureCheck | undefined;
@@ -49,11 +72,28 @@ export async function readDesignForm(
     if (file) await rm(file.path, { force: true });
   };
   const maxMb = Math.round(opts.maxBytes / 1024 / 1024);
+  const dir = await spoolDirectory();
+  // The response ends before the form only when the request is over: stop reading, let go of the file.
+  const abandon = new AbortController();
+  let abandoned: (err: FormAbandoned) => void = () => undefined;
+  const ended = new Promise<never>((_, reject) => {
+    abandoned = reject;
+  });
+  ended.catch(() => undefined);
+  const onClose = () => {
+    const err = new FormAbandoned('the request ended before its form was read');
+    abandon.abort(err);
+    abandoned(err);
+  };
+  reply.raw.once('close', onClose);
   try {
     const parts = request.parts({
       limits: { fileSize: opts.maxBytes, files: 1, fields: 12, parts: 14, fieldSize: 16 * 1024, headerPairs: 50 },
-    });
-    for await (const part of parts) {
+    })[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await Promise.race([parts.next(), ended]);
+      if (next.done) break;
+      const part = next.value;
       if (part.type === 'field') {
         if (!opts.allowedFields.includes(part.fieldname)) {
           throw fail('VALIDATION_ERROR', `The form field "${part.fieldname}" is not accepted.`, { [part.fieldname]: 'is not an accepted field' });
@@ -86,7 +126,7 @@ export async function readDesignForm(
         part.file.resume();
         throw fail('INVALID_FILE_FORMAT', `Only PNG images are accepted: the file was sent as ${part.mimetype || 'an unknown type'}, not image/png.`);
       }
-      const target = path.join(os.tmpdir(), `kn-upload-${randomUUID()}.png`);
+      const target = path.join(dir, `${randomUUID()}.png`);
       // Only a request with an Idempotency-Key needs the digest: a pass over 10 MB otherwise spent for nothing.
       const hash = opts.digest ? createHash('sha256') : undefined;
       let bytes = 0;
@@ -105,7 +145,8 @@ export async function readDesignForm(
             else cb(null, chunk);
           },
         }),
-        createWriteStream(target),
+        createWriteStream(target, { flags: 'wx', mode: 0o600 }),
+        { signal: abandon.signal },
       );
       file.bytes = bytes;
       file.sha256 = hash?.digest('hex') ?? '';
@@ -116,6 +157,12 @@ export async function readDesignForm(
     return { fields, file, cleanup };
   } catch (err) {
     await cleanup();
+    // The reply's 'close' may come just after the part stream failed for the same reason (the socket went away).
+    if (abandon.signal.aborted || reply.raw.writableEnded || request.raw.socket?.destroyed) {
+      if (reply.raw.writableEnded) request.log.info('upload abandoned: the request was already answered (handler timeout)');
+      else request.log.info({ clientAbort: true }, 'upload abandoned: the client closed the connection');
+      return null;
+    }
     if (err instanceof AppError) throw err;
     const code = (err as { code?: string }).code;
     if (code === 'FST_REQ_FILE_TOO_LARGE') {
@@ -135,5 +182,7 @@ export async function readDesignForm(
       throw fail('MALFORMED_MULTIPART', 'The multipart body is incomplete or malformed. Send it again.');
     }
     throw err;
+  } finally {
+    reply.raw.off('close', onClose);
   }
 }

@@ -1,6 +1,6 @@
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { DESCRIPTION_MAX_LENGTH, type OrderStatus, QUANTITY } from './orders.domain.js';
 import { validationError } from '../../errors.js';
@@ -53,8 +53,8 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
   // preservePath: see the file name as sent, so one carrying a path is refused rather than silently trimmed.
   await app.register(multipart, { throwFileSizeLimit: true, preservePath: true, limits: { fileSize: opts.maxUploadBytes } });
 
-  const uploadForm = (request: FastifyRequest, allowed: readonly string[]) =>
-    readDesignForm(request, { maxBytes: opts.maxUploadBytes, allowedFields: allowed, digest: request.headers['idempotency-key'] !== undefined });
+  const uploadForm = (request: FastifyRequest, reply: FastifyReply, allowed: readonly string[]) =>
+    readDesignForm(request, reply, { maxBytes: opts.maxUploadBytes, allowedFields: allowed, digest: request.headers['idempotency-key'] !== undefined });
 
   app.post(
     '/api/v1/orders',
@@ -102,7 +102,9 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         );
         return sendCreated(reply, result, result.order, 'Order submitted.');
       }
-      const form = await uploadForm(request, Object.keys(SubmitFields.properties));
+      const form = await uploadForm(request, reply, Object.keys(SubmitFields.properties));
+      // The request ended while the form arrived (client gone, or already answered 503): nothing to answer.
+      if (!form) return reply.hijack();
       try {
         const fields = checkSubmitFields(form.fields);
         const input = {
@@ -226,14 +228,15 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
       },
       config: { access: 'customer', upload: true },
     },
-    async (request) => {
+    async (request, reply) => {
       const user = requireUser(request);
       if (!request.isMultipart()) {
         const body = request.body as Static<typeof ReviseJsonBody> | undefined;
         if (!body) throw validationError('Send a new image and/or description.', { description: 'is required' });
         return ok(await orders.revise(user, request.params.id, { description: body.description }), 'Revision sent for review.');
       }
-      const form = await uploadForm(request, ['description']);
+      const form = await uploadForm(request, reply, ['description']);
+      if (!form) return reply.hijack();
       try {
         const { description } = checkReviseFields(form.fields);
         return ok(await orders.revise(user, request.params.id, { description, file: form.file }), 'Revision sent for review.');

@@ -164,7 +164,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
               client_reference_id: order.id,
               metadata: { order_id: order.id },
               payment_intent_data: { metadata: { order_id: order.id } },
-              customer_email: user.email,
+              customer_email: user.email ?? undefined,
               line_items: [
                 {
                   quantity: exact ? order.quantity : 1,

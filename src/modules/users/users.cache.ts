@@ -45,6 +45,6 @@ export function cacheProfiles(repo: UsersRepository, opts: ProfileCacheOptions =
     },
     insert: async (values, tx) => forget(await repo.insert(values, tx)),
     updateProfile: async (id, values, tx) => forget(await repo.updateProfile(id, values, tx)),
-    recordLogin: async (id, role, tx) => forget(await repo.recordLogin(id, role, tx)),
+    recordLogin: async (id, role, tx, verifiedEmail) => forget(await repo.recordLogin(id, role, tx, verifiedEmail)),
   };
 }

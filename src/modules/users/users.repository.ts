@@ -29,8 +29,19 @@ export function createUsersRepository(db: Executor) {
       const [row] = await tx.update(users).set(values).where(eq(users.id, id)).returning();
       return row!;
     },
-    async recordLogin(id: string, role: UserRow['role'], tx: Executor = db): Promise<UserRow> {
-      const [row] = await tx.update(users).set({ lastLoginAt: sql`now()`, role }).where(eq(users.id, id)).returning();
+    /**
+     * Records a sign-in. With `verifiedEmail`, an account without email takes it up unless another account holds it
+     * (then the sign-in is recorded and the email stays null).
+     */
+    async recordLogin(id: string, role: UserRow['role'], tx: Executor = db, verifiedEmail?: string): Promise<UserRow> {
+      const email = verifiedEmail
+        ? sql`case when ${users.email} is null and not exists (select 1 from ${users} taken where taken.email = ${verifiedEmail}) then ${verifiedEmail} else ${users.email} end`
+        : undefined;
+      const [row] = await tx
+        .update(users)
+        .set({ lastLoginAt: sql`now()`, role, ...(email ? { email } : {}) })
+        .where(eq(users.id, id))
+        .returning();
       return row!;
     },
     /** When a technician was last given an order: auto-assignment's tie-break. In the assignment's transaction. */

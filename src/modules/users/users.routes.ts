@@ -16,7 +16,9 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
       tags: ['auth'],
       summary: 'Create my profile from my access token',
       description:
-        'Email and name come from the token claims, or from the identity provider\'s /userinfo with the same token. 409 USER_EXISTS when a profile exists.',
+        'Email and name come from the token claims, or from the identity provider\'s /userinfo with the same token. ' +
+        'An email the provider marks unverified (email_verified false) is not stored: `email` is null until a later sign-in ' +
+        'with it verified, so an unverified sign-up never holds another person\'s address. 409 USER_EXISTS when a profile exists.',
       response: { 201: UserEnvelope, ...errorResponses(400, 401, 409, 502) },
     },
     config: { access: 'authenticated' as const },

@@ -33,7 +33,13 @@ export const ShippingAddressSchema = Type.Object(
 export const UserSchema = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
-    email: Type.String(),
+    email: Nullable(
+      Type.String({
+        description:
+          'From the identity provider, and only once it is verified (email_verified): null while the address is unverified, ' +
+          'taken up at the next sign-in after verification unless another account registered it verified meanwhile',
+      }),
+    ),
     name: Type.String(),
     role: Type.Union(ROLES.map((r) => Type.Literal(r))),
     phone: Nullable(Type.String()),
@@ -63,7 +69,7 @@ export const ProfileBody = Type.Object(
     preferred_shape: Type.Optional(Nullable(ShapeSchema)),
     preferred_length: Type.Optional(Nullable(LengthSchema)),
     id: Type.Optional(Type.String(readOnly)),
-    email: Type.Optional(Type.String(readOnly)),
+    email: Type.Optional(Nullable(Type.String(readOnly))),
     role: Type.Optional(Type.String(readOnly)),
     last_login_at: Type.Optional(Nullable(Type.String(readOnly))),
     created_at: Type.Optional(Type.String(readOnly)),

@@ -6,6 +6,7 @@ import type { ProfileUpdate, UserRow, UsersRepository } from './users.repository
 
 export interface UserInfo {
   email?: string;
+  emailVerified?: boolean;
   name?: string;
 }
 
@@ -29,6 +30,7 @@ export function createUserInfoFetcher(issuer: string, fetchImpl: typeof fetch = 
     const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
     return {
       email: typeof body.email === 'string' ? body.email : undefined,
+      emailVerified: typeof body.email_verified === 'boolean' ? body.email_verified : undefined,
       name: typeof body.name === 'string' ? body.name : typeof body.nickname === 'string' ? body.nickname : undefined,
     };
   };
@@ -52,29 +54,43 @@ export function createUsersService({ db, users, invitations, userInfo }: UsersSe
   return {
     async register(identity: Identity, accessToken: string): Promise<UserRow> {
       if (await users.findByAuth0Id(identity.sub)) throw userExists();
-      let { email, name } = identity;
-      if (!email) ({ email, name = name } = await userInfo(accessToken));
+      let { email, name, emailVerified } = identity;
+      if (!email) ({ email, name = name, emailVerified } = await userInfo(accessToken));
       email = email?.trim().toLowerCase();
       if (!email || !EMAIL.test(email)) {
         throw fail('EMAIL_REQUIRED', 'Your account has no email address. Add one at sign-up, then register again.');
       }
       // The name comes from the identity provider, whose users may have typed anything into it.
       const displayName = (name?.replace(CONTROL, '').trim() || email.split('@')[0]!).slice(0, 100);
+      // An address the provider says is unverified proves nothing: it is not the account's email (null until
+      // verified, see login), so it can neither claim someone else's address nor their technician invitation.
+      // A token without the claim is trusted as before (README: the Auth0 Action adds email_verified with email).
+      const verifiedEmail = emailVerified === false ? null : email;
       return db.transaction(async (tx) => {
         const row = await users.insert(
-          { auth0Id: identity.sub, email, name: displayName, role: identity.role, lastLoginAt: new Date() },
+          { auth0Id: identity.sub, email: verifiedEmail, name: displayName, role: identity.role, lastLoginAt: new Date() },
           tx,
         );
         if (!row) {
           if (await users.findByAuth0Id(identity.sub, tx)) throw userExists();
           throw fail('EMAIL_IN_USE', 'Another account is already registered with this email address. Sign in with that account.');
         }
-        if (row.role === 'nail_technician') await invitations.accept(email, tx);
+        if (row.role === 'nail_technician' && verifiedEmail) await invitations.accept(verifiedEmail, tx);
         return row;
       });
     },
 
+    /** Records the sign-in; an account without email takes up its address once the provider has verified it (if still free). */
     async login(identity: Identity, user: UserRow): Promise<UserRow> {
+      const email = identity.email?.trim().toLowerCase();
+      if (!user.email && email && identity.emailVerified === true && EMAIL.test(email)) {
+        try {
+          return await users.recordLogin(user.id, identity.role, undefined, email);
+        } catch (err) {
+          // Another account registered the same address verified at this very moment: it keeps it.
+          if (!isUniqueViolation(err)) throw err;
+        }
+      }
       return users.recordLogin(user.id, identity.role);
     },
 
@@ -82,6 +98,13 @@ export function createUsersService({ db, users, invitations, userInfo }: UsersSe
       return users.updateProfile(user.id, update);
     },
   };
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  for (let e = err as { code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 3; e = e.cause as typeof e, depth++) {
+    if (e.code === '23505') return true;
+  }
+  return false;
 }
 
 const userExists = () =>
