@@ -65,7 +65,7 @@ export function wireOrders(
     processImage: processDesignImage,
     pricing: { basePriceCents: config.basePriceCents, currency: config.currency },
   });
-  const designs = createDesignsService({ designs: designsRepository, storage: deps.storage });
+  const designs = createDesignsService({ db, designs: designsRepository, storage: deps.storage });
   return {
     workflow,
     orders,

@@ -1,4 +1,5 @@
-import { type AnyPgColumn, boolean, check, customType, index, integer, jsonb, numeric, pgTable, sql, text, timestamp, uniqueIndex, uuid } from './orm.js';
+import { type AnyPgColumn, boolean, check, customType, index, integer, jsonb, numeric, pgTable, primaryKey, sql, text, timestamp, uniqueIndex, uuid } from './orm.js';
+import { DESIGN_TAGS_MAX } from '../modules/designs/designs.domain.js';
 import { INVITATION_STATUSES } from '../modules/invitations/invitations.domain.js';
 import { COMMENT_MAX_LENGTH } from '../modules/comments/comments.domain.js';
 import { MESSAGE_MAX_LENGTH } from '../modules/messages/messages.domain.js';
@@ -221,6 +222,12 @@ export const designs = pgTable(
     removedAt: timestamp('removed_at', { withTimezone: true, mode: 'date' }),
     reuseCount: integer('reuse_count').notNull().default(0),
     commentCount: integer('comment_count').notNull().default(0),
+    favouriteCount: integer('favourite_count').notNull().default(0),
+    /** The order's shape and length, copied when the design is made (orders never change them). */
+    shape: text('shape', { enum: SHAPES }),
+    length: text('length', { enum: LENGTHS }),
+    /** Up to DESIGN_TAGS_MAX free tags from the owner (designs.domain.ts). */
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
     searchVector: tsvector('search_vector').generatedAlwaysAs(
       (): ReturnType<typeof sql> => sql`to_tsvector('english', description)`,
     ),
@@ -239,11 +246,28 @@ export const designs = pgTable(
     index('designs_gallery_comment_idx')
       .on(t.commentCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
       .where(sql`${t.isPublic} and ${t.removedAt} is null`),
+    index('designs_gallery_favourite_idx')
+      .on(t.favouriteCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+      .where(sql`${t.isPublic} and ${t.removedAt} is null`),
+    // Filters on shape or length in newest-first order; other sorts filter the rows their own index yields.
+    index('designs_gallery_shape_idx')
+      .on(t.shape, t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+      .where(sql`${t.isPublic} and ${t.removedAt} is null`),
+    index('designs_gallery_length_idx')
+      .on(t.length, t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+      .where(sql`${t.isPublic} and ${t.removedAt} is null`),
+    index('designs_tags_idx')
+      .using('gin', t.tags)
+      .where(sql`${t.isPublic} and ${t.removedAt} is null`),
     // Only the gallery searches descriptions, so only gallery rows are indexed.
     index('designs_search_vector_idx')
       .using('gin', t.searchVector)
       .where(sql`${t.isPublic} and ${t.removedAt} is null`),
     check('designs_counts_check', sql`${t.reuseCount} >= 0 and ${t.commentCount} >= 0`),
+    check('designs_favourite_count_check', sql`${t.favouriteCount} >= 0`),
+    check('designs_shape_check', sql`${t.shape} is null or ${t.shape} in (${inList(SHAPES)})`),
+    check('designs_length_check', sql`${t.length} is null or ${t.length} in (${inList(LENGTHS)})`),
+    check('designs_tags_check', sql`cardinality(${t.tags}) <= ${sql.raw(String(DESIGN_TAGS_MAX))}`),
   ],
 );
 
@@ -266,6 +290,25 @@ export const designUsages = pgTable(
     index('design_usages_design_id_created_at_idx').on(t.designId, t.createdAt.desc().nullsFirst(), t.id),
     uniqueIndex('design_usages_order_id_key').on(t.orderId),
     index('design_usages_user_id_idx').on(t.userId),
+  ],
+);
+
+/** One customer's favourite of one design: at most one per pair; the design's favourite_count counts them. */
+export const designFavourites = pgTable(
+  'design_favourites',
+  {
+    designId: uuid('design_id')
+      .notNull()
+      .references(() => designs.id),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: 'design_favourites_pkey', columns: [t.designId, t.userId] }),
+    // "My favourites", newest first.
+    index('design_favourites_user_id_created_at_idx').on(t.userId, t.createdAt.desc().nullsFirst(), t.designId.desc().nullsFirst()),
   ],
 );
 

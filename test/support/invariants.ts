@@ -18,6 +18,15 @@ const CHECKS: Array<[string, string]> = [
     `select d.id, d.comment_count, (select count(*) from comments c where c.design_id = d.id) as real from designs d
      where d.comment_count <> (select count(*) from comments c where c.design_id = d.id)`,
   ],
+  [
+    'a design whose favourite_count is not its number of favourites',
+    `select d.id, d.favourite_count from designs d
+     where d.favourite_count <> (select count(*) from design_favourites f where f.design_id = d.id)`,
+  ],
+  [
+    'a design whose shape or length is not its order’s',
+    `select d.id from designs d join orders o on o.id = d.order_id where d.shape is distinct from o.shape or d.length is distinct from o.length`,
+  ],
   ['an order in an unknown status', `select id, status from orders where status not in (${ORDER_STATUSES.map((s) => `'${s}'`).join(', ')})`],
   [
     'an order whose first event is not its submission',

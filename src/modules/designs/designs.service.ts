@@ -1,3 +1,4 @@
+import type { Database } from '../../db/client.js';
 import { fail } from '../../errors.js';
 import type { Storage } from '../../storage/storage.js';
 import type { UserRow } from '../users/users.repository.js';
@@ -5,7 +6,7 @@ import type { DesignWithImage, DesignsRepository, GalleryFilter } from './design
 
 const designNotFound = () => fail('DESIGN_NOT_FOUND', 'No such design in the gallery.');
 
-export function createDesignsService(deps: { designs: DesignsRepository; storage: Storage }) {
+export function createDesignsService(deps: { db: Database; designs: DesignsRepository; storage: Storage }) {
   const { designs, storage } = deps;
 
   async function render({ design, ownerName, imageKey, thumbnailKey }: DesignWithImage) {
@@ -20,6 +21,10 @@ export function createDesignsService(deps: { designs: DesignsRepository; storage
       thumbnail_url: thumbnailUrl,
       reuse_count: design.reuseCount,
       comment_count: design.commentCount,
+      favourite_count: design.favouriteCount,
+      shape: design.shape,
+      length: design.length,
+      tags: design.tags,
       published_at: design.publishedAt?.toISOString() ?? null,
       created_at: design.createdAt.toISOString(),
     };
@@ -48,6 +53,29 @@ export function createDesignsService(deps: { designs: DesignsRepository; storage
     },
     async remove(user: UserRow, id: string) {
       if (!(await designs.remove(id, user.id))) throw designNotFound();
+    },
+    /** Idempotent: favouriting a favourite again changes nothing. Only gallery designs; anything else is 404. */
+    async favourite(user: UserRow, id: string) {
+      await deps.db.transaction(async (tx) => {
+        if ((await designs.favourite(id, user.id, tx)) === 'gone') throw designNotFound();
+      });
+      return render((await designs.findById(id))!);
+    },
+    /** Idempotent: 204 whether or not it was a favourite, as long as the design is in the gallery or was a favourite. */
+    async unfavourite(user: UserRow, id: string) {
+      const removed = await deps.db.transaction((tx) => designs.unfavourite(id, user.id, tx));
+      if (removed) return;
+      const row = await designs.findById(id);
+      if (!row || row.design.removedAt || !row.design.isPublic) throw designNotFound();
+    },
+    async favourites(user: UserRow, limit: number, offset: number) {
+      const { rows, total } = await designs.favourites(user.id, limit, offset);
+      return { items: await Promise.all(rows.map(render)), total };
+    },
+    /** Replaces the owner's free tags (deduplicated); not theirs, or removed → 404. */
+    async setTags(user: UserRow, id: string, tags: string[]) {
+      if (!(await designs.setTags(id, user.id, [...new Set(tags)]))) throw designNotFound();
+      return render((await designs.findById(id))!);
     },
     async inspiration(user: UserRow, id: string, limit: number, offset: number) {
       const row = await designs.findById(id);

@@ -130,7 +130,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       { kind: 'submit', actorId: actor.id, fromStatus: null, toStatus: MOVES.submit.to, note: submit.note, changes: submit.changes },
       tx,
     );
-    await deps.designs.insert({ orderId: row.id, ownerId: actor.id, description: row.description }, tx);
+    await deps.designs.insert({ orderId: row.id, ownerId: actor.id, description: row.description, shape: row.shape, length: row.length }, tx);
     await workflow.created({ ...event, kind: 'submit', from: null, to: MOVES.submit.to, changes: submit.changes }, tx);
     await repo.lockAssignment(tx);
     const technicianId = await repo.pickTechnician(actor.id, tx);
