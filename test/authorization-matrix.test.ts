@@ -228,6 +228,18 @@ const ROWS: Row[] = [
     target: async (w) => ({ ...id(await w.design('private')), body: { is_public: true } }),
   },
   { op: 'GET /api/v1/designs/{id}/inspiration', on: "A's public design", expect: [401, 200, 404, 403, 403], readOnly: true, target: async (w) => id(await w.sharedPublicDesign()) },
+  { op: 'PUT /api/v1/designs/{id}/favourite', on: "A's public design", expect: [401, 200, 200, 403, 403], readOnly: true, target: async (w) => id(await w.sharedPublicDesign()) },
+  { op: 'PUT /api/v1/designs/{id}/favourite', on: "A's private design", expect: [401, 404, 404, 403, 403], readOnly: true, target: async (w) => id(await w.sharedPrivateDesign()) },
+  { op: 'DELETE /api/v1/designs/{id}/favourite', on: "A's public design", expect: [401, 204, 204, 403, 403], readOnly: true, target: async (w) => id(await w.sharedPublicDesign()) },
+  { op: 'DELETE /api/v1/designs/{id}/favourite', on: "A's private design", expect: [401, 404, 404, 403, 403], readOnly: true, target: async (w) => id(await w.sharedPrivateDesign()) },
+  { op: 'GET /api/v1/users/me/favourites', on: 'my favourites', expect: [401, 200, 200, 403, 403], readOnly: true, target: async () => ({}) },
+  {
+    op: 'PUT /api/v1/designs/{id}/tags',
+    on: "A's public design",
+    expect: [401, 200, 404, 403, 403],
+    readOnly: true,
+    target: async (w) => ({ ...id(await w.sharedPublicDesign()), body: { tags: ['matrix', 'chrome'] } }),
+  },
   { op: 'GET /api/v1/designs/{id}/comments', on: "A's public design", expect: ALL(200), readOnly: true, target: async (w) => id(await w.sharedPublicDesign()) },
   { op: 'GET /api/v1/designs/{id}/comments', on: "A's private design", expect: ALL(404), readOnly: true, target: async (w) => id(await w.sharedPrivateDesign()) },
   {
