@@ -14,6 +14,7 @@ import { ErrorBody } from './lib/envelope.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
 import { designsRoutes } from './modules/designs/designs.routes.js';
 import { invitationsRoutes } from './modules/invitations/invitations.routes.js';
+import { moderationRoutes } from './modules/moderation/moderation.routes.js';
 import { messagesRoutes } from './modules/messages/messages.routes.js';
 import { ordersRoutes } from './modules/orders/orders.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
@@ -168,6 +169,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(messagesRoutes, { messages: services.messages });
   await app.register(designsRoutes, { designs: services.designs });
   await app.register(commentsRoutes, { comments: services.comments });
+  await app.register(moderationRoutes, { moderation: services.moderation });
   if (isLocal(storage)) await app.register(filesRoutes, { storage });
 
   await app.ready();

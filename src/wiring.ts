@@ -9,6 +9,8 @@ import { createInvitationsRepository } from './modules/invitations/invitations.r
 import { createInvitationsService } from './modules/invitations/invitations.service.js';
 import { createMessagesRepository } from './modules/messages/messages.repository.js';
 import { createMessagesService } from './modules/messages/messages.service.js';
+import { createModerationRepository } from './modules/moderation/moderation.repository.js';
+import { createModerationService } from './modules/moderation/moderation.service.js';
 import { createOrdersRepository } from './modules/orders/orders.repository.js';
 import { createOrdersService } from './modules/orders/orders.service.js';
 import { createWorkflow } from './modules/orders/workflow.js';
@@ -72,5 +74,6 @@ export function wireOrders(
     messages: createMessagesService({ db, messages: createMessagesRepository(db), orders }),
     designs,
     comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository }),
+    moderation: createModerationService({ db, moderation: createModerationRepository(db), designCounts: designsRepository }),
   };
 }

@@ -5,7 +5,7 @@ import { invariantViolations } from './support/invariants.js';
 import { createOrder, put } from './support/orders.js';
 import { rows } from './support/store.js';
 
-/** The gallery community (issue 19): favourites, tags. */
+/** The gallery community (issue 19): favourites, tags, comment deletion, reports and moderation. */
 
 const gallery = (ctx: TestContext, qs = '') => ctx.app.inject({ method: 'GET', url: `/api/v1/designs${qs ? `?${qs}` : ''}` });
 const ids = (res: { json(): { data: Array<{ id: string }> } }) => res.json().data.map((d) => d.id);
@@ -145,6 +145,155 @@ describe('community', () => {
         assert.equal(res.statusCode, 400, qs);
         assert.equal(res.json().error.code, 'VALIDATION_ERROR');
       }
+    });
+  });
+
+  describe('comments, reports and moderation', () => {
+    const comment = async (user: TestUser, designId: string, text: string) => {
+      const res = await ctx.app.inject({ method: 'POST', url: `/api/v1/designs/${designId}/comments`, headers: user.auth, payload: { text } });
+      assert.equal(res.statusCode, 201, res.body);
+      return res.json().data.id as string;
+    };
+    const comments = async (designId: string) =>
+      (await ctx.app.inject({ method: 'GET', url: `/api/v1/designs/${designId}/comments` })).json().data.map((c: { id: string }) => c.id);
+    const commentCount = async (designId: string) => {
+      const [row] = await rows<{ comment_count: number }>(ctx.database.handle.db, `select comment_count from designs where id = '${designId}'`);
+      return row!.comment_count;
+    };
+    const report = (user: TestUser, designId: string, payload: unknown, commentId?: string) =>
+      ctx.app.inject({
+        method: 'POST',
+        url: `/api/v1/designs/${designId}${commentId ? `/comments/${commentId}` : ''}/reports`,
+        headers: user.auth,
+        payload: payload as object,
+      });
+    const decide = (user: TestUser, designId: string, payload: unknown, commentId?: string) =>
+      ctx.app.inject({
+        method: 'PUT',
+        url: `/api/v1/moderation/designs/${designId}${commentId ? `/comments/${commentId}` : ''}`,
+        headers: user.auth,
+        payload: payload as object,
+      });
+    const queue = async (qs = '') => {
+      const res = await ctx.app.inject({ method: 'GET', url: `/api/v1/moderation/reports?limit=100${qs}`, headers: tech.auth });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json().data as Array<{ id: string; design_id: string; comment_id: string | null; item_hidden: boolean; reporter: { name: string }; reason: string }>;
+    };
+
+    it('lets authors delete their own comments (soft), and nobody else', async () => {
+      const id = await publicDesign('Pearl french');
+      const mine = await comment(fan, id, 'Love the pearls');
+      const theirs = await comment(owner, id, 'Thank you!');
+      assert.equal(await commentCount(id), 2);
+      const url = (c: string) => `/api/v1/designs/${id}/comments/${c}`;
+      assert.equal((await ctx.app.inject({ method: 'DELETE', url: url(theirs), headers: fan.auth })).statusCode, 404, 'not the author');
+      assert.equal((await ctx.app.inject({ method: 'DELETE', url: url(mine), headers: tech.auth })).statusCode, 403);
+      assert.equal((await ctx.app.inject({ method: 'DELETE', url: url(mine) })).statusCode, 401);
+      const deleted = await ctx.app.inject({ method: 'DELETE', url: url(mine), headers: fan.auth });
+      assert.equal(deleted.statusCode, 204, deleted.body);
+      const again = await ctx.app.inject({ method: 'DELETE', url: url(mine), headers: fan.auth });
+      assert.equal(again.statusCode, 404);
+      assert.equal(again.json().error.code, 'COMMENT_NOT_FOUND');
+      assert.deepEqual(await comments(id), [theirs]);
+      assert.equal(await commentCount(id), 1);
+      const [row] = await rows<{ deleted_at: Date | null }>(ctx.database.handle.db, `select deleted_at from comments where id = '${mine}'`);
+      assert.ok(row!.deleted_at, 'soft: the row stays');
+    });
+
+    it('takes one report per user and item, and refuses what is not in the gallery', async () => {
+      const id = await publicDesign('Neon splatter');
+      const first = await report(fan, id, { reason: 'spam', text: ' Advertising a shop ' });
+      assert.equal(first.statusCode, 201, first.body);
+      assert.equal(first.json().data.text, 'Advertising a shop');
+      assert.equal(first.json().data.status, 'open');
+      const twice = await report(fan, id, { reason: 'offensive' });
+      assert.equal(twice.statusCode, 409);
+      assert.equal(twice.json().error.code, 'ALREADY_REPORTED');
+      assert.equal((await report(tech, id, { reason: 'copyright' })).statusCode, 201, 'technicians may report too');
+      assert.equal((await ctx.app.inject({ method: 'POST', url: `/api/v1/designs/${id}/reports`, payload: { reason: 'spam' } })).statusCode, 401);
+      for (const payload of [{ reason: 'boring' }, {}, { reason: 'other', text: 'x'.repeat(1001) }, { reason: 'spam', extra: 1 }]) {
+        const res = await report(owner, id, payload);
+        assert.equal(res.statusCode, 400, JSON.stringify(payload));
+        assert.equal(res.json().error.code, 'VALIDATION_ERROR');
+      }
+      const order = await createOrder(ctx, owner, { description: 'Private one' });
+      assert.equal((await report(fan, order.design_id, { reason: 'spam' })).statusCode, 404, 'private designs');
+      const c = await comment(owner, id, 'Buy my stuff');
+      assert.equal((await report(fan, id, { reason: 'spam' }, c)).statusCode, 201, 'a comment is its own item');
+      assert.equal((await report(fan, id, { reason: 'spam' }, c)).json().error.code, 'ALREADY_REPORTED');
+      assert.equal((await report(fan, order.design_id, { reason: 'spam' }, c)).statusCode, 404, 'the comment must be on that design');
+      const queued = await queue();
+      assert.ok(queued.some((r) => r.design_id === id && r.comment_id === null && r.reporter.name === 'Fay Fan' && r.reason === 'spam'));
+      assert.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/moderation/reports', headers: fan.auth })).statusCode, 403, 'technicians only');
+    });
+
+    it('hides a design after 3 open reports from different users, exactly like a removed one, until a technician restores it', async () => {
+      const id = await publicDesign('Reported chrome flames');
+      await comment(fan, id, 'Hmm');
+      assert.equal((await favourite(fan, id)).statusCode, 200);
+      const reporters = await Promise.all(Array.from({ length: 4 }, (_, i) => registerUser(ctx, 'customer', `Reporter ${i}`)));
+      // Three at once: the item row lock counts them one after another, so the third hides it.
+      const results = await Promise.all(reporters.slice(0, 3).map((r) => report(r, id, { reason: 'offensive' })));
+      assert.deepEqual(results.map((r) => r.statusCode), [201, 201, 201]);
+
+      assert.ok(!ids(await gallery(ctx, 'limit=100')).includes(id), 'gone from the gallery');
+      assert.ok(!ids(await gallery(ctx, 'search=flames')).includes(id), 'gone from search');
+      assert.equal((await ctx.app.inject({ method: 'GET', url: `/api/v1/designs/${id}` })).statusCode, 404);
+      assert.equal((await ctx.app.inject({ method: 'GET', url: `/api/v1/designs/${id}`, headers: owner.auth })).statusCode, 404, 'even for its owner, as removed');
+      const reuse = await ctx.app.inject({ method: 'POST', url: '/api/v1/orders', headers: fan.auth, payload: { source_design_id: id, quantity: 1 } });
+      assert.equal(reuse.statusCode, 404, 'no reuse');
+      assert.equal((await ctx.app.inject({ method: 'POST', url: `/api/v1/designs/${id}/comments`, headers: fan.auth, payload: { text: 'x' } })).statusCode, 404);
+      assert.equal((await report(reporters[3]!, id, { reason: 'spam' })).statusCode, 404, 'hidden items take no more reports');
+      assert.ok(!ids(await myFavourites(fan)).includes(id));
+      const [action] = await rows<{ action: string; moderator_id: string | null }>(
+        ctx.database.handle.db,
+        `select action, moderator_id from moderation_actions where design_id = '${id}'`,
+      );
+      assert.deepEqual({ ...action }, { action: 'auto_hide', moderator_id: null }, 'the automatic hide is audited');
+      const open = (await queue()).filter((r) => r.design_id === id);
+      assert.equal(open.length, 3, 'the reports stay open until reviewed');
+      assert.ok(open.every((r) => r.item_hidden));
+
+      const restored = await decide(tech, id, { action: 'restore', note: 'Reviewed: not offensive' });
+      assert.equal(restored.statusCode, 200, restored.body);
+      assert.equal(restored.json().data.reports_closed, 3);
+      assert.equal(restored.json().data.moderator.id, tech.id);
+      assert.ok(ids(await gallery(ctx, 'limit=100')).includes(id), 'back in the gallery');
+      assert.ok(!(await queue()).some((r) => r.design_id === id), 'no longer in the open queue');
+      assert.equal((await queue('&status=dismissed')).filter((r) => r.design_id === id).length, 3);
+      assert.equal((await report(reporters[0]!, id, { reason: 'offensive' })).statusCode, 409, 'still once per user');
+      assert.deepEqual(await invariantViolations(ctx.database.handle.db), []);
+    });
+
+    it('lets technicians hide and restore designs and comments with a note, audited; others may not', async () => {
+      const id = await publicDesign('Moderated marble');
+      const c = await comment(fan, id, 'Rude words');
+      await report(owner, id, { reason: 'offensive', text: 'rude' }, c);
+      assert.equal((await decide(fan, id, { action: 'hide', note: 'x' })).statusCode, 403);
+      assert.equal((await decide(tech, id, { action: 'hide' })).statusCode, 400, 'a note is required');
+      assert.equal((await decide(tech, id, { action: 'ban', note: 'x' })).statusCode, 400);
+      assert.equal((await decide(tech, '00000000-0000-4000-8000-000000000000', { action: 'hide', note: 'x' })).statusCode, 404);
+
+      const hid = await decide(tech, id, { action: 'hide', note: 'Rude comment' }, c);
+      assert.equal(hid.statusCode, 200, hid.body);
+      assert.equal(hid.json().data.reports_closed, 1);
+      assert.deepEqual(await comments(id), [], 'a hidden comment leaves the list');
+      assert.equal(await commentCount(id), 0, 'and the count');
+      assert.equal((await queue('&status=upheld')).filter((r) => r.comment_id === c).length, 1);
+      assert.equal((await ctx.app.inject({ method: 'DELETE', url: `/api/v1/designs/${id}/comments/${c}`, headers: fan.auth })).statusCode, 204, 'its author may still delete it');
+      assert.equal(await commentCount(id), 0, 'deleting a hidden comment does not count it twice');
+      assert.equal((await decide(tech, id, { action: 'restore', note: 'x' }, c)).statusCode, 404, 'deleted comments are gone');
+
+      assert.equal((await decide(tech, id, { action: 'hide', note: 'Copyright claim' })).statusCode, 200);
+      assert.equal((await ctx.app.inject({ method: 'GET', url: `/api/v1/designs/${id}` })).statusCode, 404);
+      assert.equal((await decide(tech, id, { action: 'restore', note: 'Claim withdrawn' })).statusCode, 200);
+      assert.equal((await ctx.app.inject({ method: 'GET', url: `/api/v1/designs/${id}` })).statusCode, 200);
+      const audit = await rows<{ action: string; note: string }>(
+        ctx.database.handle.db,
+        `select action, note from moderation_actions where design_id = '${id}' order by created_at, id`,
+      );
+      assert.deepEqual(audit.map((a) => `${a.action}: ${a.note}`), ['hide: Rude comment', 'hide: Copyright claim', 'restore: Claim withdrawn']);
+      assert.deepEqual(await invariantViolations(ctx.database.handle.db), []);
     });
   });
 });

@@ -29,6 +29,7 @@ const columns = {
     isPublic: designs.isPublic,
     publishedAt: designs.publishedAt,
     removedAt: designs.removedAt,
+    hiddenAt: designs.hiddenAt,
     reuseCount: designs.reuseCount,
     commentCount: designs.commentCount,
     favouriteCount: designs.favouriteCount,
@@ -49,8 +50,8 @@ export type DesignWithImage = {
   thumbnailKey: string;
 };
 
-/** In the gallery: public and not removed. The partial gallery indexes match exactly this predicate. */
-export const inGallery = and(eq(designs.isPublic, true), isNull(designs.removedAt))!;
+/** In the gallery: public, not removed, not hidden by moderation. The partial gallery indexes match exactly this predicate. */
+export const inGallery = and(eq(designs.isPublic, true), isNull(designs.removedAt), isNull(designs.hiddenAt))!;
 
 export function createDesignsRepository(db: Executor) {
   const withImage = (tx: Executor) =>
@@ -118,7 +119,7 @@ export function createDesignsRepository(db: Executor) {
       await tx.update(designs).set({ description }).where(eq(designs.orderId, orderId));
     },
 
-    /** A gallery design that may be reused: public and not removed, with the image of its order. */
+    /** A gallery design that may be reused: in the gallery (public, neither removed nor hidden), with the image of its order. */
     async findReusable(id: string, tx: Executor = db) {
       const [row] = await tx
         .select({
@@ -138,6 +139,17 @@ export function createDesignsRepository(db: Executor) {
     },
 
     countIfInGallery,
+
+    /**
+     * A comment leaving (deleted, hidden) or coming back (restored): the count follows whatever the
+     * design's state, in the caller's transaction, with the change it counts.
+     */
+    async shiftCommentCount(designId: string, delta: 1 | -1, tx: Executor): Promise<void> {
+      await tx
+        .update(designs)
+        .set({ commentCount: sql`${designs.commentCount} + ${delta}` })
+        .where(eq(designs.id, designId));
+    },
 
     /** Records a reuse of a gallery design (false when it left the gallery meanwhile). */
     async recordUsage(values: { designId: string; orderId: string; userId: string }, tx: Executor): Promise<boolean> {

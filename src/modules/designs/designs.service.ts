@@ -30,10 +30,10 @@ export function createDesignsService(deps: { db: Database; designs: DesignsRepos
     };
   }
 
-  /** Owners see their own designs (unless removed); everyone else only public ones. Anything else is 404. */
+  /** Owners see their own designs (unless removed or hidden by moderation); everyone else only public ones. Anything else is 404. */
   async function visible(id: string, viewer: UserRow | null) {
     const row = await designs.findById(id);
-    if (!row || row.design.removedAt) throw designNotFound();
+    if (!row || row.design.removedAt || row.design.hiddenAt) throw designNotFound();
     if (!row.design.isPublic && row.design.ownerId !== viewer?.id) throw designNotFound();
     return row;
   }
@@ -66,7 +66,7 @@ export function createDesignsService(deps: { db: Database; designs: DesignsRepos
       const removed = await deps.db.transaction((tx) => designs.unfavourite(id, user.id, tx));
       if (removed) return;
       const row = await designs.findById(id);
-      if (!row || row.design.removedAt || !row.design.isPublic) throw designNotFound();
+      if (!row || row.design.removedAt || row.design.hiddenAt || !row.design.isPublic) throw designNotFound();
     },
     async favourites(user: UserRow, limit: number, offset: number) {
       const { rows, total } = await designs.favourites(user.id, limit, offset);
