@@ -95,6 +95,15 @@ class World {
     return order.design_id;
   }
 
+  /** A comment of A's on A's shared public design. */
+  async comment(): Promise<{ id: string; commentId: string }> {
+    const design = await this.sharedPublicDesign();
+    const res = await this.ctx.app.inject({ method: 'POST', url: `/api/v1/designs/${design}/comments`, headers: this.users.owner.auth, payload: { text: 'Mine' } });
+    assert.equal(res.statusCode, 201, res.body);
+    return { id: design, commentId: res.json().data.id };
+  }
+
+  sharedComment = () => this.once('comment', () => this.comment());
   sharedOrder = () => this.once('order', () => this.order());
   sharedPublicDesign = () => this.once('public design', () => this.design('public'));
   sharedPrivateDesign = () => this.once('private design', () => this.design('private'));
@@ -255,6 +264,31 @@ const ROWS: Row[] = [
     expect: [401, 404, 404, 403, 403],
     readOnly: true,
     target: async (w) => ({ ...id(await w.sharedPrivateDesign()), body: { text: 'Lovely' } }),
+  },
+  { op: 'DELETE /api/v1/designs/{id}/comments/{commentId}', on: "A's comment", expect: [401, 204, 404, 403, 403], target: async (w) => ({ params: await w.comment() }) },
+  // Fresh items per caller: three reports would hide a shared one.
+  { op: 'POST /api/v1/designs/{id}/reports', on: "A's public design", expect: SIGNED_IN(201), target: async (w) => ({ ...id(await w.design('public')), body: { reason: 'spam' } }) },
+  { op: 'POST /api/v1/designs/{id}/reports', on: "A's private design", expect: SIGNED_IN(404), readOnly: true, target: async (w) => ({ ...id(await w.sharedPrivateDesign()), body: { reason: 'spam' } }) },
+  {
+    op: 'POST /api/v1/designs/{id}/comments/{commentId}/reports',
+    on: "A's comment",
+    expect: SIGNED_IN(201),
+    target: async (w) => ({ params: await w.comment(), body: { reason: 'offensive', text: 'Rude' } }),
+  },
+  { op: 'GET /api/v1/moderation/reports', on: 'the queue', expect: [401, 403, 403, 200, 200], readOnly: true, target: async () => ({}) },
+  {
+    op: 'PUT /api/v1/moderation/designs/{id}',
+    on: "A's public design",
+    expect: [401, 403, 403, 200, 200],
+    readOnly: true,
+    target: async (w) => ({ ...id(await w.sharedPublicDesign()), body: { action: 'restore', note: 'Reviewed' } }),
+  },
+  {
+    op: 'PUT /api/v1/moderation/designs/{id}/comments/{commentId}',
+    on: "A's comment",
+    expect: [401, 403, 403, 200, 200],
+    readOnly: true,
+    target: async (w) => ({ params: await w.sharedComment(), body: { action: 'restore', note: 'Reviewed' } }),
   },
   {
     op: 'GET /api/v1/files/{*}',
