@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { getHeapStatistics } from 'node:v8';
+import { DEFAULT_TURNAROUND_BUSINESS_DAYS } from './modules/orders/orders.domain.js';
 
 export type Environment = 'development' | 'staging' | 'production';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -60,6 +61,8 @@ export interface Config {
   };
   maxUploadSizeMb: number;
   basePriceCents: number;
+  /** Business days from acceptance to an order's ship_by date. */
+  turnaroundBusinessDays: number;
   currency: string;
   shutdownTimeoutMs: number;
   requestTimeoutMs: number;
@@ -233,6 +236,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     maxUploadSizeMb: int('MAX_UPLOAD_SIZE_MB', 10, 1, 100),
     basePriceCents: int('BASE_PRICE_CENTS', 2500, 1, 10_000_000),
+    turnaroundBusinessDays: int('TURNAROUND_BUSINESS_DAYS', DEFAULT_TURNAROUND_BUSINESS_DAYS, 1, 365),
     currency: (get('CURRENCY') ?? 'USD').toUpperCase(),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 28000),
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 25000, 1000, 29000),

@@ -66,6 +66,7 @@ export function wireOrders(
     cleanup: deps.cleanup,
     processImage: processDesignImage,
     pricing: { basePriceCents: config.basePriceCents, currency: config.currency },
+    turnaroundBusinessDays: config.turnaroundBusinessDays,
   });
   const designs = createDesignsService({ db, designs: designsRepository, storage: deps.storage });
   return {

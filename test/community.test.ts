@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { invariantViolations } from './support/invariants.js';
-import { createOrder, put } from './support/orders.js';
+import { sql } from '../src/db/orm.js';
+import { addBusinessDays } from '../src/modules/orders/orders.domain.js';
+import { advanceOrder, createOrder, put } from './support/orders.js';
 import { rows } from './support/store.js';
 
-/** The gallery community (issue 19): favourites, tags, comment deletion, reports and moderation. */
+/** The gallery community and order promises (issue 19): favourites, tags, comment deletion, reports and moderation, ship-by dates. */
 
 const gallery = (ctx: TestContext, qs = '') => ctx.app.inject({ method: 'GET', url: `/api/v1/designs${qs ? `?${qs}` : ''}` });
 const ids = (res: { json(): { data: Array<{ id: string }> } }) => res.json().data.map((d) => d.id);
@@ -294,6 +296,58 @@ describe('community', () => {
       );
       assert.deepEqual(audit.map((a) => `${a.action}: ${a.note}`), ['hide: Rude comment', 'hide: Copyright claim', 'restore: Claim withdrawn']);
       assert.deepEqual(await invariantViolations(ctx.database.handle.db), []);
+    });
+  });
+
+  describe('ship-by dates', () => {
+    it('counts business days, skipping weekends', () => {
+      // 4 December 2026 is a Friday.
+      assert.equal(addBusinessDays(new Date('2026-12-04T12:00:00Z'), 1), '2026-12-07', 'Friday + 1 → Monday');
+      assert.equal(addBusinessDays(new Date('2026-12-05T12:00:00Z'), 1), '2026-12-07', 'Saturday + 1 → Monday');
+      assert.equal(addBusinessDays(new Date('2026-12-06T23:59:00Z'), 5), '2026-12-11', 'Sunday + 5 → Friday');
+      assert.equal(addBusinessDays(new Date('2026-12-02T00:00:00Z'), 10), '2026-12-16', 'Wednesday + 10 → Wednesday two weeks on');
+    });
+
+    it('sets ship_by at acceptance, shows it to both sides, and lets technicians filter overdue orders and sort by ship_by', async () => {
+      const expected = addBusinessDays(new Date(), 10);
+      const late = await createOrder(ctx, owner, { description: 'Late chrome set' });
+      const onTime = await createOrder(ctx, owner, { description: 'On-time glitter set' });
+      const shippedLate = await createOrder(ctx, owner, { description: 'Shipped late set' });
+      const pending = await createOrder(ctx, owner, { description: 'Not yet accepted' });
+      assert.equal(pending.ship_by, null);
+      await advanceOrder(ctx, tech, late.id, 'in_production');
+      await advanceOrder(ctx, tech, onTime.id, 'accepted');
+      await advanceOrder(ctx, tech, shippedLate.id, 'shipped');
+      const get = (user: TestUser, id: string) => ctx.app.inject({ method: 'GET', url: `/api/v1/orders/${id}`, headers: user.auth });
+      for (const user of [owner, tech]) {
+        const res = await get(user, onTime.id);
+        assert.equal(res.json().data.ship_by, expected, 'TURNAROUND_BUSINESS_DAYS (10) business days after acceptance');
+        assert.equal(res.json().data.overdue, false);
+      }
+      // Their promises fall due: two days ago.
+      await ctx.database.handle.db.execute(sql.raw(`update orders set ship_by = current_date - 2 where id in ('${late.id}', '${shippedLate.id}')`));
+      assert.equal((await get(owner, late.id)).json().data.overdue, true, 'the customer sees it too');
+      assert.equal((await get(owner, shippedLate.id)).json().data.overdue, false, 'shipped is not overdue');
+
+      const list = async (qs: string) => {
+        const res = await ctx.app.inject({ method: 'GET', url: `/api/v1/orders?limit=100&${qs}`, headers: tech.auth });
+        assert.equal(res.statusCode, 200, res.body);
+        return res.json().data as Array<{ id: string; overdue: boolean; ship_by: string | null }>;
+      };
+      const overdue = await list('overdue=true');
+      assert.deepEqual(overdue.map((o) => o.id), [late.id]);
+      assert.ok(overdue[0]!.overdue);
+      const rest = (await list('overdue=false')).map((o) => o.id);
+      assert.ok(rest.includes(onTime.id) && rest.includes(shippedLate.id) && rest.includes(pending.id) && !rest.includes(late.id));
+      const mine = [late.id, shippedLate.id, onTime.id];
+      const bySoonest = (await list('sort=ship_by')).filter((o) => o.ship_by !== null && mine.includes(o.id)).map((o) => o.id);
+      assert.deepEqual(bySoonest.slice(-1), [onTime.id], 'soonest first');
+      assert.deepEqual(bySoonest.slice(0, 2).sort(), [late.id, shippedLate.id].sort());
+      const byLatest = (await list('sort=-ship_by')).filter((o) => mine.includes(o.id)).map((o) => o.id);
+      assert.equal(byLatest[0], onTime.id);
+      const bad = await ctx.app.inject({ method: 'GET', url: '/api/v1/orders?overdue=maybe', headers: tech.auth });
+      assert.equal(bad.statusCode, 400);
+      assert.equal(bad.json().error.code, 'VALIDATION_ERROR');
     });
   });
 });

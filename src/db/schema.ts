@@ -1,4 +1,4 @@
-import { type AnyPgColumn, boolean, check, customType, index, integer, jsonb, numeric, pgTable, primaryKey, sql, text, timestamp, uniqueIndex, uuid } from './orm.js';
+import { type AnyPgColumn, boolean, check, customType, date, index, integer, jsonb, numeric, pgTable, primaryKey, sql, text, timestamp, uniqueIndex, uuid } from './orm.js';
 import { DESIGN_TAGS_MAX } from '../modules/designs/designs.domain.js';
 import { MODERATION_ACTIONS, REPORT_REASONS, REPORT_STATUSES, REPORT_TEXT_MAX_LENGTH } from '../modules/moderation/moderation.domain.js';
 import { INVITATION_STATUSES } from '../modules/invitations/invitations.domain.js';
@@ -104,6 +104,8 @@ export const orders = pgTable(
     trackingNumber: text('tracking_number'),
     originalOrderId: uuid('original_order_id').references((): AnyPgColumn => orders.id),
     sourceDesignId: uuid('source_design_id').references((): AnyPgColumn => designs.id),
+    /** Promised at acceptance: acceptance date + TURNAROUND_BUSINESS_DAYS business days (workflow.ts, accept). */
+    shipBy: date('ship_by', { mode: 'string' }),
     statusChangedAt: timestamp('status_changed_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     ...timestamps,
   },
@@ -117,6 +119,9 @@ export const orders = pgTable(
       .on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst())
       .where(sql`${t.technicianId} is null`),
     index('orders_status_idx').on(t.status),
+    // Sorting by ship_by, and the overdue filter (a ship_by range), within each list's scope.
+    index('orders_technician_id_ship_by_idx').on(t.technicianId, t.shipBy, t.id),
+    index('orders_customer_id_ship_by_idx').on(t.customerId, t.shipBy, t.id),
     // Auto-assignment counts each technician's open orders under a global lock on every submission.
     index('orders_open_technician_id_idx')
       .on(t.technicianId)

@@ -43,6 +43,7 @@ ALTER TABLE "designs" ADD COLUMN "favourite_count" integer DEFAULT 0 NOT NULL;--
 ALTER TABLE "designs" ADD COLUMN "shape" text;--> statement-breakpoint
 ALTER TABLE "designs" ADD COLUMN "length" text;--> statement-breakpoint
 ALTER TABLE "designs" ADD COLUMN "tags" text[] DEFAULT '{}'::text[] NOT NULL;--> statement-breakpoint
+ALTER TABLE "orders" ADD COLUMN "ship_by" date;--> statement-breakpoint
 ALTER TABLE "design_favourites" ADD CONSTRAINT "design_favourites_design_id_designs_id_fk" FOREIGN KEY ("design_id") REFERENCES "public"."designs"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "design_favourites" ADD CONSTRAINT "design_favourites_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "moderation_actions" ADD CONSTRAINT "moderation_actions_moderator_id_users_id_fk" FOREIGN KEY ("moderator_id") REFERENCES "public"."users"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
@@ -63,6 +64,8 @@ CREATE INDEX "designs_gallery_favourite_idx" ON "designs" USING btree ("favourit
 CREATE INDEX "designs_gallery_shape_idx" ON "designs" USING btree ("shape","published_at" DESC NULLS FIRST,"id" DESC NULLS FIRST) WHERE "designs"."is_public" and "designs"."removed_at" is null and "designs"."hidden_at" is null;--> statement-breakpoint
 CREATE INDEX "designs_gallery_length_idx" ON "designs" USING btree ("length","published_at" DESC NULLS FIRST,"id" DESC NULLS FIRST) WHERE "designs"."is_public" and "designs"."removed_at" is null and "designs"."hidden_at" is null;--> statement-breakpoint
 CREATE INDEX "designs_tags_idx" ON "designs" USING gin ("tags") WHERE "designs"."is_public" and "designs"."removed_at" is null and "designs"."hidden_at" is null;--> statement-breakpoint
+CREATE INDEX "orders_technician_id_ship_by_idx" ON "orders" USING btree ("technician_id","ship_by","id");--> statement-breakpoint
+CREATE INDEX "orders_customer_id_ship_by_idx" ON "orders" USING btree ("customer_id","ship_by","id");--> statement-breakpoint
 CREATE INDEX "designs_gallery_published_idx" ON "designs" USING btree ("published_at" DESC NULLS FIRST,"id" DESC NULLS FIRST) WHERE "designs"."is_public" and "designs"."removed_at" is null and "designs"."hidden_at" is null;--> statement-breakpoint
 CREATE INDEX "designs_gallery_reuse_idx" ON "designs" USING btree ("reuse_count" DESC NULLS FIRST,"published_at" DESC NULLS FIRST,"id" DESC NULLS FIRST) WHERE "designs"."is_public" and "designs"."removed_at" is null and "designs"."hidden_at" is null;--> statement-breakpoint
 CREATE INDEX "designs_gallery_comment_idx" ON "designs" USING btree ("comment_count" DESC NULLS FIRST,"published_at" DESC NULLS FIRST,"id" DESC NULLS FIRST) WHERE "designs"."is_public" and "designs"."removed_at" is null and "designs"."hidden_at" is null;--> statement-breakpoint
