@@ -860,7 +860,7 @@ export interface paths {
         };
         /**
          * List orders
-         * @description Customers see their own orders; technicians see orders assigned to them plus unassigned ones. Filters: status (repeat or comma-separate), search (description), from_date, to_date. Sort: created_at, updated_at, status (prefix - for descending; default -created_at).
+         * @description Customers see their own orders; technicians see orders assigned to them plus unassigned ones. Filters: status (repeat or comma-separate), search (description), from_date, to_date, overdue (past ship_by, not shipped). Sort: created_at, updated_at, status, ship_by (prefix - for descending; default -created_at).
          */
         get: {
             parameters: {
@@ -875,7 +875,9 @@ export interface paths {
                     from_date?: string;
                     /** @description Created before (ISO 8601 date or date-time; a date means its start) */
                     to_date?: string;
-                    sort?: "created_at" | "-created_at" | "updated_at" | "-updated_at" | "status" | "-status";
+                    /** @description true: only orders past their ship_by date and not shipped yet; false: only the others */
+                    overdue?: boolean;
+                    sort?: "created_at" | "-created_at" | "updated_at" | "-updated_at" | "status" | "-status" | "ship_by" | "-ship_by";
                 };
                 header?: never;
                 path?: never;
@@ -1380,7 +1382,7 @@ export interface paths {
          *
          *     | move | from → to | who | guards |
          *     |---|---|---|---|
-         *     | accept | under_review → accepted | the assigned technician (not on their own order) | complexity_multiplier 1.00–5.00, at most 2 decimals |
+         *     | accept | under_review → accepted | the assigned technician (not on their own order) | complexity_multiplier 1.00–5.00, at most 2 decimals; sets ship_by: TURNAROUND_BUSINESS_DAYS business days after acceptance (weekends skipped) |
          *     | reject | under_review → rejected | the assigned technician (not on their own order) | feedback is required |
          *
          *     Refusals, in this order: 403 NOT_ASSIGNED (another technician’s order), 422 OWN_ORDER (acting as technician on your own customer order), 422 INVALID_STATE (`details.current_status`).
@@ -4096,6 +4098,13 @@ export interface components {
             revision_count: number;
             carrier: string | null;
             tracking_number: string | null;
+            /**
+             * Format: date
+             * @description Promised ship-by date, set at acceptance (TURNAROUND_BUSINESS_DAYS business days later)
+             */
+            ship_by: string | null;
+            /** @description Past ship_by and not shipped yet */
+            overdue: boolean;
             /** Format: uuid */
             original_order_id: string | null;
             /** Format: uuid */
