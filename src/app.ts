@@ -15,6 +15,7 @@ import { commentsRoutes } from './modules/comments/comments.routes.js';
 import { designsRoutes } from './modules/designs/designs.routes.js';
 import { invitationsRoutes } from './modules/invitations/invitations.routes.js';
 import { moderationRoutes } from './modules/moderation/moderation.routes.js';
+import { ratingsRoutes } from './modules/ratings/ratings.routes.js';
 import { messagesRoutes } from './modules/messages/messages.routes.js';
 import { ordersRoutes } from './modules/orders/orders.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
@@ -170,6 +171,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(designsRoutes, { designs: services.designs });
   await app.register(commentsRoutes, { comments: services.comments });
   await app.register(moderationRoutes, { moderation: services.moderation });
+  await app.register(ratingsRoutes, { ratings: services.ratings });
   if (isLocal(storage)) await app.register(filesRoutes, { storage });
 
   await app.ready();

@@ -50,6 +50,7 @@ export const ERRORS = {
   OWN_ORDER: { status: 422, description: 'You are this order’s customer, so you may not act on it as its technician.' },
   ORDER_ALREADY_ASSIGNED: { status: 422, description: 'The order already has a technician.' },
   PAYMENT_REQUIRED: { status: 422, description: 'Production cannot start before the order is paid.' },
+  RATING_LOCKED: { status: 422, description: 'The rating’s editing window has closed; it can no longer be changed.' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, description: 'The Idempotency-Key was used for a different request.' },
   RATE_LIMITED: { status: 429, description: 'Too many requests; wait `Retry-After` seconds.' },
   HEADERS_TOO_LARGE: { status: 431, description: 'The request headers are larger than 16 KB.' },

@@ -11,6 +11,8 @@ import { createMessagesRepository } from './modules/messages/messages.repository
 import { createMessagesService } from './modules/messages/messages.service.js';
 import { createModerationRepository } from './modules/moderation/moderation.repository.js';
 import { createModerationService } from './modules/moderation/moderation.service.js';
+import { createRatingsRepository } from './modules/ratings/ratings.repository.js';
+import { createRatingsService } from './modules/ratings/ratings.service.js';
 import { createOrdersRepository } from './modules/orders/orders.repository.js';
 import { createOrdersService } from './modules/orders/orders.service.js';
 import { createWorkflow } from './modules/orders/workflow.js';
@@ -75,6 +77,7 @@ export function wireOrders(
     messages: createMessagesService({ db, messages: createMessagesRepository(db), orders }),
     designs,
     comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository }),
+    ratings: createRatingsService({ ratings: createRatingsRepository(db) }),
     moderation: createModerationService({ db, moderation: createModerationRepository(db), designCounts: designsRepository }),
   };
 }

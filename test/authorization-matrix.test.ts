@@ -291,6 +291,15 @@ const ROWS: Row[] = [
     target: async (w) => ({ params: await w.sharedComment(), body: { action: 'restore', note: 'Reviewed' } }),
   },
   {
+    op: 'PUT /api/v1/orders/{id}/rating',
+    on: "A's delivered order",
+    expect: [401, 200, 404, 403, 403],
+    readOnly: true,
+    target: async (w) => ({ ...id((await w.once('delivered', () => w.order('delivered'))).id), body: { stars: 5 } }),
+  },
+  { op: 'PUT /api/v1/orders/{id}/rating', on: "A's order under review", expect: [401, 422, 404, 403, 403], readOnly: true, target: async (w) => ({ ...id((await w.sharedOrder()).id), body: { stars: 5 } }) },
+  { op: 'GET /api/v1/users/me/ratings', on: 'my ratings', expect: [401, 403, 403, 200, 200], readOnly: true, target: async () => ({}) },
+  {
     op: 'GET /api/v1/files/{*}',
     on: "a signed link to A's image",
     expect: ALL(200),

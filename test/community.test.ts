@@ -350,4 +350,69 @@ describe('community', () => {
       assert.equal(bad.json().error.code, 'VALIDATION_ERROR');
     });
   });
+
+  describe('ratings', () => {
+    const rate = (user: TestUser, orderId: string, payload: unknown) => put(ctx, user, `/api/v1/orders/${orderId}/rating`, payload);
+
+    it('lets the customer rate a delivered order once, change it within 14 days, and shows technician and design averages', async () => {
+      const tech2 = await registerUser(ctx, 'nail_technician', 'Rae Rated');
+      const id = await publicDesign('Rated rose gold');
+      // The design's own order, then two reuses by the fan, all delivered by whichever technician got them.
+      const [own] = await rows<{ id: string }>(ctx.database.handle.db, `select order_id as id from designs where id = '${id}'`);
+      const reuse = async () => {
+        const res = await ctx.app.inject({ method: 'POST', url: '/api/v1/orders', headers: fan.auth, payload: { source_design_id: id, quantity: 1 } });
+        assert.equal(res.statusCode, 201, res.body);
+        return res.json().data as { id: string; technician_id: string };
+      };
+      const techOf = (techId: string) => (techId === tech.id ? tech : tech2);
+      const first = await reuse();
+      const second = await reuse();
+      assert.equal((await rate(fan, first.id, { stars: 5 })).statusCode, 422, 'not delivered yet');
+      assert.equal((await rate(fan, first.id, { stars: 5 })).json().error.code, 'INVALID_STATE');
+      await advanceOrder(ctx, techOf(first.technician_id), first.id, 'delivered');
+      await advanceOrder(ctx, techOf(second.technician_id), second.id, 'delivered');
+      const [ownOrder] = await rows<{ technician_id: string }>(ctx.database.handle.db, `select technician_id from orders where id = '${own!.id}'`);
+      await advanceOrder(ctx, techOf(ownOrder!.technician_id), own!.id, 'delivered');
+
+      assert.equal((await rate(owner, first.id, { stars: 5 })).statusCode, 404, 'someone else’s order');
+      assert.equal((await rate(tech, first.id, { stars: 5 })).statusCode, 403);
+      for (const payload of [{ stars: 0 }, { stars: 6 }, { stars: 4.5 }, {}, { stars: 3, comment: 'x'.repeat(1001) }]) {
+        const res = await rate(fan, first.id, payload);
+        assert.equal(res.statusCode, 400, JSON.stringify(payload));
+        assert.equal(res.json().error.code, 'VALIDATION_ERROR');
+      }
+      const given = await rate(fan, first.id, { stars: 2, comment: ' Chipped on day two ' });
+      assert.equal(given.statusCode, 200, given.body);
+      assert.equal(given.json().data.comment, 'Chipped on day two');
+      const changed = await rate(fan, first.id, { stars: 4 });
+      assert.equal(changed.statusCode, 200);
+      assert.equal(changed.json().data.stars, 4, 'editable');
+      assert.equal(changed.json().data.comment, null);
+      assert.equal((await rate(fan, second.id, { stars: 5 })).statusCode, 200);
+      assert.equal((await rate(owner, own!.id, { stars: 3 })).statusCode, 200);
+      const [count] = await rows<{ n: number }>(ctx.database.handle.db, `select count(*)::int as n from order_ratings where order_id = '${first.id}'`);
+      assert.equal(count!.n, 1, 'one rating per order');
+
+      // Fifteen days on, the rating is fixed.
+      await ctx.database.handle.db.execute(sql.raw(`update order_ratings set created_at = now() - interval '15 days' where order_id = '${first.id}'`));
+      const locked = await rate(fan, first.id, { stars: 1 });
+      assert.equal(locked.statusCode, 422);
+      assert.equal(locked.json().error.code, 'RATING_LOCKED');
+
+      const design = (await ctx.app.inject({ method: 'GET', url: `/api/v1/designs/${id}` })).json().data;
+      assert.equal(design.rating_count, 3);
+      assert.equal(design.rating_average, 4, '(4 + 5 + 3) / 3');
+      const expected = await rows<{ technician_id: string; average: string; n: number }>(
+        ctx.database.handle.db,
+        `select technician_id, avg(stars)::text as average, count(*)::int as n from order_ratings group by technician_id`,
+      );
+      for (const t of [tech, tech2]) {
+        const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/users/me/ratings', headers: t.auth });
+        assert.equal(res.statusCode, 200, res.body);
+        const row = expected.find((e) => e.technician_id === t.id);
+        assert.deepEqual(res.json().data, { average: row ? Math.round(Number(row.average) * 100) / 100 : null, count: row?.n ?? 0 });
+      }
+      assert.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/users/me/ratings', headers: fan.auth })).statusCode, 403);
+    });
+  });
 });

@@ -1,6 +1,7 @@
 import { type AnyPgColumn, boolean, check, customType, date, index, integer, jsonb, numeric, pgTable, primaryKey, sql, text, timestamp, uniqueIndex, uuid } from './orm.js';
 import { DESIGN_TAGS_MAX } from '../modules/designs/designs.domain.js';
 import { MODERATION_ACTIONS, REPORT_REASONS, REPORT_STATUSES, REPORT_TEXT_MAX_LENGTH } from '../modules/moderation/moderation.domain.js';
+import { RATING_COMMENT_MAX_LENGTH, RATING_STARS } from '../modules/ratings/ratings.domain.js';
 import { INVITATION_STATUSES } from '../modules/invitations/invitations.domain.js';
 import { COMMENT_MAX_LENGTH } from '../modules/comments/comments.domain.js';
 import { MESSAGE_MAX_LENGTH } from '../modules/messages/messages.domain.js';
@@ -397,6 +398,35 @@ export const moderationActions = pgTable(
     index('moderation_actions_comment_id_idx').on(t.commentId),
     index('moderation_actions_moderator_id_idx').on(t.moderatorId),
     check('moderation_actions_action_check', sql`${t.action} in (${inList(MODERATION_ACTIONS)})`),
+  ],
+);
+
+/** A delivered order's rating by its customer: one per order (the key), editable for RATING_EDITABLE_DAYS. */
+export const orderRatings = pgTable(
+  'order_ratings',
+  {
+    orderId: uuid('order_id')
+      .primaryKey()
+      .references(() => orders.id),
+    customerId: uuid('customer_id')
+      .notNull()
+      .references(() => users.id),
+    technicianId: uuid('technician_id')
+      .notNull()
+      .references(() => users.id),
+    stars: integer('stars').notNull(),
+    comment: text('comment'),
+    ...timestamps,
+  },
+  (t) => [
+    // A technician's average and count.
+    index('order_ratings_technician_id_idx').on(t.technicianId, t.stars),
+    index('order_ratings_customer_id_idx').on(t.customerId),
+    check('order_ratings_stars_check', sql`${t.stars} between ${sql.raw(String(RATING_STARS.min))} and ${sql.raw(String(RATING_STARS.max))}`),
+    check(
+      'order_ratings_comment_check',
+      sql`${t.comment} is null or char_length(${t.comment}) between 1 and ${sql.raw(String(RATING_COMMENT_MAX_LENGTH))}`,
+    ),
   ],
 );
 

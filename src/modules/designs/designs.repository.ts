@@ -2,7 +2,7 @@ import { and, asc, desc, eq, isNull, type SQL, sql } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
 import { byShape, prepared, preparedSql } from '../../db/prepared.js';
-import { designFavourites, designUsages, designs, orders, users } from '../../db/schema.js';
+import { designFavourites, designUsages, designs, orderRatings, orders, users } from '../../db/schema.js';
 import type { Length, Shape } from '../orders/orders.domain.js';
 
 export type DesignRow = typeof designs.$inferSelect;
@@ -39,6 +39,10 @@ const columns = {
     createdAt: designs.createdAt,
   },
   ownerName: users.name,
+  /** Ratings of the delivered orders made from it: its own order and those that reused it (by key, per row shown). */
+  rating: sql<{ average: string | null; count: number }>`(select json_build_object('average', avg(r.stars), 'count', count(*))
+    from ${orderRatings} r where r.order_id = ${designs.orderId}
+      or r.order_id in (select o.id from ${orders} o where o.source_design_id = ${designs.id}))`,
   imageKey: orders.imageKey,
   thumbnailKey: orders.thumbnailKey,
 };
@@ -46,6 +50,7 @@ const columns = {
 export type DesignWithImage = {
   design: Omit<DesignRow, 'searchVector' | 'updatedAt'>;
   ownerName: string;
+  rating: { average: string | number | null; count: number };
   imageKey: string;
   thumbnailKey: string;
 };

@@ -27,6 +27,8 @@ export const DesignSchema = Type.Object(
     shape: Nullable(ShapeSchema),
     length: Nullable(LengthSchema),
     tags: Type.Array(Type.String(), { description: `Up to ${DESIGN_TAGS_MAX} free tags from the owner` }),
+    rating_average: Nullable(Type.Number({ description: 'Average stars of the delivered orders made from it (its own and reuses), to two decimals' })),
+    rating_count: Type.Integer(),
     published_at: Nullable(DateTime),
     created_at: DateTime,
   },

@@ -9,7 +9,7 @@ const designNotFound = () => fail('DESIGN_NOT_FOUND', 'No such design in the gal
 export function createDesignsService(deps: { db: Database; designs: DesignsRepository; storage: Storage }) {
   const { designs, storage } = deps;
 
-  async function render({ design, ownerName, imageKey, thumbnailKey }: DesignWithImage) {
+  async function render({ design, ownerName, imageKey, thumbnailKey, rating }: DesignWithImage) {
     const [imageUrl, thumbnailUrl] = await Promise.all([storage.signedUrl(imageKey), storage.signedUrl(thumbnailKey)]);
     return {
       id: design.id,
@@ -25,6 +25,8 @@ export function createDesignsService(deps: { db: Database; designs: DesignsRepos
       shape: design.shape,
       length: design.length,
       tags: design.tags,
+      rating_average: rating.average === null ? null : Math.round(Number(rating.average) * 100) / 100,
+      rating_count: Number(rating.count),
       published_at: design.publishedAt?.toISOString() ?? null,
       created_at: design.createdAt.toISOString(),
     };
