@@ -17,6 +17,8 @@ import { buildValidator } from './lib/validators.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
 import { designsRoutes } from './modules/designs/designs.routes.js';
 import { invitationsRoutes } from './modules/invitations/invitations.routes.js';
+import { moderationRoutes } from './modules/moderation/moderation.routes.js';
+import { ratingsRoutes } from './modules/ratings/ratings.routes.js';
 import { messagesRoutes } from './modules/messages/messages.routes.js';
 import { ordersRoutes } from './modules/orders/orders.routes.js';
 import { paymentsRoutes } from './modules/payments/payments.routes.js';
@@ -207,6 +209,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(messagesRoutes, { messages: services.messages });
   await app.register(designsRoutes, { designs: services.designs });
   await app.register(commentsRoutes, { comments: services.comments });
+  await app.register(moderationRoutes, { moderation: services.moderation });
+  await app.register(ratingsRoutes, { ratings: services.ratings });
   if (isLocal(storage)) await app.register(filesRoutes, { storage });
 
   await app.ready();

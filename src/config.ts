@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { getHeapStatistics } from 'node:v8';
+import { DEFAULT_TURNAROUND_BUSINESS_DAYS } from './modules/orders/orders.domain.js';
 
 export type Environment = 'development' | 'staging' | 'production';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -81,6 +82,8 @@ export interface Config {
   /** The web front end's base URL: Checkout's success and cancel pages are under it. */
   appUrl: string;
   basePriceCents: number;
+  /** Business days from acceptance to an order's ship_by date. */
+  turnaroundBusinessDays: number;
   currency: string;
   shutdownTimeoutMs: number;
   requestTimeoutMs: number;
@@ -355,6 +358,7 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
     stripe: stripeSecretKey && stripeWebhookSecret ? { secretKey: stripeSecretKey, webhookSecret: stripeWebhookSecret } : undefined,
     appUrl,
     basePriceCents: int('BASE_PRICE_CENTS', 2500, 1, 10_000_000),
+    turnaroundBusinessDays: int('TURNAROUND_BUSINESS_DAYS', DEFAULT_TURNAROUND_BUSINESS_DAYS, 1, 365),
     currency: (get('CURRENCY') ?? 'USD').toUpperCase(),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 28000),
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 25000, 1000, 29000),

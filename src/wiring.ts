@@ -11,6 +11,10 @@ import { createInvitationsRepository } from './modules/invitations/invitations.r
 import { createInvitationsService } from './modules/invitations/invitations.service.js';
 import { createMessagesRepository } from './modules/messages/messages.repository.js';
 import { createMessagesService } from './modules/messages/messages.service.js';
+import { createModerationRepository } from './modules/moderation/moderation.repository.js';
+import { createModerationService } from './modules/moderation/moderation.service.js';
+import { createRatingsRepository } from './modules/ratings/ratings.repository.js';
+import { createRatingsService } from './modules/ratings/ratings.service.js';
 import { createOrdersRepository } from './modules/orders/orders.repository.js';
 import { createOrdersService } from './modules/orders/orders.service.js';
 import { createPaymentsRepository } from './modules/payments/payments.repository.js';
@@ -83,8 +87,9 @@ export function wireOrders(
     cleanup: deps.cleanup,
     processImage: processDesignImage,
     pricing: { basePriceCents: config.basePriceCents, currency: config.currency },
+    turnaroundBusinessDays: config.turnaroundBusinessDays,
   });
-  const designs = createDesignsService({ designs: designsRepository, storage: deps.storage, anonymous });
+  const designs = createDesignsService({ db, designs: designsRepository, storage: deps.storage, anonymous });
   const payments = createPaymentsService({
     db,
     payments: createPaymentsRepository(db),
@@ -103,5 +108,7 @@ export function wireOrders(
     messages: createMessagesService({ db, messages: createMessagesRepository(db), orders }),
     designs,
     comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository, anonymous }),
+    ratings: createRatingsService({ ratings: createRatingsRepository(db) }),
+    moderation: createModerationService({ db, moderation: createModerationRepository(db), designCounts: designsRepository }),
   };
 }

@@ -96,6 +96,15 @@ class World {
     return order.design_id;
   }
 
+  /** A comment of A's on A's shared public design. */
+  async comment(): Promise<{ id: string; commentId: string }> {
+    const design = await this.sharedPublicDesign();
+    const res = await this.ctx.app.inject({ method: 'POST', url: `/api/v1/designs/${design}/comments`, headers: this.users.owner.auth, payload: { text: 'Mine' } });
+    assert.equal(res.statusCode, 201, res.body);
+    return { id: design, commentId: res.json().data.id };
+  }
+
+  sharedComment = () => this.once('comment', () => this.comment());
   sharedOrder = () => this.once('order', () => this.order());
   sharedPublicDesign = () => this.once('public design', () => this.design('public'));
   sharedPrivateDesign = () => this.once('private design', () => this.design('private'));
@@ -237,6 +246,18 @@ const ROWS: Row[] = [
     target: async (w) => ({ ...id(await w.design('private')), body: { is_public: true } }),
   },
   { op: 'GET /api/v1/designs/{id}/inspiration', on: "A's public design", expect: [401, 200, 404, 403, 403], readOnly: true, target: async (w) => id(await w.sharedPublicDesign()) },
+  { op: 'PUT /api/v1/designs/{id}/favourite', on: "A's public design", expect: [401, 200, 200, 403, 403], readOnly: true, target: async (w) => id(await w.sharedPublicDesign()) },
+  { op: 'PUT /api/v1/designs/{id}/favourite', on: "A's private design", expect: [401, 404, 404, 403, 403], readOnly: true, target: async (w) => id(await w.sharedPrivateDesign()) },
+  { op: 'DELETE /api/v1/designs/{id}/favourite', on: "A's public design", expect: [401, 204, 204, 403, 403], readOnly: true, target: async (w) => id(await w.sharedPublicDesign()) },
+  { op: 'DELETE /api/v1/designs/{id}/favourite', on: "A's private design", expect: [401, 404, 404, 403, 403], readOnly: true, target: async (w) => id(await w.sharedPrivateDesign()) },
+  { op: 'GET /api/v1/users/me/favourites', on: 'my favourites', expect: [401, 200, 200, 403, 403], readOnly: true, target: async () => ({}) },
+  {
+    op: 'PUT /api/v1/designs/{id}/tags',
+    on: "A's public design",
+    expect: [401, 200, 404, 403, 403],
+    readOnly: true,
+    target: async (w) => ({ ...id(await w.sharedPublicDesign()), body: { tags: ['matrix', 'chrome'] } }),
+  },
   { op: 'GET /api/v1/designs/{id}/comments', on: "A's public design", expect: ALL(200), readOnly: true, target: async (w) => id(await w.sharedPublicDesign()) },
   { op: 'GET /api/v1/designs/{id}/comments', on: "A's private design", expect: ALL(404), readOnly: true, target: async (w) => id(await w.sharedPrivateDesign()) },
   {
@@ -253,6 +274,40 @@ const ROWS: Row[] = [
     readOnly: true,
     target: async (w) => ({ ...id(await w.sharedPrivateDesign()), body: { text: 'Lovely' } }),
   },
+  { op: 'DELETE /api/v1/designs/{id}/comments/{commentId}', on: "A's comment", expect: [401, 204, 404, 403, 403], target: async (w) => ({ params: await w.comment() }) },
+  // Fresh items per caller: three reports would hide a shared one.
+  { op: 'POST /api/v1/designs/{id}/reports', on: "A's public design", expect: SIGNED_IN(201), target: async (w) => ({ ...id(await w.design('public')), body: { reason: 'spam' } }) },
+  { op: 'POST /api/v1/designs/{id}/reports', on: "A's private design", expect: SIGNED_IN(404), readOnly: true, target: async (w) => ({ ...id(await w.sharedPrivateDesign()), body: { reason: 'spam' } }) },
+  {
+    op: 'POST /api/v1/designs/{id}/comments/{commentId}/reports',
+    on: "A's comment",
+    expect: SIGNED_IN(201),
+    target: async (w) => ({ params: await w.comment(), body: { reason: 'offensive', text: 'Rude' } }),
+  },
+  { op: 'GET /api/v1/moderation/reports', on: 'the queue', expect: [401, 403, 403, 200, 200], readOnly: true, target: async () => ({}) },
+  {
+    op: 'PUT /api/v1/moderation/designs/{id}',
+    on: "A's public design",
+    expect: [401, 403, 403, 200, 200],
+    readOnly: true,
+    target: async (w) => ({ ...id(await w.sharedPublicDesign()), body: { action: 'restore', note: 'Reviewed' } }),
+  },
+  {
+    op: 'PUT /api/v1/moderation/designs/{id}/comments/{commentId}',
+    on: "A's comment",
+    expect: [401, 403, 403, 200, 200],
+    readOnly: true,
+    target: async (w) => ({ params: await w.sharedComment(), body: { action: 'restore', note: 'Reviewed' } }),
+  },
+  {
+    op: 'PUT /api/v1/orders/{id}/rating',
+    on: "A's delivered order",
+    expect: [401, 200, 404, 403, 403],
+    readOnly: true,
+    target: async (w) => ({ ...id((await w.once('delivered', () => w.order('delivered'))).id), body: { stars: 5 } }),
+  },
+  { op: 'PUT /api/v1/orders/{id}/rating', on: "A's order under review", expect: [401, 422, 404, 403, 403], readOnly: true, target: async (w) => ({ ...id((await w.sharedOrder()).id), body: { stars: 5 } }) },
+  { op: 'GET /api/v1/users/me/ratings', on: 'my ratings', expect: [401, 403, 403, 200, 200], readOnly: true, target: async () => ({}) },
   {
     op: 'GET /api/v1/files/{*}',
     on: "a signed link to A's image",

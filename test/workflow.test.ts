@@ -90,7 +90,7 @@ const STATES: State[] = ORDER_STATUSES.flatMap((status): State[] =>
 const INPUT: { [K in Exclude<MoveName, 'submit'>]: (ids: Ids) => MoveInput[K] } = {
   auto_assign: () => ({ technicianId: '' }),
   take: () => ({}),
-  accept: () => ({ complexityMultiplier: 1.5, basePriceCents: 2500, quantity: 2 }),
+  accept: () => ({ complexityMultiplier: 1.5, basePriceCents: 2500, quantity: 2, turnaroundBusinessDays: 10 }),
   reject: () => ({ feedback: 'More contrast' }),
   revise: () => ({ seenRevision: 0, description: 'Revised' }),
   record_payment: () => ({ paymentStatus: 'paid' }),
@@ -215,7 +215,9 @@ describe('workflow table', () => {
       seen.push({ event, inTransaction: row!.status === event.to });
     });
     const order = await orderIn({ status: 'under_review', technician: 'tech', payment: 'unpaid' });
-    const accepted = await workflow.perform('accept', ids.tech, order.id, { complexityMultiplier: 1.25, basePriceCents: 2500, quantity: 2 });
+    // Accepted late on Friday 4 December 2026 (UTC): ten business days later is Friday the 18th.
+    const at = new Date('2026-12-04T23:30:00Z');
+    const accepted = await workflow.perform('accept', ids.tech, order.id, { complexityMultiplier: 1.25, basePriceCents: 2500, quantity: 2, turnaroundBusinessDays: 10, at });
     await workflow.perform('record_payment', ids.tech, order.id, { paymentStatus: 'paid' });
     await workflow.perform('start_production', ids.tech, order.id, {});
     await workflow.perform('ship', ids.tech, order.id, { carrier: 'UPS', tracking_number: '1Z 999' });
@@ -229,7 +231,7 @@ describe('workflow table', () => {
         ['ship', 'in_production', 'shipped', ids.tech, order.id, true],
       ],
     );
-    assert.deepEqual(seen[0]!.event.changes, { complexity_multiplier: 1.25, unit_price_cents: 3125, total_price_cents: 6250 });
+    assert.deepEqual(seen[0]!.event.changes, { complexity_multiplier: 1.25, unit_price_cents: 3125, total_price_cents: 6250, ship_by: '2026-12-18' });
     assert.deepEqual(seen[1]!.event.changes, { payment_status: 'paid', payment_method: 'manual' });
     assert.deepEqual(seen[3]!.event.changes, { carrier: 'UPS', tracking_number: '1Z 999' });
     assert.equal(seen[0]!.event.id, accepted.id);

@@ -21,7 +21,7 @@ const require = createRequire(import.meta.url);
 export const { and, asc, desc, eq, gt, ilike, inArray, isNull, lt, lte, ne, sql } = require('drizzle-orm') as typeof Core;
 export type { ExtractTablesWithRelations, Placeholder, SQL } from 'drizzle-orm';
 
-export const { PgDialect, alias, boolean, check, customType, index, integer, jsonb, numeric, pgTable, text, timestamp, unionAll, uniqueIndex, uuid } =
+export const { PgDialect, alias, boolean, check, customType, date, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, unionAll, uniqueIndex, uuid } =
   require('drizzle-orm/pg-core') as typeof PgCore;
 export type { AnyPgColumn, PgDatabase, PgQueryResultHKT, PgTable, PgTransaction } from 'drizzle-orm/pg-core';
 

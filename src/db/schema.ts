@@ -1,4 +1,7 @@
-import { type AnyPgColumn, boolean, check, customType, index, integer, jsonb, numeric, pgTable, sql, text, timestamp, uniqueIndex, uuid } from './orm.js';
+import { type AnyPgColumn, boolean, check, customType, date, index, integer, jsonb, numeric, pgTable, primaryKey, sql, text, timestamp, uniqueIndex, uuid } from './orm.js';
+import { DESIGN_TAGS_MAX } from '../modules/designs/designs.domain.js';
+import { MODERATION_ACTIONS, REPORT_REASONS, REPORT_STATUSES, REPORT_TEXT_MAX_LENGTH } from '../modules/moderation/moderation.domain.js';
+import { RATING_COMMENT_MAX_LENGTH, RATING_STARS } from '../modules/ratings/ratings.domain.js';
 import { INVITATION_STATUSES } from '../modules/invitations/invitations.domain.js';
 import { COMMENT_MAX_LENGTH } from '../modules/comments/comments.domain.js';
 import { MESSAGE_MAX_LENGTH } from '../modules/messages/messages.domain.js';
@@ -108,6 +111,8 @@ export const orders = pgTable(
     trackingNumber: text('tracking_number'),
     originalOrderId: uuid('original_order_id').references((): AnyPgColumn => orders.id),
     sourceDesignId: uuid('source_design_id').references((): AnyPgColumn => designs.id),
+    /** Promised at acceptance: acceptance date + TURNAROUND_BUSINESS_DAYS business days (workflow.ts, accept). */
+    shipBy: date('ship_by', { mode: 'string' }),
     statusChangedAt: timestamp('status_changed_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     ...timestamps,
   },
@@ -121,6 +126,9 @@ export const orders = pgTable(
       .on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst())
       .where(sql`${t.technicianId} is null`),
     index('orders_status_idx').on(t.status),
+    // Sorting by ship_by, and the overdue filter (a ship_by range), within each list's scope.
+    index('orders_technician_id_ship_by_idx').on(t.technicianId, t.shipBy, t.id),
+    index('orders_customer_id_ship_by_idx').on(t.customerId, t.shipBy, t.id),
     // Auto-assignment counts each technician's open orders under a global lock on every submission.
     index('orders_open_technician_id_idx')
       .on(t.technicianId)
@@ -226,8 +234,16 @@ export const designs = pgTable(
     isPublic: boolean('is_public').notNull().default(false),
     publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date' }),
     removedAt: timestamp('removed_at', { withTimezone: true, mode: 'date' }),
+    /** Hidden by moderation (a technician, or three open reports): out of the gallery as if removed, until restored. */
+    hiddenAt: timestamp('hidden_at', { withTimezone: true, mode: 'date' }),
     reuseCount: integer('reuse_count').notNull().default(0),
     commentCount: integer('comment_count').notNull().default(0),
+    favouriteCount: integer('favourite_count').notNull().default(0),
+    /** The order's shape and length, copied when the design is made (orders never change them). */
+    shape: text('shape', { enum: SHAPES }),
+    length: text('length', { enum: LENGTHS }),
+    /** Up to DESIGN_TAGS_MAX free tags from the owner (designs.domain.ts). */
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
     searchVector: tsvector('search_vector').generatedAlwaysAs(
       (): ReturnType<typeof sql> => sql`to_tsvector('english', description)`,
     ),
@@ -239,18 +255,35 @@ export const designs = pgTable(
     // The gallery's orders, for gallery rows only (see the orders indexes on DESC NULLS FIRST).
     index('designs_gallery_published_idx')
       .on(t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
-      .where(sql`${t.isPublic} and ${t.removedAt} is null`),
+      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
     index('designs_gallery_reuse_idx')
       .on(t.reuseCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
-      .where(sql`${t.isPublic} and ${t.removedAt} is null`),
+      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
     index('designs_gallery_comment_idx')
       .on(t.commentCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
-      .where(sql`${t.isPublic} and ${t.removedAt} is null`),
+      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+    index('designs_gallery_favourite_idx')
+      .on(t.favouriteCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+    // Filters on shape or length in newest-first order; other sorts filter the rows their own index yields.
+    index('designs_gallery_shape_idx')
+      .on(t.shape, t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+    index('designs_gallery_length_idx')
+      .on(t.length, t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+    index('designs_tags_idx')
+      .using('gin', t.tags)
+      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
     // Only the gallery searches descriptions, so only gallery rows are indexed.
     index('designs_search_vector_idx')
       .using('gin', t.searchVector)
-      .where(sql`${t.isPublic} and ${t.removedAt} is null`),
+      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
     check('designs_counts_check', sql`${t.reuseCount} >= 0 and ${t.commentCount} >= 0`),
+    check('designs_favourite_count_check', sql`${t.favouriteCount} >= 0`),
+    check('designs_shape_check', sql`${t.shape} is null or ${t.shape} in (${inList(SHAPES)})`),
+    check('designs_length_check', sql`${t.length} is null or ${t.length} in (${inList(LENGTHS)})`),
+    check('designs_tags_check', sql`cardinality(${t.tags}) <= ${sql.raw(String(DESIGN_TAGS_MAX))}`),
   ],
 );
 
@@ -276,6 +309,25 @@ export const designUsages = pgTable(
   ],
 );
 
+/** One customer's favourite of one design: at most one per pair; the design's favourite_count counts them. */
+export const designFavourites = pgTable(
+  'design_favourites',
+  {
+    designId: uuid('design_id')
+      .notNull()
+      .references(() => designs.id),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: 'design_favourites_pkey', columns: [t.designId, t.userId] }),
+    // "My favourites", newest first.
+    index('design_favourites_user_id_created_at_idx').on(t.userId, t.createdAt.desc().nullsFirst(), t.designId.desc().nullsFirst()),
+  ],
+);
+
 export const comments = pgTable(
   'comments',
   {
@@ -287,12 +339,101 @@ export const comments = pgTable(
       .notNull()
       .references(() => users.id),
     text: text('text').notNull(),
+    /** Deleted by its author: gone for good (the row stays, for reports and moderation). */
+    deletedAt: timestamp('deleted_at', { withTimezone: true, mode: 'date' }),
+    /** Hidden by moderation, until restored. */
+    hiddenAt: timestamp('hidden_at', { withTimezone: true, mode: 'date' }),
     ...timestamps,
   },
   (t) => [
     index('comments_design_id_created_at_idx').on(t.designId, t.createdAt),
     index('comments_author_id_idx').on(t.authorId),
     check('comments_text_check', sql`char_length(${t.text}) between 1 and ${sql.raw(String(COMMENT_MAX_LENGTH))}`),
+  ],
+);
+
+/**
+ * A signed-in user's report of a public design or of a comment: once per user and item (the partial
+ * unique indexes), open until a technician decides on the item.
+ */
+export const reports = pgTable(
+  'reports',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    reporterId: uuid('reporter_id')
+      .notNull()
+      .references(() => users.id),
+    designId: uuid('design_id')
+      .notNull()
+      .references(() => designs.id),
+    /** Set when the report is about a comment on the design. */
+    commentId: uuid('comment_id').references(() => comments.id),
+    reason: text('reason', { enum: REPORT_REASONS }).notNull(),
+    text: text('text'),
+    status: text('status', { enum: REPORT_STATUSES }).notNull().default('open'),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('reports_design_reporter_key').on(t.designId, t.reporterId).where(sql`${t.commentId} is null`),
+    uniqueIndex('reports_comment_reporter_key').on(t.commentId, t.reporterId).where(sql`${t.commentId} is not null`),
+    // The moderation queue: open reports, oldest first.
+    index('reports_open_created_at_idx').on(t.createdAt, t.id).where(sql`${t.status} = 'open'`),
+    index('reports_reporter_id_idx').on(t.reporterId),
+    check('reports_reason_check', sql`${t.reason} in (${inList(REPORT_REASONS)})`),
+    check('reports_status_check', sql`${t.status} in (${inList(REPORT_STATUSES)})`),
+    check('reports_text_check', sql`${t.text} is null or char_length(${t.text}) between 1 and ${sql.raw(String(REPORT_TEXT_MAX_LENGTH))}`),
+  ],
+);
+
+/** Every moderation decision on a design or comment (hide or restore), by whom, with its note: the audit trail. */
+export const moderationActions = pgTable(
+  'moderation_actions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** Null when the service hid the item itself (three open reports). */
+    moderatorId: uuid('moderator_id').references(() => users.id),
+    designId: uuid('design_id')
+      .notNull()
+      .references(() => designs.id),
+    commentId: uuid('comment_id').references(() => comments.id),
+    action: text('action', { enum: MODERATION_ACTIONS }).notNull(),
+    note: text('note').notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    index('moderation_actions_design_id_created_at_idx').on(t.designId, t.createdAt),
+    index('moderation_actions_comment_id_idx').on(t.commentId),
+    index('moderation_actions_moderator_id_idx').on(t.moderatorId),
+    check('moderation_actions_action_check', sql`${t.action} in (${inList(MODERATION_ACTIONS)})`),
+  ],
+);
+
+/** A delivered order's rating by its customer: one per order (the key), editable for RATING_EDITABLE_DAYS. */
+export const orderRatings = pgTable(
+  'order_ratings',
+  {
+    orderId: uuid('order_id')
+      .primaryKey()
+      .references(() => orders.id),
+    customerId: uuid('customer_id')
+      .notNull()
+      .references(() => users.id),
+    technicianId: uuid('technician_id')
+      .notNull()
+      .references(() => users.id),
+    stars: integer('stars').notNull(),
+    comment: text('comment'),
+    ...timestamps,
+  },
+  (t) => [
+    // A technician's average and count.
+    index('order_ratings_technician_id_idx').on(t.technicianId, t.stars),
+    index('order_ratings_customer_id_idx').on(t.customerId),
+    check('order_ratings_stars_check', sql`${t.stars} between ${sql.raw(String(RATING_STARS.min))} and ${sql.raw(String(RATING_STARS.max))}`),
+    check(
+      'order_ratings_comment_check',
+      sql`${t.comment} is null or char_length(${t.comment}) between 1 and ${sql.raw(String(RATING_COMMENT_MAX_LENGTH))}`,
+    ),
   ],
 );
 

@@ -70,6 +70,7 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
         { name: 'payments', description: 'Stripe Checkout: the webhook Stripe calls' },
         { name: 'designs', description: 'The public gallery' },
         { name: 'comments', description: 'Comments on public designs' },
+        { name: 'moderation', description: 'Reports on designs and comments, and the technicians’ moderation queue' },
         { name: 'files', description: 'Signed image links (embedded storage only)' },
         { name: 'development', description: 'Development-only token issuer' },
       ],

@@ -265,7 +265,7 @@ function pathValue(name: string, path: string, valid: boolean): fc.Arbitrary<unk
       { weight: 1, arbitrary: hostileString.map(encode) },
     );
   }
-  const pool: PoolName = path.startsWith('/api/v1/designs') ? 'design' : 'order';
+  const pool: PoolName = path.startsWith('/api/v1/designs') || path.startsWith('/api/v1/moderation/designs') ? 'design' : 'order';
   if (valid) return known(pool);
   return fc.oneof(
     { weight: 10, arbitrary: known(pool) },

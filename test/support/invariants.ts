@@ -14,9 +14,25 @@ const CHECKS: Array<[string, string]> = [
      where d.reuse_count <> (select count(*) from design_usages u where u.design_id = d.id)`,
   ],
   [
-    'a design whose comment_count is not its number of comments',
-    `select d.id, d.comment_count, (select count(*) from comments c where c.design_id = d.id) as real from designs d
-     where d.comment_count <> (select count(*) from comments c where c.design_id = d.id)`,
+    'a design whose comment_count is not its number of shown comments (neither deleted nor hidden)',
+    `select d.id, d.comment_count from designs d where d.comment_count <>
+       (select count(*) from comments c where c.design_id = d.id and c.deleted_at is null and c.hidden_at is null)`,
+  ],
+  [
+    'a design whose favourite_count is not its number of favourites',
+    `select d.id, d.favourite_count from designs d
+     where d.favourite_count <> (select count(*) from design_favourites f where f.design_id = d.id)`,
+  ],
+  [
+    'a design whose shape or length is not its order’s',
+    `select d.id from designs d join orders o on o.id = d.order_id where d.shape is distinct from o.shape or d.length is distinct from o.length`,
+  ],
+  [
+    'an item hidden by three open reports that is shown',
+    `select x.design_id, x.comment_id from
+       (select design_id, comment_id from reports where status = 'open' group by design_id, comment_id having count(*) >= 3) x
+       join designs d on d.id = x.design_id left join comments c on c.id = x.comment_id
+     where case when x.comment_id is null then d.hidden_at is null and d.removed_at is null else c.hidden_at is null and c.deleted_at is null end`,
   ],
   ['an order in an unknown status', `select id, status from orders where status not in (${ORDER_STATUSES.map((s) => `'${s}'`).join(', ')})`],
   [

@@ -1,4 +1,4 @@
-import { asc, eq, sql } from '../../db/orm.js';
+import { and, asc, eq, isNull, sql } from '../../db/orm.js';
 import type { Database, Executor } from '../../db/client.js';
 import { comments, users } from '../../db/schema.js';
 
@@ -7,7 +7,8 @@ export type CommentWithAuthor = { comment: typeof comments.$inferSelect; authorN
 export function createCommentsRepository(db: Database) {
   return {
     async list(designId: string, limit: number, offset: number, tx: Executor = db) {
-      const where = eq(comments.designId, designId);
+      // Deleted by their author or hidden by moderation: gone from the list and from comment_count.
+      const where = and(eq(comments.designId, designId), isNull(comments.deletedAt), isNull(comments.hiddenAt));
       const [rows, [count]] = await Promise.all([
         tx
           .select({ comment: comments, authorName: users.name })
@@ -30,6 +31,16 @@ export function createCommentsRepository(db: Database) {
         .where(eq(comments.id, id))
         .limit(1);
       return row;
+    },
+
+    /** The author's soft delete; true when it was shown until now (so the design's count goes down by one). */
+    async softDelete(id: string, designId: string, authorId: string, tx: Executor): Promise<{ wasShown: boolean } | undefined> {
+      const [row] = await tx
+        .update(comments)
+        .set({ deletedAt: sql`now()` })
+        .where(and(eq(comments.id, id), eq(comments.designId, designId), eq(comments.authorId, authorId), isNull(comments.deletedAt)))
+        .returning({ hiddenAt: comments.hiddenAt });
+      return row && { wasShown: row.hiddenAt === null };
     },
 
     async insert(values: { designId: string; authorId: string; text: string }, tx: Executor): Promise<typeof comments.$inferSelect> {

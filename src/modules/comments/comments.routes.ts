@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { Envelope, IdParams, PageEnvelope, PageQuery, errorResponses, okPage, pageInfo, paging } from '../../lib/envelope.js';
+import { Envelope, IdParams, Uuid, PageEnvelope, PageQuery, errorResponses, okPage, pageInfo, paging } from '../../lib/envelope.js';
 import { IdempotencyHeaders, idempotencyOf, sendCreated } from '../../lib/idempotency.js';
 import { requireUser } from '../../plugins/auth.js';
 import { CommentBody, CommentSchema } from './comments.schemas.js';
@@ -50,6 +50,24 @@ export const commentsRoutes: FastifyPluginAsyncTypebox<{ comments: CommentsServi
       const { id } = request.params;
       const result = await comments.post(requireUser(request), id, request.body.text, idempotencyOf(request, id, request.body));
       return sendCreated(reply, result, result.comment);
+    },
+  );
+
+  app.delete(
+    '/api/v1/designs/:id/comments/:commentId',
+    {
+      schema: {
+        tags: ['comments'],
+        summary: 'Delete my comment',
+        description: 'The author only (others → 404, technicians → 403). A soft delete: gone from the list and from `comment_count`; reports on it stay.',
+        params: Type.Object({ id: Uuid, commentId: Uuid }, { additionalProperties: false }),
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) },
+      },
+      config: { access: 'customer' },
+    },
+    async (request, reply) => {
+      await comments.remove(requireUser(request), request.params.id, request.params.commentId);
+      return reply.code(204).send(null);
     },
   );
 };

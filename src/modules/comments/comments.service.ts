@@ -7,6 +7,7 @@ import type { UserRow } from '../users/users.repository.js';
 import type { CommentWithAuthor, CommentsRepository } from './comments.repository.js';
 import type { DesignsRepository } from '../designs/designs.repository.js';
 
+const commentNotFound = () => fail('COMMENT_NOT_FOUND', 'No such comment of yours on this design.');
 const designNotFound = () => fail('DESIGN_NOT_FOUND', 'No such design in the gallery.');
 
 const render = ({ comment, authorName }: CommentWithAuthor) => ({
@@ -23,7 +24,7 @@ export function createCommentsService(deps: {
   comments: CommentsRepository;
   designs: DesignsService;
   /** The design's comment counter, bumped in the comment's transaction. */
-  designCounts: Pick<DesignsRepository, 'countIfInGallery'>;
+  designCounts: Pick<DesignsRepository, 'countIfInGallery' | 'shiftCommentCount'>;
   /** Anonymous reads (comment lists): on the follower when there is a fresh one (db/reader.ts). */
   anonymous: Routed<{ designs: DesignsRepository; comments: CommentsRepository }>;
 }) {
@@ -57,6 +58,15 @@ export function createCommentsService(deps: {
       if (result.replayed) await designs.visible(designId, null);
       const row = result.value ? { comment: result.value, authorName: author.name } : await comments.findById(result.resourceId);
       return { status: result.status, replayed: result.replayed, comment: render(row!) };
+    },
+
+    /** The author's soft delete, whatever became of the design since; not theirs, or already deleted → 404. */
+    async remove(author: UserRow, designId: string, commentId: string) {
+      await deps.db.transaction(async (tx) => {
+        const deleted = await comments.softDelete(commentId, designId, author.id, tx);
+        if (!deleted) throw commentNotFound();
+        if (deleted.wasShown) await deps.designCounts.shiftCommentCount(designId, -1, tx);
+      });
     },
   };
 }

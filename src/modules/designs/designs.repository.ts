@@ -2,13 +2,20 @@ import { and, asc, desc, eq, isNull, type SQL, sql } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
 import { byShape, prepared, preparedSql } from '../../db/prepared.js';
-import { designUsages, designs, orders, users } from '../../db/schema.js';
+import { designFavourites, designUsages, designs, orderRatings, orders, users } from '../../db/schema.js';
+import type { Length, Shape } from '../orders/orders.domain.js';
 
 export type DesignRow = typeof designs.$inferSelect;
 
+export const GALLERY_SORTS = ['published_at', 'reuse_count', 'comment_count', 'favourite_count'] as const;
+export type GallerySort = (typeof GALLERY_SORTS)[number];
+
 export interface GalleryFilter {
   search?: string;
-  sort: 'published_at' | 'reuse_count' | 'comment_count';
+  shape?: Shape;
+  length?: Length;
+  tag?: string;
+  sort: GallerySort;
   limit: number;
   offset: number;
 }
@@ -22,11 +29,20 @@ const columns = {
     isPublic: designs.isPublic,
     publishedAt: designs.publishedAt,
     removedAt: designs.removedAt,
+    hiddenAt: designs.hiddenAt,
     reuseCount: designs.reuseCount,
     commentCount: designs.commentCount,
+    favouriteCount: designs.favouriteCount,
+    shape: designs.shape,
+    length: designs.length,
+    tags: designs.tags,
     createdAt: designs.createdAt,
   },
   ownerName: users.name,
+  /** Ratings of the delivered orders made from it: its own order and those that reused it (by key, per row shown). */
+  rating: sql<{ average: string | null; count: number }>`(select json_build_object('average', avg(r.stars), 'count', count(*))
+    from ${orderRatings} r where r.order_id = ${designs.orderId}
+      or r.order_id in (select o.id from ${orders} o where o.source_design_id = ${designs.id}))`,
   imageKey: orders.imageKey,
   thumbnailKey: orders.thumbnailKey,
 };
@@ -34,12 +50,13 @@ const columns = {
 export type DesignWithImage = {
   design: Omit<DesignRow, 'searchVector' | 'updatedAt'>;
   ownerName: string;
+  rating: { average: string | number | null; count: number };
   imageKey: string;
   thumbnailKey: string;
 };
 
-/** In the gallery: public and not removed. The partial gallery indexes match exactly this predicate. */
-export const inGallery = and(eq(designs.isPublic, true), isNull(designs.removedAt))!;
+/** In the gallery: public, not removed, not hidden by moderation. The partial gallery indexes match exactly this predicate. */
+export const inGallery = and(eq(designs.isPublic, true), isNull(designs.removedAt), isNull(designs.hiddenAt))!;
 
 export function createDesignsRepository(db: Executor) {
   const withImage = (tx: Executor) =>
@@ -52,25 +69,30 @@ export function createDesignsRepository(db: Executor) {
   // The gallery's statements differ only by sort and whether a search is given: each is built and
   // prepared once, its values bound per request (building them took ~0.3 ms of a page's CPU).
   const galleryStatements = byShape(
-    (filter: GalleryFilter) => `${filter.sort}|${filter.search ? 'search' : ''}`,
+    (filter: GalleryFilter) =>
+      [filter.sort, filter.search ? 'search' : '', filter.shape ? 'shape' : '', filter.length ? 'length' : '', filter.tag ? 'tag' : ''].join('|'),
     (filter: GalleryFilter) => {
       const p = sql.placeholder;
       const conditions: SQL[] = [inGallery];
       if (filter.search) conditions.push(sql`${designs.searchVector} @@ websearch_to_tsquery('english', ${p('search')})`);
+      if (filter.shape) conditions.push(sql`${designs.shape} = ${p('shape')}`);
+      if (filter.length) conditions.push(sql`${designs.length} = ${p('length')}`);
+      // `@>` on the tags array is what the GIN index answers.
+      if (filter.tag) conditions.push(sql`${designs.tags} @> array[${p('tag')}]::text[]`);
       const where = and(...conditions);
+      const counter = { reuse_count: designs.reuseCount, comment_count: designs.commentCount, favourite_count: designs.favouriteCount };
       const order =
         filter.sort === 'published_at'
           ? [desc(designs.publishedAt), desc(designs.id)]
-          : filter.sort === 'reuse_count'
-            ? [desc(designs.reuseCount), desc(designs.publishedAt), desc(designs.id)]
-            : [desc(designs.commentCount), desc(designs.publishedAt), desc(designs.id)];
+          : [desc(counter[filter.sort]), desc(designs.publishedAt), desc(designs.id)];
       // The page is found on the gallery's partial index (ids only), then joined for its 20 rows alone;
       // joining first would carry owner and image through every row skipped by the offset.
       const page = db.select({ id: designs.id }).from(designs).where(where).orderBy(...order).limit(p('limit')).offset(p('offset')).as('page');
+      const filtered = filter.search || filter.tag;
       return {
         rows: prepared(withImage(db).innerJoin(page, eq(page.id, designs.id)).orderBy(...order)),
-        // Searches are counted off the search index, whatever order they are shown in.
-        count: prepared(boundedCount(db, designs, [where], p('cap'), filter.search ? [] : order)),
+        // Searches and tags are counted off their GIN index, whatever order they are shown in.
+        count: prepared(boundedCount(db, designs, [where], p('cap'), filtered ? [] : order)),
         estimate: preparedSql(db, estimateQuery(db, designs, [where])),
       };
     },
@@ -81,7 +103,7 @@ export function createDesignsRepository(db: Executor) {
    * update locks its row, so nothing lands on a design its owner is hiding at that moment): false
    * when its owner hid or removed it meanwhile. In the caller's transaction, with what it counts.
    */
-  async function countIfInGallery(designId: string, counter: 'reuseCount' | 'commentCount', tx: Executor): Promise<boolean> {
+  async function countIfInGallery(designId: string, counter: 'reuseCount' | 'commentCount' | 'favouriteCount', tx: Executor): Promise<boolean> {
     const bumped = await tx
       .update(designs)
       .set({ [counter]: sql`${designs[counter]} + 1` })
@@ -102,7 +124,7 @@ export function createDesignsRepository(db: Executor) {
       await tx.update(designs).set({ description }).where(eq(designs.orderId, orderId));
     },
 
-    /** A gallery design that may be reused: public and not removed, with the image of its order. */
+    /** A gallery design that may be reused: in the gallery (public, neither removed nor hidden), with the image of its order. */
     async findReusable(id: string, tx: Executor = db) {
       const [row] = await tx
         .select({
@@ -123,6 +145,17 @@ export function createDesignsRepository(db: Executor) {
 
     countIfInGallery,
 
+    /**
+     * A comment leaving (deleted, hidden) or coming back (restored): the count follows whatever the
+     * design's state, in the caller's transaction, with the change it counts.
+     */
+    async shiftCommentCount(designId: string, delta: 1 | -1, tx: Executor): Promise<void> {
+      await tx
+        .update(designs)
+        .set({ commentCount: sql`${designs.commentCount} + ${delta}` })
+        .where(eq(designs.id, designId));
+    },
+
     /** Records a reuse of a gallery design (false when it left the gallery meanwhile). */
     async recordUsage(values: { designId: string; orderId: string; userId: string }, tx: Executor): Promise<boolean> {
       if (!(await countIfInGallery(values.designId, 'reuseCount', tx))) return false;
@@ -138,7 +171,7 @@ export function createDesignsRepository(db: Executor) {
     async gallery(filter: GalleryFilter): Promise<{ rows: DesignWithImage[]; total: number }> {
       const statements = galleryStatements(filter);
       const cap = countCap(filter.offset, filter.limit);
-      const values = { search: filter.search, limit: filter.limit, offset: filter.offset, cap };
+      const values = { search: filter.search, shape: filter.shape, length: filter.length, tag: filter.tag, limit: filter.limit, offset: filter.offset, cap };
       const [rows, [counted]] = await Promise.all([statements.rows.execute(values), statements.count.execute(values)]);
       return { rows, total: await totalFrom(counted?.n ?? 0, cap, () => statements.estimate.execute(values)) };
     },
@@ -160,6 +193,79 @@ export function createDesignsRepository(db: Executor) {
       const rows = await tx
         .update(designs)
         .set({ isPublic: false, removedAt: sql`now()` })
+        .where(and(eq(designs.id, id), eq(designs.ownerId, ownerId), isNull(designs.removedAt)))
+        .returning({ id: designs.id });
+      return rows.length > 0;
+    },
+
+    /**
+     * Adds a customer's favourite of a gallery design, once: the conditional insert and the counter move
+     * together in one transaction, so concurrent favourites count exactly. 'added', 'already' (it was a
+     * favourite before: nothing changes), or 'gone' when the design is not in the gallery.
+     */
+    async favourite(designId: string, userId: string, tx: Executor): Promise<'added' | 'already' | 'gone'> {
+      const inserted = await tx
+        .insert(designFavourites)
+        .select(
+          tx
+            .select({ designId: designs.id, userId: sql`${userId}::uuid`.as('user_id'), createdAt: sql`now()`.as('created_at') })
+            .from(designs)
+            .where(and(eq(designs.id, designId), inGallery)),
+        )
+        .onConflictDoNothing()
+        .returning({ designId: designFavourites.designId });
+      if (inserted.length === 0) {
+        const [existing] = await tx
+          .select({ designId: designFavourites.designId })
+          .from(designFavourites)
+          .innerJoin(designs, eq(designs.id, designFavourites.designId))
+          .where(and(eq(designFavourites.designId, designId), eq(designFavourites.userId, userId), inGallery))
+          .limit(1);
+        return existing ? 'already' : 'gone';
+      }
+      // The conditional update locks the design row: an owner hiding it at this moment wins, and the
+      // caller's transaction rolls the favourite back.
+      return (await countIfInGallery(designId, 'favouriteCount', tx)) ? 'added' : 'gone';
+    },
+
+    /** Removes a favourite if there is one (whatever became of the design since), with its count. */
+    async unfavourite(designId: string, userId: string, tx: Executor): Promise<boolean> {
+      const deleted = await tx
+        .delete(designFavourites)
+        .where(and(eq(designFavourites.designId, designId), eq(designFavourites.userId, userId)))
+        .returning({ designId: designFavourites.designId });
+      if (deleted.length === 0) return false;
+      await tx
+        .update(designs)
+        .set({ favouriteCount: sql`${designs.favouriteCount} - 1` })
+        .where(eq(designs.id, designId));
+      return true;
+    },
+
+    /** A customer's favourites that are still in the gallery, most recently favourited first. */
+    async favourites(userId: string, limit: number, offset: number, tx: Executor = db): Promise<{ rows: DesignWithImage[]; total: number }> {
+      const where = and(eq(designFavourites.userId, userId), inGallery);
+      const [rows, [count]] = await Promise.all([
+        withImage(tx)
+          .innerJoin(designFavourites, eq(designFavourites.designId, designs.id))
+          .where(where)
+          .orderBy(desc(designFavourites.createdAt), desc(designFavourites.designId))
+          .limit(limit)
+          .offset(offset),
+        tx
+          .select({ total: sql<number>`count(*)::int` })
+          .from(designFavourites)
+          .innerJoin(designs, eq(designs.id, designFavourites.designId))
+          .where(where),
+      ]);
+      return { rows, total: count?.total ?? 0 };
+    },
+
+    /** Replaces the owner's tags on their design (not removed); false when it is not theirs or removed. */
+    async setTags(id: string, ownerId: string, tags: string[], tx: Executor = db): Promise<boolean> {
+      const rows = await tx
+        .update(designs)
+        .set({ tags })
         .where(and(eq(designs.id, id), eq(designs.ownerId, ownerId), isNull(designs.removedAt)))
         .returning({ id: designs.id });
       return rows.length > 0;

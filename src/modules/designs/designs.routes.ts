@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { Envelope, IdParams, PageEnvelope, PageQuery, errorResponses, ok, okPage, pageInfo, paging } from '../../lib/envelope.js';
 import { requireUser } from '../../plugins/auth.js';
-import { DesignSchema, GalleryQuery, InspirationSchema, VisibilityBody } from './designs.schemas.js';
+import type { GallerySort } from './designs.repository.js';
+import { DesignSchema, GalleryQuery, InspirationSchema, TagsBody, VisibilityBody } from './designs.schemas.js';
 import type { DesignsService } from './designs.service.js';
 
 export const designsRoutes: FastifyPluginAsyncTypebox<{ designs: DesignsService }> = async (app, { designs }) => {
@@ -23,8 +24,9 @@ export const designsRoutes: FastifyPluginAsyncTypebox<{ designs: DesignsService 
     },
     async (request) => {
       const { page, limit, offset } = paging(request.query);
-      const sort = (request.query.sort ?? '-published_at').slice(1) as 'published_at' | 'reuse_count' | 'comment_count';
-      const { items, total } = await designs.gallery({ search: request.query.search?.trim() || undefined, sort, limit, offset });
+      const { search, shape, length, tag } = request.query;
+      const sort = (request.query.sort ?? '-published_at').slice(1) as GallerySort;
+      const { items, total } = await designs.gallery({ search: search?.trim() || undefined, shape, length, tag, sort, limit, offset });
       return okPage(items, pageInfo(page, limit, total));
     },
   );
@@ -96,5 +98,73 @@ export const designsRoutes: FastifyPluginAsyncTypebox<{ designs: DesignsService 
       const { items, total } = await designs.inspiration(requireUser(request), request.params.id, limit, offset);
       return okPage(items, pageInfo(page, limit, total));
     },
+  );
+
+  app.put(
+    '/api/v1/designs/:id/favourite',
+    {
+      schema: {
+        tags: ['designs'],
+        summary: 'Favourite a gallery design',
+        description: 'Customers only. Idempotent: favouriting it again changes nothing. Private, removed or unknown designs → 404.',
+        params: IdParams,
+        response: { 200: Envelope(Type.Ref('Design')), ...errorResponses(400, 401, 403, 404) },
+      },
+      config: { access: 'customer' },
+    },
+    async (request) => ok(await designs.favourite(requireUser(request), request.params.id)),
+  );
+
+  app.delete(
+    '/api/v1/designs/:id/favourite',
+    {
+      schema: {
+        tags: ['designs'],
+        summary: 'Remove a design from my favourites',
+        description: 'Idempotent: 204 whether or not it was a favourite. A favourite is removed even after the design left the gallery; otherwise private, removed or unknown designs → 404.',
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) },
+      },
+      config: { access: 'customer' },
+    },
+    async (request, reply) => {
+      await designs.unfavourite(requireUser(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/v1/users/me/favourites',
+    {
+      schema: {
+        tags: ['designs'],
+        summary: 'My favourite designs, most recently favourited first',
+        description: 'Customers only. Designs that have since left the gallery are not listed.',
+        querystring: Type.Object(PageQuery, { additionalProperties: false }),
+        response: { 200: PageEnvelope(Type.Ref('Design')), ...errorResponses(400, 401, 403) },
+      },
+      config: { access: 'customer' },
+    },
+    async (request) => {
+      const { page, limit, offset } = paging(request.query);
+      const { items, total } = await designs.favourites(requireUser(request), limit, offset);
+      return okPage(items, pageInfo(page, limit, total));
+    },
+  );
+
+  app.put(
+    '/api/v1/designs/:id/tags',
+    {
+      schema: {
+        tags: ['designs'],
+        summary: 'Tag my design',
+        description: 'Replaces the design’s free tags. Not the owner, or removed → 404.',
+        params: IdParams,
+        body: TagsBody,
+        response: { 200: Envelope(Type.Ref('Design')), ...errorResponses(400, 401, 403, 404) },
+      },
+      config: { access: 'customer' },
+    },
+    async (request) => ok(await designs.setTags(requireUser(request), request.params.id, request.body.tags)),
   );
 };

@@ -1,5 +1,14 @@
 import { Type } from 'typebox';
 import { Nullable, PageQuery } from '../../lib/envelope.js';
+import { LengthSchema, ShapeSchema } from '../users/users.schemas.js';
+import { DESIGN_TAGS_MAX, DESIGN_TAG_MAX_LENGTH, DESIGN_TAG_MIN_LENGTH, DESIGN_TAG_PATTERN } from './designs.domain.js';
+
+const Tag = Type.String({
+  minLength: DESIGN_TAG_MIN_LENGTH,
+  maxLength: DESIGN_TAG_MAX_LENGTH,
+  pattern: DESIGN_TAG_PATTERN,
+  description: `Lowercase letters, digits and inner hyphens, ${DESIGN_TAG_MIN_LENGTH}–${DESIGN_TAG_MAX_LENGTH} characters`,
+});
 
 const DateTime = Type.String({ format: 'date-time' });
 
@@ -14,6 +23,12 @@ export const DesignSchema = Type.Object(
     thumbnail_url: Type.String({ description: 'Signed link to a 320-px WebP thumbnail, valid for at least an hour' }),
     reuse_count: Type.Integer(),
     comment_count: Type.Integer(),
+    favourite_count: Type.Integer({ description: 'How many customers keep it among their favourites' }),
+    shape: Nullable(ShapeSchema),
+    length: Nullable(LengthSchema),
+    tags: Type.Array(Type.String(), { description: `Up to ${DESIGN_TAGS_MAX} free tags from the owner` }),
+    rating_average: Nullable(Type.Number({ description: 'Average stars of the delivered orders made from it (its own and reuses), to two decimals' })),
+    rating_count: Type.Integer(),
     published_at: Nullable(DateTime),
     created_at: DateTime,
   },
@@ -33,10 +48,13 @@ export const GalleryQuery = Type.Object(
   {
     ...PageQuery,
     search: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Words in the description (full-text, English stemming)' })),
+    shape: Type.Optional(ShapeSchema),
+    length: Type.Optional(LengthSchema),
+    tag: Type.Optional({ ...Tag, description: 'Only designs carrying this tag' }),
     sort: Type.Optional(
-      Type.Union([Type.Literal('-published_at'), Type.Literal('-reuse_count'), Type.Literal('-comment_count')], {
+      Type.Union([Type.Literal('-published_at'), Type.Literal('-reuse_count'), Type.Literal('-comment_count'), Type.Literal('-favourite_count')], {
         default: '-published_at',
-        description: 'Newest first (default), most reused, or most commented',
+        description: 'Newest first (default), most reused, most commented, or most favourited',
       }),
     ),
   },
@@ -44,3 +62,8 @@ export const GalleryQuery = Type.Object(
 );
 
 export const VisibilityBody = Type.Object({ is_public: Type.Boolean() }, { additionalProperties: false });
+
+export const TagsBody = Type.Object(
+  { tags: Type.Array(Tag, { maxItems: DESIGN_TAGS_MAX, description: `The design's tags, replacing the previous ones (at most ${DESIGN_TAGS_MAX}; duplicates count once)` }) },
+  { additionalProperties: false },
+);

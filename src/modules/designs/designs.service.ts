@@ -1,3 +1,4 @@
+import type { Database } from '../../db/client.js';
 import { fail } from '../../errors.js';
 import type { Routed } from '../../db/reader.js';
 import type { Storage } from '../../storage/storage.js';
@@ -7,6 +8,7 @@ import type { DesignWithImage, DesignsRepository, GalleryFilter } from './design
 const designNotFound = () => fail('DESIGN_NOT_FOUND', 'No such design in the gallery.');
 
 export function createDesignsService(deps: {
+  db: Database;
   designs: DesignsRepository;
   storage: Storage;
   /** Anonymous reads (the gallery): on the follower when there is a fresh one (db/reader.ts). */
@@ -14,10 +16,11 @@ export function createDesignsService(deps: {
 }) {
   const { designs, storage } = deps;
 
-  /** Made public and not removed: what anyone may see and comment on. */
-  const inGallery = (row: DesignWithImage | undefined): row is DesignWithImage => Boolean(row && row.design.isPublic && !row.design.removedAt);
+  /** Made public, not removed and not hidden by moderation: what anyone may see and comment on. */
+  const inGallery = (row: DesignWithImage | undefined): row is DesignWithImage =>
+    Boolean(row && row.design.isPublic && !row.design.removedAt && !row.design.hiddenAt);
 
-  async function render({ design, ownerName, imageKey, thumbnailKey }: DesignWithImage) {
+  async function render({ design, ownerName, imageKey, thumbnailKey, rating }: DesignWithImage) {
     const [imageUrl, thumbnailUrl] = await Promise.all([storage.signedUrl(imageKey), storage.signedUrl(thumbnailKey)]);
     return {
       id: design.id,
@@ -29,15 +32,21 @@ export function createDesignsService(deps: {
       thumbnail_url: thumbnailUrl,
       reuse_count: design.reuseCount,
       comment_count: design.commentCount,
+      favourite_count: design.favouriteCount,
+      shape: design.shape,
+      length: design.length,
+      tags: design.tags,
+      rating_average: rating.average === null ? null : Math.round(Number(rating.average) * 100) / 100,
+      rating_count: Number(rating.count),
       published_at: design.publishedAt?.toISOString() ?? null,
       created_at: design.createdAt.toISOString(),
     };
   }
 
-  /** Owners see their own designs (unless removed); everyone else only public ones. Anything else is 404. */
+  /** Owners see their own designs (unless removed or hidden by moderation); everyone else only public ones. Anything else is 404. */
   async function visible(id: string, viewer: UserRow | null) {
     const row = await designs.findById(id);
-    if (!row || row.design.removedAt) throw designNotFound();
+    if (!row || row.design.removedAt || row.design.hiddenAt) throw designNotFound();
     if (!row.design.isPublic && row.design.ownerId !== viewer?.id) throw designNotFound();
     return row;
   }
@@ -58,6 +67,29 @@ export function createDesignsService(deps: {
     },
     async remove(user: UserRow, id: string) {
       if (!(await designs.remove(id, user.id))) throw designNotFound();
+    },
+    /** Idempotent: favouriting a favourite again changes nothing. Only gallery designs; anything else is 404. */
+    async favourite(user: UserRow, id: string) {
+      await deps.db.transaction(async (tx) => {
+        if ((await designs.favourite(id, user.id, tx)) === 'gone') throw designNotFound();
+      });
+      return render((await designs.findById(id))!);
+    },
+    /** Idempotent: 204 whether or not it was a favourite, as long as the design is in the gallery or was a favourite. */
+    async unfavourite(user: UserRow, id: string) {
+      const removed = await deps.db.transaction((tx) => designs.unfavourite(id, user.id, tx));
+      if (removed) return;
+      const row = await designs.findById(id);
+      if (!inGallery(row)) throw designNotFound();
+    },
+    async favourites(user: UserRow, limit: number, offset: number) {
+      const { rows, total } = await designs.favourites(user.id, limit, offset);
+      return { items: await Promise.all(rows.map(render)), total };
+    },
+    /** Replaces the owner's free tags (deduplicated); not theirs, or removed → 404. */
+    async setTags(user: UserRow, id: string, tags: string[]) {
+      if (!(await designs.setTags(id, user.id, [...new Set(tags)]))) throw designNotFound();
+      return render((await designs.findById(id))!);
     },
     async inspiration(user: UserRow, id: string, limit: number, offset: number) {
       const row = await designs.findById(id);

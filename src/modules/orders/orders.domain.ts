@@ -32,3 +32,26 @@ export const NAIL_SIZES = { count: 10, min: 0, max: 11 } as const;
 export const MULTIPLIER = { min: 1, max: 5, decimals: 2 } as const;
 export const NOTE_MAX_LENGTH = 500;
 export const CARRIER_MAX_LENGTH = 100;
+
+/** Business days from acceptance to the promised ship-by date, unless TURNAROUND_BUSINESS_DAYS says otherwise. */
+export const DEFAULT_TURNAROUND_BUSINESS_DAYS = 10;
+/** Accepted but not shipped yet: an order in one of these past its ship_by date is overdue. */
+export const UNSHIPPED_STATUSES = ['accepted', 'in_production'] as const satisfies readonly (typeof ORDER_STATUSES)[number][];
+
+/** A calendar date (YYYY-MM-DD, UTC) as PostgreSQL's `date` reads it. */
+export const utcDate = (at: Date) => at.toISOString().slice(0, 10);
+
+/** `days` business days after `from` (Saturdays and Sundays skipped), as a UTC calendar date. */
+export function addBusinessDays(from: Date, days: number): string {
+  const d = new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), from.getUTCDate()));
+  for (let left = days; left > 0; ) {
+    d.setUTCDate(d.getUTCDate() + 1);
+    const weekday = d.getUTCDay();
+    if (weekday !== 0 && weekday !== 6) left--;
+  }
+  return utcDate(d);
+}
+
+/** Past its ship-by date and not shipped yet (`today` as a UTC calendar date). */
+export const isOverdue = (order: { status: string; shipBy: string | null }, today: string) =>
+  order.shipBy !== null && order.shipBy < today && (UNSHIPPED_STATUSES as readonly string[]).includes(order.status);

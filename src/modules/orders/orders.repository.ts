@@ -3,7 +3,7 @@ import type { Executor } from '../../db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
 import { byShape, prepared, preparedSql } from '../../db/prepared.js';
 import { designs, orderEvents, orderRevisions, orders, users } from '../../db/schema.js';
-import { OPEN_STATUSES, type OrderStatus } from './orders.domain.js';
+import { OPEN_STATUSES, type OrderStatus, UNSHIPPED_STATUSES } from './orders.domain.js';
 
 export type OrderRow = typeof orders.$inferSelect;
 export type NewOrder = typeof orders.$inferInsert;
@@ -20,7 +20,9 @@ export interface OrderListFilter {
   search?: string;
   fromDate?: Date;
   toDate?: Date;
-  sort: { field: 'created_at' | 'updated_at' | 'status'; descending: boolean };
+  /** Past ship_by (before `today`, a UTC date) and not shipped yet, or (false) the others. */
+  overdue?: { is: boolean; today: string };
+  sort: { field: 'created_at' | 'updated_at' | 'status' | 'ship_by'; descending: boolean };
   limit: number;
   offset: number;
 }
@@ -87,6 +89,10 @@ function listParts(filter: OrderListFilter, bind: Bind) {
   // As ISO text: a placeholder reaches the driver without drizzle's own Date encoding.
   if (filter.fromDate) conditions.push(sql`${orders.createdAt} >= ${v('fromDate', filter.fromDate.toISOString())}`);
   if (filter.toDate) conditions.push(sql`${orders.createdAt} < ${v('toDate', filter.toDate.toISOString())}`);
+  if (filter.overdue) {
+    const overdue = sql`(${orders.shipBy} < ${v('today', filter.overdue.today)}::date and ${orders.status} in (${sql.raw(UNSHIPPED_STATUSES.map((s) => `'${s}'`).join(', '))}))`;
+    conditions.push(filter.overdue.is ? overdue : sql`not coalesce(${overdue}, false)`);
+  }
   // Each way an order belongs in the list is its own index range: a customer's orders; for a
   // technician, those assigned to them and the unassigned ones. Each range is paged on its own
   // index and the two merged, where `a OR b` could only be answered by collecting and sorting
@@ -96,7 +102,7 @@ function listParts(filter: OrderListFilter, bind: Bind) {
     : filter.technicianId
       ? [eq(orders.technicianId, v('scope', filter.technicianId)), isNull(orders.technicianId)]
       : [undefined];
-  const column = { created_at: orders.createdAt, updated_at: orders.updatedAt, status: orders.status }[filter.sort.field];
+  const column = { created_at: orders.createdAt, updated_at: orders.updatedAt, status: orders.status, ship_by: orders.shipBy }[filter.sort.field];
   const direction = filter.sort.descending ? desc : asc;
   return { values, conditions, scopes, branches: scopes.map((scope) => and(scope, ...conditions)), column, direction };
 }
@@ -221,6 +227,7 @@ export function createOrdersRepository(db: Executor) {
         Boolean(filter.search),
         Boolean(filter.fromDate),
         Boolean(filter.toDate),
+        filter.overdue?.is ?? null,
         filter.sort,
       ]),
     buildList,

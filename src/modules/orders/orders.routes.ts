@@ -2,7 +2,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
-import { DESCRIPTION_MAX_LENGTH, type OrderStatus, QUANTITY } from './orders.domain.js';
+import { DESCRIPTION_MAX_LENGTH, type OrderStatus, QUANTITY, utcDate } from './orders.domain.js';
 import { validationError } from '../../errors.js';
 import { formFields } from '../../lib/form-fields.js';
 import { Envelope, IdParams, PageEnvelope, errorResponses, ok, okPage, pageInfo, paging } from '../../lib/envelope.js';
@@ -131,7 +131,8 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         summary: 'List orders',
         description:
           'Customers see their own orders; technicians see orders assigned to them plus unassigned ones. ' +
-          'Filters: status (repeat or comma-separate), search (description), from_date, to_date. Sort: created_at, updated_at, status (prefix - for descending; default -created_at).',
+          'Filters: status (repeat or comma-separate), search (description), from_date, to_date, overdue (past ship_by, not shipped). ' +
+          'Sort: created_at, updated_at, status, ship_by (prefix - for descending; default -created_at).',
         querystring: ListOrdersQuery,
         response: { 200: PageEnvelope(Type.Ref('Order')), ...errorResponses(400, 401, 403, 404) },
       },
@@ -155,7 +156,8 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         search: q.search?.trim() || undefined,
         fromDate,
         toDate,
-        sort: { field: sort.replace(/^-/, '') as 'created_at' | 'updated_at' | 'status', descending: sort.startsWith('-') },
+        overdue: q.overdue === undefined ? undefined : { is: q.overdue, today: utcDate(new Date()) },
+        sort: { field: sort.replace(/^-/, '') as 'created_at' | 'updated_at' | 'status' | 'ship_by', descending: sort.startsWith('-') },
         limit,
         offset,
       });

@@ -59,6 +59,8 @@ export const OrderSchema = Type.Object(
     revision_count: Type.Integer(),
     carrier: Nullable(Type.String()),
     tracking_number: Nullable(Type.String()),
+    ship_by: Nullable(Type.String({ format: 'date', description: 'Promised ship-by date, set at acceptance (TURNAROUND_BUSINESS_DAYS business days later)' })),
+    overdue: Type.Boolean({ description: 'Past ship_by and not shipped yet' }),
     original_order_id: Nullable(Type.String({ format: 'uuid' })),
     source_design_id: Nullable(Type.String({ format: 'uuid' })),
     status_changed_at: DateTime,
@@ -99,7 +101,7 @@ export const OrderDetailSchema = Type.Intersect(
 const DateOrDateTime = (description: string) =>
   Type.Union([Type.String({ format: 'date-time' }), Type.String({ format: 'date' })], { description });
 
-export const SORT_FIELDS = ['created_at', 'updated_at', 'status'] as const;
+export const SORT_FIELDS = ['created_at', 'updated_at', 'status', 'ship_by'] as const;
 const sortValues = SORT_FIELDS.flatMap((f) => [f, `-${f}`]);
 
 export const ListOrdersQuery = Type.Object(
@@ -114,6 +116,7 @@ export const ListOrdersQuery = Type.Object(
     search: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Words in the description' })),
     from_date: Type.Optional(DateOrDateTime('Created at or after (ISO 8601 date or date-time)')),
     to_date: Type.Optional(DateOrDateTime('Created before (ISO 8601 date or date-time; a date means its start)')),
+    overdue: Type.Optional(Type.Boolean({ description: 'true: only orders past their ship_by date and not shipped yet; false: only the others' })),
     sort: Type.Optional(Type.Union(sortValues.map((s) => Type.Literal(s)), { default: '-created_at' })),
   },
   { additionalProperties: false },

@@ -8,7 +8,7 @@ import { type ObjectBody, type Storage, StorageUnavailableError } from '../../st
 import type { DesignsRepository } from '../designs/designs.repository.js';
 import type { UserRow, UsersRepository } from '../users/users.repository.js';
 import type { SpooledFile } from './design-upload.js';
-import type { Length, OrderStatus, PaymentStatus, Shape } from './orders.domain.js';
+import { type Length, type OrderStatus, type PaymentStatus, type Shape, isOverdue, utcDate } from './orders.domain.js';
 import type { OrderListFilter, OrderRow, OrderWithNames, OrdersRepository } from './orders.repository.js';
 import { MOVES, type MoveInput, type Workflow, movesOf } from './workflow.js';
 
@@ -29,6 +29,8 @@ export interface OrdersServiceDeps {
   cleanup: Pick<StorageCleanup, 'remove'>;
   processImage: (file: SpooledFile) => Promise<ProcessedImage>;
   pricing: { basePriceCents: number; currency: string };
+  /** TURNAROUND_BUSINESS_DAYS: from acceptance to ship_by. */
+  turnaroundBusinessDays: number;
 }
 
 export interface SubmitInput {
@@ -130,7 +132,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       { kind: 'submit', actorId: actor.id, fromStatus: null, toStatus: MOVES.submit.to, note: submit.note, changes: submit.changes },
       tx,
     );
-    await deps.designs.insert({ orderId: row.id, ownerId: actor.id, description: row.description }, tx);
+    await deps.designs.insert({ orderId: row.id, ownerId: actor.id, description: row.description, shape: row.shape, length: row.length }, tx);
     await workflow.created({ ...event, kind: 'submit', from: null, to: MOVES.submit.to, changes: submit.changes }, tx);
     await repo.lockAssignment(tx);
     const technicianId = await repo.pickTechnician(actor.id, tx);
@@ -183,6 +185,8 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       revision_count: o.revisionCount,
       carrier: o.carrier,
       tracking_number: o.trackingNumber,
+      ship_by: o.shipBy,
+      overdue: isOverdue(o, utcDate(new Date())),
       original_order_id: o.originalOrderId,
       source_design_id: o.sourceDesignId,
       status_changed_at: o.statusChangedAt.toISOString(),
@@ -288,7 +292,12 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       }
       // The total needs the quantity; the move itself still checks the order as it is when it is written.
       const { quantity } = await visibleOrder(user, id);
-      await workflow.perform('accept', user.id, id, { complexityMultiplier: body.complexity_multiplier, basePriceCents: deps.pricing.basePriceCents, quantity });
+      await workflow.perform('accept', user.id, id, {
+        complexityMultiplier: body.complexity_multiplier,
+        basePriceCents: deps.pricing.basePriceCents,
+        quantity,
+        turnaroundBusinessDays: deps.turnaroundBusinessDays,
+      });
       return detail(id);
     },
 

@@ -1,7 +1,7 @@
 import type { Database, Executor } from '../../db/client.js';
 import { type AppError, fail, validationError } from '../../errors.js';
 import type { Role } from '../users/users.domain.js';
-import { MULTIPLIER, type OrderStatus, type PaymentMethod, type PaymentStatus } from './orders.domain.js';
+import { MULTIPLIER, type OrderStatus, type PaymentMethod, type PaymentStatus, addBusinessDays } from './orders.domain.js';
 import type { Condition, NewOrder, OrderRow, OrdersRepository } from './orders.repository.js';
 
 /**
@@ -30,7 +30,7 @@ export interface MoveChanges {
   submit: { quantity: number };
   auto_assign: { technician_id: string };
   take: { technician_id: string };
-  accept: { complexity_multiplier: number; unit_price_cents: number; total_price_cents: number };
+  accept: { complexity_multiplier: number; unit_price_cents: number; total_price_cents: number; ship_by: string };
   reject: { feedback: string };
   revise: { revision: number; description_changed: boolean; image_changed: boolean };
   record_payment: { payment_status: PaymentStatus; payment_method: PaymentMethod | null };
@@ -48,7 +48,15 @@ export interface MoveInput {
   submit: { quantity: number };
   auto_assign: { technicianId: string };
   take: Record<string, never>;
-  accept: { complexityMultiplier: number; basePriceCents: number; quantity: number };
+  accept: {
+    complexityMultiplier: number;
+    basePriceCents: number;
+    quantity: number;
+    /** TURNAROUND_BUSINESS_DAYS: ship_by is this many business days after acceptance. */
+    turnaroundBusinessDays: number;
+    /** The acceptance moment (now unless a test fixes it). */
+    at?: Date;
+  };
   reject: { feedback: string };
   revise: { seenRevision: number; description?: string; image?: { imageKey: string; thumbnailKey: string } };
   record_payment: { paymentStatus: PaymentStatus };
@@ -145,7 +153,10 @@ export const MOVES: { [K in MoveName]: Move<K> } = {
     actor: 'assigned_technician',
     from: 'under_review',
     to: 'accepted',
-    guards: [`complexity_multiplier ${MULTIPLIER.min.toFixed(2)}–${MULTIPLIER.max.toFixed(2)}, at most ${MULTIPLIER.decimals} decimals`],
+    guards: [
+      `complexity_multiplier ${MULTIPLIER.min.toFixed(2)}–${MULTIPLIER.max.toFixed(2)}, at most ${MULTIPLIER.decimals} decimals`,
+      'sets ship_by: TURNAROUND_BUSINESS_DAYS business days after acceptance (weekends skipped)',
+    ],
     checkInput: (input) => {
       if (Math.abs(input.complexityMultiplier * 100 - hundredths(input.complexityMultiplier)) > 1e-6) {
         throw validationError('The multiplier has at most two decimals.', { complexity_multiplier: 'must have at most two decimals' });
@@ -156,9 +167,10 @@ export const MOVES: { [K in MoveName]: Move<K> } = {
       const h = hundredths(input.complexityMultiplier);
       const unit = Math.round((input.basePriceCents * h) / 100);
       const total = unit * input.quantity;
+      const shipBy = addBusinessDays(input.at ?? new Date(), input.turnaroundBusinessDays);
       return {
-        set: { complexityMultiplier: h / 100, unitPriceCents: unit, totalPriceCents: total, feedback: null },
-        changes: { complexity_multiplier: h / 100, unit_price_cents: unit, total_price_cents: total },
+        set: { complexityMultiplier: h / 100, unitPriceCents: unit, totalPriceCents: total, feedback: null, shipBy },
+        changes: { complexity_multiplier: h / 100, unit_price_cents: unit, total_price_cents: total, ship_by: shipBy },
         note: `accepted at ×${(h / 100).toFixed(2)}`,
       };
     },
