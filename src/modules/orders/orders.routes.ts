@@ -25,7 +25,7 @@ import {
   SubmitFields,
 } from './orders.schemas.js';
 import type { OrdersService } from './orders.service.js';
-import { describeMoves } from './workflow.js';
+import { describeMoves, refusalCodes } from './workflow.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -61,6 +61,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'submitOrder',
         summary: 'Submit an order',
         description:
           `multipart/form-data with the PNG in \`image\` plus \`description\` (1–${DESCRIPTION_MAX_LENGTH}), \`quantity\` (${QUANTITY.min}–${QUANTITY.max}) and optional \`shape\`, \`length\`, ` +
@@ -80,7 +81,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         },
         response: { 201: OrderEnvelope, 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 503) },
       },
-      config: { access: 'customer', upload: true },
+      config: { access: 'customer', upload: true, errors: [...refusalCodes('submit'), 'DESIGN_NOT_FOUND'] },
     },
     async (request, reply) => {
       const user = requireUser(request);
@@ -126,14 +127,15 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'listOrders',
         summary: 'List orders',
         description:
           'Customers see their own orders; technicians see orders assigned to them plus unassigned ones. ' +
           'Filters: status (repeat or comma-separate), search (description), from_date, to_date. Sort: created_at, updated_at, status (prefix - for descending; default -created_at).',
         querystring: ListOrdersQuery,
-        response: { 200: PageEnvelope(Type.Ref('Order')), ...errorResponses(400, 401, 403, 404) },
+        response: { 200: PageEnvelope(Type.Ref('Order')), ...errorResponses(400, 401, 404) },
       },
-      config: { access: 'authenticated' },
+      config: { access: 'authenticated', errors: ['USER_NOT_FOUND'] },
       preValidation: async (request) => {
         const q = request.query as Record<string, unknown>;
         if (typeof q.status === 'string') q.status = q.status.split(',').map((s) => s.trim());
@@ -166,12 +168,13 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'getOrder',
         summary: 'One order with its timeline and earlier versions',
         description: "Another customer's order answers 404. An order assigned to another technician answers 403.",
         params: IdParams,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404) },
       },
-      config: { access: 'authenticated' },
+      config: { access: 'authenticated', errors: ['USER_NOT_FOUND', 'ORDER_NOT_FOUND', 'NOT_ASSIGNED'] },
     },
     async (request) => ok(await orders.get(requireUser(request), request.params.id)),
   );
@@ -181,12 +184,13 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'assignOrder',
         summary: 'Take an unassigned order',
         description: 'Exactly one technician wins; the others get 422 ORDER_ALREADY_ASSIGNED.' + describeMoves('assign'),
         params: IdParams,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 422) },
       },
-      config: { access: 'nail_technician' },
+      config: { access: 'nail_technician', errors: ['ORDER_NOT_FOUND', ...refusalCodes('assign')] },
     },
     async (request) => ok(await orders.assign(requireUser(request), request.params.id), 'Order assigned to you.'),
   );
@@ -196,6 +200,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'reviewOrder',
         summary: 'Accept with a price, or reject with feedback',
         description:
           '`{"action":"accept","complexity_multiplier":1.5}` sets unit price = BASE_PRICE_CENTS × multiplier (rounded to the cent) and total = unit × quantity. ' +
@@ -205,7 +210,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         body: ReviewBody,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 422) },
       },
-      config: { access: 'nail_technician' },
+      config: { access: 'nail_technician', errors: ['ORDER_NOT_FOUND', ...refusalCodes('review')] },
     },
     async (request) => ok(await orders.review(requireUser(request), request.params.id, request.body)),
   );
@@ -215,6 +220,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'reviseOrderDesign',
         summary: 'Revise a rejected design',
         description:
           'multipart with a new `image` and/or `description`, or JSON `{"description"}`. Back to under_review with the same technician; ' +
@@ -224,7 +230,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         body: { content: { 'application/json': { schema: ReviseJsonBody }, 'multipart/form-data': { schema: ReviseForm } } },
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 413, 415, 422, 503) },
       },
-      config: { access: 'customer', upload: true },
+      config: { access: 'customer', upload: true, errors: ['ORDER_NOT_FOUND', ...refusalCodes('design')] },
     },
     async (request) => {
       const user = requireUser(request);
@@ -248,13 +254,14 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'recordPayment',
         summary: 'Record payment (until a gateway is chosen)',
         description: 'Production cannot start before payment_status is paid.' + describeMoves('payment'),
         params: IdParams,
         body: PaymentBody,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 422) },
       },
-      config: { access: 'nail_technician' },
+      config: { access: 'nail_technician', errors: ['ORDER_NOT_FOUND', ...refusalCodes('payment')] },
     },
     async (request) => ok(await orders.setPayment(requireUser(request), request.params.id, request.body.payment_status)),
   );
@@ -264,6 +271,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'updateOrderStatus',
         summary: 'Move an order one step forward',
         description:
           'One step forward; `status` names the step. A step of another role → 403 FORBIDDEN; any move not in the table → 422 INVALID_STATE ' +
@@ -273,7 +281,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         body: StatusBody,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 422) },
       },
-      config: { access: 'authenticated' },
+      config: { access: 'authenticated', errors: ['USER_NOT_FOUND', 'FORBIDDEN', 'ORDER_NOT_FOUND', ...refusalCodes('status')] },
     },
     async (request) => ok(await orders.setStatus(requireUser(request), request.params.id, request.body)),
   );
@@ -283,6 +291,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'reorder',
         summary: 'New order from one of mine',
         description: 'Copies the image to the new order, links original_order_id, and goes through review again. Accepts Idempotency-Key.',
         params: IdParams,
@@ -290,7 +299,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         body: Type.Union([ReorderBody, Type.Null()], { description: 'Optional; an empty body reorders the same quantity' }),
         response: { 201: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 409, 422, 503) },
       },
-      config: { access: 'customer' },
+      config: { access: 'customer', errors: ['ORDER_NOT_FOUND', 'STORAGE_UNAVAILABLE'] },
     },
     async (request, reply) => {
       const body = request.body ?? {};
