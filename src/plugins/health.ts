@@ -133,6 +133,7 @@ async function healthPlugin(app: FastifyInstance, opts: HealthOptions) {
         tags: ['health'],
         operationId: 'getLiveness',
         summary: 'Liveness only (process up)',
+        description: 'Answers 200 while the process runs; touches no dependency (for the router and uptime checks).',
         response: { 200: Type.Object({ success: Type.Literal(true), data: Type.Object({ status: Type.Literal('ok') }) }) },
       },
       config: { access: 'public', rateLimit: false, loadShedding: false },

@@ -155,6 +155,23 @@ function hoist(doc: Document, name: string, schema: Json): Json {
   return ref(unique);
 }
 
+/**
+ * A tagged union (review's accept | reject) with its branches named `<name><Tag>`: a discriminator can only
+ * select a branch by reference, so inline branches would leave code generators and linters guessing.
+ */
+function namedBranches(doc: Document, name: string, schema: Json): Json {
+  const tag = (schema.discriminator as { propertyName?: string } | undefined)?.propertyName;
+  const branches = schema.oneOf as Json[] | undefined;
+  if (!tag || !branches) return schema;
+  return {
+    ...schema,
+    oneOf: branches.map((branch, i) => {
+      const value = ((branch.properties as Record<string, Json> | undefined)?.[tag]?.const ?? i) as string | number;
+      return hoist(doc, `${name}${pascal(String(value))}`, branch);
+    }),
+  };
+}
+
 /** The error body of one operation: the catalogue's envelope with `code` narrowed to what it can answer. */
 function errorSchema(base: Json, codes: ErrorCode[]): Json {
   const properties = base.properties as { error: { properties: Json } & Json } & Json;
@@ -196,7 +213,8 @@ export function finishDocument(doc: Document, contracts: Map<string, OperationCo
           schema = rest.length === 1 ? { ...others, ...rest[0] } : { ...others, anyOf: rest };
           op.requestBody!.required = false;
         }
-        media.schema = hoist(doc, type === 'multipart/form-data' ? `${name}Form` : `${name}Request`, schema);
+        const bodyName = type === 'multipart/form-data' ? `${name}Form` : `${name}Request`;
+        media.schema = hoist(doc, bodyName, namedBranches(doc, bodyName, schema));
       }
 
       for (const [status, response] of Object.entries(op.responses)) {

@@ -37,6 +37,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
         tags: ['auth'],
         operationId: 'login',
         summary: 'My profile, with this sign-in recorded',
+        description: 'Call after each sign-in: records it (last_login_at) and returns my profile. 404 USER_NOT_FOUND until I have registered.',
         response: { 200: UserEnvelope, ...errorResponses(401, 404) },
       },
       config: { access: 'authenticated', errors: ['USER_NOT_FOUND'] },
@@ -62,7 +63,13 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
   app.get(
     '/api/v1/users/me',
     {
-      schema: { tags: ['users'], operationId: 'getMyProfile', summary: 'My profile', response: { 200: UserEnvelope, ...errorResponses(401, 404) } },
+      schema: {
+        tags: ['users'],
+        operationId: 'getMyProfile',
+        summary: 'My profile',
+        description: 'The profile of the signed-in user; 404 USER_NOT_FOUND until they have registered.',
+        response: { 200: UserEnvelope, ...errorResponses(401, 404) },
+      },
       config: { access: 'authenticated', errors: ['USER_NOT_FOUND'] },
     },
     async (request) => ok(toUser(requireUser(request))),
