@@ -755,7 +755,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DEPENDENCY_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE";
+                code: "DEPENDENCY_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -788,7 +788,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -814,7 +814,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -851,7 +851,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -875,7 +875,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -899,7 +899,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -923,7 +923,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -940,7 +940,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED";
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -964,7 +964,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1016,7 +1016,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_EXISTS" | "ALREADY_INVITED" | "IDENTITY_PROVIDER_ERROR" | "IDENTITY_PROVIDER_NOT_CONFIGURED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                code: "USER_EXISTS" | "ALREADY_INVITED" | "IDENTITY_PROVIDER_ERROR" | "IDENTITY_PROVIDER_NOT_CONFIGURED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1050,7 +1050,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "FILE_TOO_LARGE" | "INVALID_FILE_FORMAT" | "INVALID_FILE_NAME" | "INVALID_IMAGE" | "INVALID_IMAGE_DIMENSIONS" | "UNEXPECTED_FILE_FIELD" | "TOO_MANY_FILES" | "TOO_MANY_PARTS" | "MALFORMED_MULTIPART" | "STORAGE_UNAVAILABLE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "FILE_TOO_LARGE" | "INVALID_FILE_FORMAT" | "INVALID_FILE_NAME" | "INVALID_IMAGE" | "INVALID_IMAGE_DIMENSIONS" | "UNEXPECTED_FILE_FIELD" | "TOO_MANY_FILES" | "TOO_MANY_PARTS" | "MALFORMED_MULTIPART" | "STORAGE_UNAVAILABLE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1118,7 +1118,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1151,7 +1151,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1175,7 +1175,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "ORDER_NOT_FOUND" | "OWN_ORDER" | "ORDER_ALREADY_ASSIGNED" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "ORDER_NOT_FOUND" | "OWN_ORDER" | "ORDER_ALREADY_ASSIGNED" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1199,7 +1199,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1208,27 +1208,27 @@ export interface components {
             };
         };
         /** Accept */
-        ReviewOrderRequest0: {
+        ReviewOrderRequestAccept: {
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
-            action: "ReviewOrderRequest0";
+            action: "accept";
             /** @description 1.00 to 5.00, at most 2 decimals */
             complexity_multiplier: number;
         };
         /** Reject */
-        ReviewOrderRequest1: {
+        ReviewOrderRequestReject: {
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
-            action: "ReviewOrderRequest1";
+            action: "reject";
             /** @description What to change (required, not blank) */
             feedback: string;
         };
         /** ReviewOrderRequest */
-        ReviewOrderRequest: components["schemas"]["ReviewOrderRequest0"] | components["schemas"]["ReviewOrderRequest1"];
+        ReviewOrderRequest: components["schemas"]["ReviewOrderRequestAccept"] | components["schemas"]["ReviewOrderRequestReject"];
         /** ReviewOrderResponse */
         ReviewOrderResponse: {
             /** @enum {boolean} */
@@ -1245,7 +1245,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "ORDER_NOT_FOUND" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "FILE_TOO_LARGE" | "INVALID_FILE_FORMAT" | "INVALID_FILE_NAME" | "INVALID_IMAGE" | "INVALID_IMAGE_DIMENSIONS" | "UNEXPECTED_FILE_FIELD" | "TOO_MANY_FILES" | "TOO_MANY_PARTS" | "MALFORMED_MULTIPART" | "STORAGE_UNAVAILABLE";
+                code: "ORDER_NOT_FOUND" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "FILE_TOO_LARGE" | "INVALID_FILE_FORMAT" | "INVALID_FILE_NAME" | "INVALID_IMAGE" | "INVALID_IMAGE_DIMENSIONS" | "UNEXPECTED_FILE_FIELD" | "TOO_MANY_FILES" | "TOO_MANY_PARTS" | "MALFORMED_MULTIPART" | "STORAGE_UNAVAILABLE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1287,7 +1287,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1315,7 +1315,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "FORBIDDEN" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "PAYMENT_REQUIRED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "USER_NOT_FOUND" | "FORBIDDEN" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "PAYMENT_REQUIRED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1346,7 +1346,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "ORDER_NOT_FOUND" | "STORAGE_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                code: "ORDER_NOT_FOUND" | "STORAGE_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1378,7 +1378,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1411,7 +1411,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1439,7 +1439,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1472,7 +1472,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1496,7 +1496,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1513,7 +1513,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1541,7 +1541,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1574,7 +1574,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1607,7 +1607,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1635,7 +1635,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "LINK_EXPIRED" | "INVALID_SIGNATURE" | "FILE_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "VALIDATION_ERROR";
+                code: "LINK_EXPIRED" | "INVALID_SIGNATURE" | "FILE_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1679,6 +1679,15 @@ export interface operations {
                     "application/json": components["schemas"]["GetHealthError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetHealthError"];
+                };
+            };
             /** @description `DEPENDENCY_UNAVAILABLE`: A dependency checked by /health is down. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. */
             503: {
                 headers: {
@@ -1712,6 +1721,15 @@ export interface operations {
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetLivenessError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1801,6 +1819,15 @@ export interface operations {
                     "application/json": components["schemas"]["IssueDevTokenError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueDevTokenError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
             503: {
                 headers: {
@@ -1882,6 +1909,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1984,6 +2020,15 @@ export interface operations {
                     "application/json": components["schemas"]["CreateUserError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateUserError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_ERROR`: Auth0 failed or refused the call; nothing was saved. */
             502: {
                 headers: {
@@ -2080,6 +2125,15 @@ export interface operations {
                     "application/json": components["schemas"]["LoginError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
             503: {
                 headers: {
@@ -2156,6 +2210,15 @@ export interface operations {
                     "application/json": components["schemas"]["LogoutError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogoutError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
             503: {
                 headers: {
@@ -2210,6 +2273,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyProfileError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2301,6 +2373,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyProfileError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2428,6 +2509,15 @@ export interface operations {
                     "application/json": components["schemas"]["InviteTechnicianError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_ERROR`: Auth0 failed or refused the call; nothing was saved. */
             502: {
                 headers: {
@@ -2512,6 +2602,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOrdersError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2649,6 +2748,15 @@ export interface operations {
                     "application/json": components["schemas"]["SubmitOrderError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. `STORAGE_UNAVAILABLE`: Image storage is unavailable; nothing was saved. */
             503: {
                 headers: {
@@ -2723,6 +2831,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -2836,6 +2953,15 @@ export interface operations {
                     "application/json": components["schemas"]["AssignOrderError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignOrderError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
             503: {
                 headers: {
@@ -2941,6 +3067,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOrderError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3059,6 +3194,15 @@ export interface operations {
                     "application/json": components["schemas"]["ReviseOrderDesignError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviseOrderDesignError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. `STORAGE_UNAVAILABLE`: Image storage is unavailable; nothing was saved. */
             503: {
                 headers: {
@@ -3170,6 +3314,15 @@ export interface operations {
                     "application/json": components["schemas"]["RecordPaymentError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPaymentError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
             503: {
                 headers: {
@@ -3275,6 +3428,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateOrderStatusError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3405,6 +3567,15 @@ export interface operations {
                     "application/json": components["schemas"]["ReorderError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderError"];
+                };
+            };
             /** @description `STORAGE_UNAVAILABLE`: Image storage is unavailable; nothing was saved. `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
             503: {
                 headers: {
@@ -3482,6 +3653,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMessagesError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3611,6 +3791,15 @@ export interface operations {
                     "application/json": components["schemas"]["PostMessageError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
             503: {
                 headers: {
@@ -3672,6 +3861,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignsError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3743,6 +3941,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetDesignError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3839,6 +4046,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteDesignError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -3947,6 +4163,15 @@ export interface operations {
                     "application/json": components["schemas"]["SetDesignVisibilityError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignVisibilityError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
             503: {
                 headers: {
@@ -4030,6 +4255,15 @@ export interface operations {
                     "application/json": components["schemas"]["ListDesignReusesError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignReusesError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
             503: {
                 headers: {
@@ -4098,6 +4332,15 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListCommentsError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -4227,6 +4470,15 @@ export interface operations {
                     "application/json": components["schemas"]["PostCommentError"];
                 };
             };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentError"];
+                };
+            };
             /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
             503: {
                 headers: {
@@ -4293,6 +4545,15 @@ export interface operations {
             };
             /** @description `FILE_NOT_FOUND`: The image no longer exists. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetFileError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

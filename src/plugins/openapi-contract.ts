@@ -65,6 +65,8 @@ export function routeErrorCodes(route: Pick<RouteOptions, 'method' | 'schema' | 
 
   // auth.ts: a malformed or invalid token is refused on every route, public ones included; checking one needs the issuer's keys.
   add('INVALID_TOKEN', 'IDENTITY_PROVIDER_UNAVAILABLE');
+  // A bug answers in the envelope too, with the request id to quote (plugins/errors.ts).
+  add('INTERNAL_ERROR');
   if (config.access !== 'public') add('UNAUTHORIZED');
   if (config.access === 'customer' || config.access === 'nail_technician') add('FORBIDDEN', 'USER_NOT_FOUND');
   // The signed-in caller's profile is read from the database; health answers its own outage in its body.
@@ -163,13 +165,16 @@ function namedBranches(doc: Document, name: string, schema: Json): Json {
   const tag = (schema.discriminator as { propertyName?: string } | undefined)?.propertyName;
   const branches = schema.oneOf as Json[] | undefined;
   if (!tag || !branches) return schema;
-  return {
-    ...schema,
-    oneOf: branches.map((branch, i) => {
-      const value = ((branch.properties as Record<string, Json> | undefined)?.[tag]?.const ?? i) as string | number;
-      return hoist(doc, `${name}${pascal(String(value))}`, branch);
-    }),
-  };
+  const mapping: Record<string, string> = {};
+  const oneOf = branches.map((branch) => {
+    const property = (branch.properties as Record<string, Json> | undefined)?.[tag];
+    const value = property?.const ?? (property?.enum as unknown[] | undefined)?.[0];
+    if (typeof value !== 'string') throw new Error(`${name}: a branch of the union has no constant "${tag}"`);
+    const branchRef = hoist(doc, `${name}${pascal(value)}`, branch);
+    mapping[value] = branchRef.$ref as string;
+    return branchRef;
+  });
+  return { ...schema, oneOf, discriminator: { propertyName: tag, mapping } };
 }
 
 /** The error body of one operation: the catalogue's envelope with `code` narrowed to what it can answer. */
