@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import type { LightMyRequestResponse } from 'fastify';
 import { type App, type AppOverrides, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { ResponseContract } from './contract.js';
@@ -90,7 +91,7 @@ async function checkResponses(app: App): Promise<ResponseContract> {
     // The chained and callback forms are left as they are; every test here awaits inject(options).
     if (opts === undefined || callback !== undefined) return (inject as (...args: unknown[]) => unknown)(opts, callback);
     const request = typeof opts === 'string' ? { method: 'GET', url: opts } : (opts as { method?: string; url?: unknown; path?: unknown });
-    return (inject as (o: unknown) => ReturnType<App['inject']> & Promise<import('fastify').LightMyRequestResponse>)(opts).then((res) => {
+    return (inject as (o: unknown) => Promise<LightMyRequestResponse>)(opts).then((res) => {
       const url = request.url ?? request.path;
       if (typeof url === 'string') {
         contract.check({ method: (request.method ?? 'GET').toUpperCase(), url, statusCode: res.statusCode, headers: res.headers, body: res.body });
