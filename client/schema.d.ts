@@ -755,7 +755,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DEPENDENCY_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR";
+                code: "DEPENDENCY_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -788,7 +788,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -851,7 +851,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -875,7 +875,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -899,7 +899,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -923,7 +923,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -940,7 +940,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED";
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1670,6 +1670,15 @@ export interface operations {
                     "application/json": components["schemas"]["GetHealthResponse"];
                 };
             };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetHealthError"];
+                };
+            };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
             401: {
                 headers: {
@@ -1717,6 +1726,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GetLivenessResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetLivenessError"];
                 };
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
@@ -1859,7 +1877,7 @@ export interface operations {
                     "application/json": components["schemas"]["RegisterResponse"];
                 };
             };
-            /** @description `EMAIL_REQUIRED`: The account has no email address to register with. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            /** @description `EMAIL_REQUIRED`: The account has no email address to register with. `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1964,7 +1982,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreateUserResponse"];
                 };
             };
-            /** @description `EMAIL_REQUIRED`: The account has no email address to register with. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            /** @description `EMAIL_REQUIRED`: The account has no email address to register with. `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2069,7 +2087,7 @@ export interface operations {
                     "application/json": components["schemas"]["LoginResponse"];
                 };
             };
-            /** @description `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2163,7 +2181,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2248,6 +2266,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GetMyProfileResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyProfileError"];
                 };
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */

@@ -245,24 +245,24 @@ const ROWS: Row[] = [
     target: async (w) => ({ ...id(await w.sharedPrivateDesign()), body: { text: 'Lovely' } }),
   },
   {
-    op: 'GET /api/v1/files/{*}',
+    op: 'GET /api/v1/files/{key}',
     on: "a signed link to A's image",
     expect: ALL(200),
     readOnly: true,
     target: async (w) => {
       const u = new URL((await w.sharedOrder()).image_url);
-      return { params: { '*': u.pathname.replace('/api/v1/files/', '') }, query: u.search.slice(1) };
+      return { params: { key: u.pathname.replace('/api/v1/files/', '') }, query: u.search.slice(1) };
     },
   },
   {
-    op: 'GET /api/v1/files/{*}',
+    op: 'GET /api/v1/files/{key}',
     on: "a tampered link to A's image",
     expect: ALL(403),
     readOnly: true,
     target: async (w) => {
       const u = new URL((await w.sharedOrder()).image_url);
       u.searchParams.set('signature', 'x'.repeat(43));
-      return { params: { '*': u.pathname.replace('/api/v1/files/', '') }, query: u.search.slice(1) };
+      return { params: { key: u.pathname.replace('/api/v1/files/', '') }, query: u.search.slice(1) };
     },
   },
 ];

@@ -72,8 +72,9 @@ export function routeErrorCodes(route: Pick<RouteOptions, 'method' | 'schema' | 
   // The signed-in caller's profile is read from the database; health answers its own outage in its body.
   if (config.loadShedding !== false) add('DATABASE_UNAVAILABLE', 'SERVICE_UNAVAILABLE');
   if (config.rateLimit !== false) add('RATE_LIMITED');
-  if (schema.params) add('VALIDATION_ERROR', 'BAD_URL');
-  if (schema.querystring || schema.headers || schema.body) add('VALIDATION_ERROR');
+  // input-guards.ts checks the query, path and body of every route (NUL characters, non-finite numbers), schema or not.
+  add('VALIDATION_ERROR');
+  if (schema.params) add('BAD_URL');
   // Fastify reads a body sent to any of these methods, whether the route wants one or not.
   if (methods.some((m) => BODY_METHODS.has(m))) add('INVALID_JSON', 'BAD_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE');
   if (config.upload) add(...UPLOAD_ERRORS);
