@@ -70,7 +70,8 @@ export class ResponseContract {
   }
 
   private operation(method: string, url: string): { path: string; method: string; op: Operation } | undefined {
-    const pathname = url.split('?')[0]!.replace(/(.)\/+$/, '$1');
+    // As the router sees it: dot segments resolved (GET /api/v1/designs/.. is GET /api/v1/, no operation).
+    const pathname = new URL(url.split('?')[0]!, 'http://localhost').pathname.replace(/(.)\/+$/, '$1');
     const verb = method === 'HEAD' ? 'get' : method.toLowerCase();
     for (const route of this.routes) {
       if (route.pattern.test(pathname) && route.methods[verb]) return { path: route.path, method: verb, op: route.methods[verb] };
