@@ -190,7 +190,7 @@ describe('journey through the generated client', () => {
         ['under_review', 'rejected', 'Tess', feedback],
         ['rejected', 'under_review', 'Ada', 'revision 1'],
         ['under_review', 'accepted', 'Tess', 'accepted at ×1.50'],
-        ['accepted', 'accepted', 'Tess', 'payment paid'],
+        ['accepted', 'accepted', 'Tess', 'payment paid (recorded by hand)'],
         ['accepted', 'in_production', 'Tess', null],
         ['in_production', 'shipped', 'Tess', 'tracking USPS 9400 1000 0000 0000'],
         ['shipped', 'delivered', 'Ada', null],

@@ -72,6 +72,8 @@ export function routeErrorCodes(route: Pick<RouteOptions, 'method' | 'schema' | 
   // The signed-in caller's profile is read from the database; health answers its own outage in its body.
   if (config.loadShedding !== false) add('DATABASE_UNAVAILABLE', 'SERVICE_UNAVAILABLE');
   if (config.rateLimit !== false) add('RATE_LIMITED');
+  // https-only.ts (staging and production): plain HTTP other than GET/HEAD is refused before anything else.
+  add('HTTPS_REQUIRED');
   // input-guards.ts checks the query, path and body of every route (NUL characters, non-finite numbers), schema or not.
   add('VALIDATION_ERROR');
   if (schema.params) add('BAD_URL');
@@ -110,6 +112,10 @@ export function contractFor(route: RouteOptions, seen: Map<string, OperationCont
     }
   }
   for (const status of statuses) response[status] ??= { $ref: ERROR_SCHEMA_ID };
+  // https-only.ts (staging and production): a plain-HTTP GET is sent to the same URL over https.
+  if ([route.method].flat().includes('GET')) {
+    response[308] ??= { type: 'null', description: 'Plain HTTP in staging or production: the same URL over https, in `Location`' };
+  }
   // Copied, never mutated: routes share schema objects (the register alias, the health pair).
   route.schema = { ...schema, response, security: access === 'public' ? [] : [{ [BEARER_SCHEME]: [] }] } as typeof route.schema;
   seen.set(id, { codes });
