@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { invariantViolations } from './support/invariants.js';
@@ -214,5 +216,17 @@ describe('lineage', () => {
     assert.equal((await design(d0)).rating_average, 4);
     const [own] = await rows<{ n: number }>(ctx.database.handle.db, `select count(*)::int as n from order_ratings r join designs d on d.order_id = r.order_id where d.id = '${d2}'`);
     assert.equal(own!.n, 1, 'd2 is r2’s own design: its own order’s rating');
+  });
+
+  it('backfills, from orders alone, the lineage and counts the live code keeps (migration 0009)', async () => {
+    const db = ctx.database.handle.db;
+    const snapshot = () =>
+      rows<{ id: string; a: string; n: number; c: boolean }>(db, `select id, ancestor_ids::text as a, ordered_count as n, counted_as_ordered as c from designs order by id`);
+    const live = await snapshot();
+    assert.ok(live.some((d) => d.n > 0) && live.some((d) => d.a.includes(',')), 'there are chains and counts to rebuild');
+    await db.execute(sql.raw(`update designs set ancestor_ids = '{}', ordered_count = 0, counted_as_ordered = false`));
+    const file = readFileSync(path.resolve(import.meta.dirname, '../src/db/migrations/0009_lineage_backfill.sql'), 'utf8');
+    for (const statement of file.split('--> statement-breakpoint')) await db.execute(sql.raw(statement));
+    assert.deepEqual(await snapshot(), live);
   });
 });
