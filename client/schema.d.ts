@@ -16,47 +16,7 @@ export interface paths {
          * Liveness and dependency checks
          * @description Each dependency (database, storage, identity provider) is probed with a 2 s timeout; results are cached for 3 s. 200 when all are up, 503 naming the failing checks otherwise.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-2"];
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: false;
-                            data?: components["schemas"]["def-2"];
-                            error: {
-                                code: string;
-                                message: string;
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -72,34 +32,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness only (process up) */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** @enum {string} */
-                                status: "ok";
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Liveness only (process up)
+         * @description Answers 200 while the process runs; touches no dependency (for the router and uptime checks).
+         */
+        get: operations["getLiveness"];
         put?: never;
         post?: never;
         delete?: never;
@@ -121,80 +58,7 @@ export interface paths {
          * Issue a development access token
          * @description Exists only in development without Auth0. Tokens are RS256, valid 24 h, and verified exactly like Auth0 tokens. The same email gives the same subject, so a token can be re-issued for the same user.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    /**
-                     * @example {
-                     *       "role": "customer",
-                     *       "email": "ana@example.com",
-                     *       "name": "Ana"
-                     *     }
-                     */
-                    "application/json": {
-                        role: "customer" | "nail_technician";
-                        /** Format: email */
-                        email: string;
-                        name?: string;
-                        sub?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                access_token: string;
-                                /** @enum {string} */
-                                token_type: "Bearer";
-                                expires_in: number;
-                            };
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["issueDevToken"];
         delete?: never;
         options?: never;
         head?: never;
@@ -214,85 +78,7 @@ export interface paths {
          * Create my profile from my access token
          * @description Email and name come from the token claims, or from the identity provider's /userinfo with the same token. An email the provider marks unverified (email_verified false) is not stored: `email` is null until a later sign-in with it verified, so an unverified sign-up never holds another person's address. 409 USER_EXISTS when a profile exists.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-3"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["register"];
         delete?: never;
         options?: never;
         head?: never;
@@ -309,88 +95,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Create my profile from my access token
+         * Create my profile (same as POST /api/v1/auth/register)
          * @description Email and name come from the token claims, or from the identity provider's /userinfo with the same token. An email the provider marks unverified (email_verified false) is not stored: `email` is null until a later sign-in with it verified, so an unverified sign-up never holds another person's address. 409 USER_EXISTS when a profile exists.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-3"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["createUser"];
         delete?: never;
         options?: never;
         head?: never;
@@ -406,68 +114,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** My profile, with this sign-in recorded */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-3"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        /**
+         * My profile, with this sign-in recorded
+         * @description Call after each sign-in: records it (last_login_at) and returns my profile. 404 USER_NOT_FOUND until I have registered.
+         */
+        post: operations["login"];
         delete?: never;
         options?: never;
         head?: never;
@@ -487,51 +138,7 @@ export interface paths {
          * Sign out
          * @description Access tokens are stateless and simply expire; the client discards its token. Always 204.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["logout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -545,171 +152,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** My profile */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-3"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        /**
+         * My profile
+         * @description The profile of the signed-in user; 404 USER_NOT_FOUND until they have registered.
+         */
+        get: operations["getMyProfile"];
         /**
          * Replace my profile
          * @description Replaces name, phone, shipping address, nail sizes and preferred shape and length; fields left out become null. Read-only fields (id, email, role, timestamps) may be sent back as received and are ignored.
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name: string;
-                        phone?: string | null;
-                        shipping_address?: {
-                            line1: string;
-                            line2?: string | null;
-                            city: string;
-                            region?: string | null;
-                            postal_code: string;
-                            /** @description ISO 3166-1 alpha-2 country code */
-                            country: string;
-                        } | null;
-                        nail_sizes?: number[] | null;
-                        preferred_shape?: ("square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto") | null;
-                        preferred_length?: ("short" | "medium" | "long" | "extra_long") | null;
-                        /** @description Read-only: accepted so a GET body can be sent back, and ignored */
-                        id?: string;
-                        email?: string | null;
-                        /** @description Read-only: accepted so a GET body can be sent back, and ignored */
-                        role?: string;
-                        last_login_at?: string | null;
-                        /** @description Read-only: accepted so a GET body can be sent back, and ignored */
-                        created_at?: string;
-                        /** @description Read-only: accepted so a GET body can be sent back, and ignored */
-                        updated_at?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-3"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        put: operations["updateMyProfile"];
         post?: never;
         delete?: never;
         options?: never;
@@ -730,127 +182,7 @@ export interface paths {
          * Invite a nail technician
          * @description Creates the person in Auth0 (database connection AUTH0_CONNECTION, role nail_technician in app_metadata, a random password nobody knows) and a password-change ticket valid 7 days. Auth0 does not email the ticket: pass `ticket_url` on to the invitee, who sets a password there, signs in and registers; the invitation then becomes `accepted`. 409 USER_EXISTS when the email is registered here or already has an Auth0 account; 409 ALREADY_INVITED while an earlier invitation is pending (an expired one is renewed with a new ticket). 502 IDENTITY_PROVIDER_ERROR when Auth0 fails after the SDK's retries: nothing is kept, on either side. 503 IDENTITY_PROVIDER_NOT_CONFIGURED when the Management API credentials are not set (development with the local token issuer: use POST /dev/token with role nail_technician instead). Accepts Idempotency-Key, so a retried request returns the same ticket.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Retry-safe creation: the same key and body within 24 h replays the first response */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /**
-                         * Format: email
-                         * @description Where the new technician will sign in
-                         */
-                        email: string;
-                        /** @description Their display name */
-                        name: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-4"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["inviteTechnician"];
         delete?: never;
         options?: never;
         head?: never;
@@ -868,108 +200,7 @@ export interface paths {
          * List orders
          * @description Customers see their own orders; technicians see orders assigned to them plus unassigned ones. Filters: status (repeat or comma-separate), search (description), from_date, to_date, overdue (past ship_by, not shipped). Sort: created_at, updated_at, status, ship_by (prefix - for descending; default -created_at).
          */
-        get: {
-            parameters: {
-                query?: {
-                    page?: number;
-                    limit?: number;
-                    /** @description One or several statuses: repeat the parameter (status=a&status=b) or separate with commas */
-                    status?: ("submitted" | "under_review" | "accepted" | "rejected" | "in_production" | "shipped" | "delivered")[];
-                    /** @description Words in the description */
-                    search?: string;
-                    /** @description Created at or after (ISO 8601 date or date-time) */
-                    from_date?: string;
-                    /** @description Created before (ISO 8601 date or date-time; a date means its start) */
-                    to_date?: string;
-                    /** @description true: only orders past their ship_by date and not shipped yet; false: only the others */
-                    overdue?: boolean;
-                    sort?: "created_at" | "-created_at" | "updated_at" | "-updated_at" | "status" | "-status" | "ship_by" | "-ship_by";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-5"][];
-                            pagination: {
-                                page: number;
-                                limit: number;
-                                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
-                                total: number;
-                                /** @description ceil(total / limit): an estimate when total is one */
-                                totalPages: number;
-                                hasNext: boolean;
-                                hasPrev: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        get: operations["listOrders"];
         put?: never;
         /**
          * Submit an order
@@ -979,180 +210,7 @@ export interface paths {
          *     |---|---|---|---|
          *     | submit | — → submitted | the order’s customer | an image and a description |
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Retry-safe creation: the same key and body within 24 h replays the first response */
-                    "idempotency-key"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description 1–2000 characters */
-                        description?: string;
-                        /** @description Sets of press-on nails (1–20) */
-                        quantity: number;
-                        /** @description Nail shape */
-                        shape?: "square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto";
-                        /** @description Nail length */
-                        length?: "short" | "medium" | "long" | "extra_long";
-                        /** @description 10 sizes 0–11, thumb to pinky, left hand then right hand */
-                        nail_sizes?: number[];
-                        /**
-                         * Format: uuid
-                         * @description The public design to start from (its image is copied)
-                         */
-                        source_design_id: string;
-                    };
-                    "multipart/form-data": {
-                        /**
-                         * Format: binary
-                         * @description PNG, 100–4096 px per side, at most MAX_UPLOAD_SIZE_MB (10) MB
-                         */
-                        image?: Blob;
-                        /** @description 1–2000 characters */
-                        description?: string;
-                        /** @description Sets of press-on nails (1–20) */
-                        quantity?: number;
-                        /** @description Nail shape */
-                        shape?: "square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto";
-                        /** @description Nail length */
-                        length?: "short" | "medium" | "long" | "extra_long";
-                        /** @description Ten sizes 0–11 as JSON ([1,2,…]) or comma-separated; defaults to my profile */
-                        nail_sizes?: string;
-                        /**
-                         * Format: uuid
-                         * @description Reuse a gallery design, replacing its image with this one
-                         */
-                        source_design_id?: string;
-                    } | null;
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-6"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-6"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["submitOrder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1170,87 +228,7 @@ export interface paths {
          * One order with its timeline and earlier versions
          * @description Another customer's order answers 404. An order assigned to another technician answers 403.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-6"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        get: operations["getOrder"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1277,96 +255,7 @@ export interface paths {
          *
          *     Refusals, in this order: 422 OWN_ORDER (acting as technician on your own customer order), 422 ORDER_ALREADY_ASSIGNED, 422 INVALID_STATE (`details.current_status`).
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-6"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        put: operations["assignOrder"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1393,110 +282,7 @@ export interface paths {
          *
          *     Refusals, in this order: 403 NOT_ASSIGNED (another technician’s order), 422 OWN_ORDER (acting as technician on your own customer order), 422 INVALID_STATE (`details.current_status`).
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @enum {string} */
-                        action: "accept";
-                        /** @description 1.00 to 5.00, at most 2 decimals */
-                        complexity_multiplier: number;
-                    } | {
-                        /** @enum {string} */
-                        action: "reject";
-                        /** @description What to change (required, not blank) */
-                        feedback: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-6"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        put: operations["reviewOrder"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1522,130 +308,7 @@ export interface paths {
          *
          *     Refusals, in this order: 404 ORDER_NOT_FOUND (another customer’s order), 422 INVALID_STATE (`details.current_status`).
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description 1–2000 characters */
-                        description: string;
-                    };
-                    "multipart/form-data": {
-                        /**
-                         * Format: binary
-                         * @description The new PNG
-                         */
-                        image?: Blob;
-                        /** @description 1–2000 characters */
-                        description?: string;
-                    } | null;
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-6"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        put: operations["reviseOrderDesign"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1671,102 +334,7 @@ export interface paths {
          *
          *     Refusals, in this order: 403 NOT_ASSIGNED (another technician’s order), 422 OWN_ORDER (acting as technician on your own customer order), 422 INVALID_STATE (`details.current_status`).
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        payment_status: "unpaid" | "paid";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-6"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        put: operations["recordPayment"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1795,105 +363,7 @@ export interface paths {
          *
          *     Refusals, in this order: 404 ORDER_NOT_FOUND (another customer’s order), 403 NOT_ASSIGNED (another technician’s order), 422 OWN_ORDER (acting as technician on your own customer order), 422 INVALID_STATE (`details.current_status`), 422 PAYMENT_REQUIRED.
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        status: "submitted" | "under_review" | "accepted" | "rejected" | "in_production" | "shipped" | "delivered";
-                        carrier?: string;
-                        tracking_number?: string;
-                        note?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-6"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        put: operations["updateOrderStatus"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1914,116 +384,7 @@ export interface paths {
          * New order from one of mine
          * @description Copies the image to the new order, links original_order_id, and goes through review again. Accepts Idempotency-Key.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Retry-safe creation: the same key and body within 24 h replays the first response */
-                    "idempotency-key"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            /** @description Optional; an empty body reorders the same quantity */
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description Defaults to the original quantity */
-                        quantity?: number;
-                    } | null;
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-6"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["reorder"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2043,96 +404,7 @@ export interface paths {
          * Pay an accepted order by card (Stripe Checkout)
          * @description The order’s customer, once the order is accepted and unpaid: a Stripe Checkout page for exactly `total_price_cents` in the order’s currency. Send the customer to `url`; the order becomes paid only when Stripe confirms the payment (webhook), never from the redirect back. Asking again returns the same page until it is about to expire. No body. Refusals: 404 ORDER_NOT_FOUND (not your order), 422 INVALID_STATE (not accepted), 422 ALREADY_PAID, 503 PAYMENTS_NOT_CONFIGURED (no Stripe keys on this server: pay the technician, who records it), 503 PAYMENT_PROVIDER_UNAVAILABLE (Stripe failed or timed out; nothing was saved, retry).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-7"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["startCheckout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2152,80 +424,7 @@ export interface paths {
          * Stripe webhook (called by Stripe only)
          * @description Stripe’s events, verified with STRIPE_WEBHOOK_SECRET against the raw body and the `Stripe-Signature` header. Send: checkout.session.completed, checkout.session.async_payment_succeeded, checkout.session.async_payment_failed, checkout.session.expired. Each event id is processed once; an order becomes paid only when the amount and currency match its total. 400 INVALID_WEBHOOK_SIGNATURE when the signature is missing, forged or older than 5 minutes (nothing changes); 503 PAYMENTS_NOT_CONFIGURED without Stripe keys (Stripe retries).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Set by Stripe */
-                    "stripe-signature"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            /** @description A Stripe Event object (verified as raw bytes) */
-            requestBody: {
-                content: {
-                    "application/json": Record<string, never>;
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** @enum {boolean} */
-                                received: true;
-                                /** @description What the delivery did (for Stripe’s dashboard and the logs) */
-                                outcome: "paid" | "already_paid" | "amount_mismatch" | "recorded" | "pending" | "ignored" | "duplicate";
-                            };
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["receiveStripeWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2243,194 +442,13 @@ export interface paths {
          * The conversation on an order, oldest first
          * @description Only the order's customer and its assigned technician. Other customers get 404; other technicians 403.
          */
-        get: {
-            parameters: {
-                query?: {
-                    page?: number;
-                    limit?: number;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-8"][];
-                            pagination: {
-                                page: number;
-                                limit: number;
-                                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
-                                total: number;
-                                /** @description ceil(total / limit): an estimate when total is one */
-                                totalPages: number;
-                                hasNext: boolean;
-                                hasPrev: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        get: operations["listMessages"];
         put?: never;
         /**
          * Post a message
          * @description Only the order's customer and its assigned technician. Other customers get 404; other technicians 403. Text is 1–2000 characters after trimming. Accepts Idempotency-Key.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Retry-safe creation: the same key and body within 24 h replays the first response */
-                    "idempotency-key"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        text: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-8"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["postMessage"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2448,80 +466,7 @@ export interface paths {
          * The public gallery
          * @description Public designs that were not removed. Anyone may browse; owners are shown by display name only.
          */
-        get: {
-            parameters: {
-                query?: {
-                    page?: number;
-                    limit?: number;
-                    /** @description Words in the description (full-text, English stemming) */
-                    search?: string;
-                    /** @description Nail shape */
-                    shape?: "square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto";
-                    /** @description Nail length */
-                    length?: "short" | "medium" | "long" | "extra_long";
-                    /** @description Only designs carrying this tag */
-                    tag?: string;
-                    /** @description Newest first (default), most reused, most commented, most favourited, or most ordered (paid orders down its lineage) */
-                    sort?: "-published_at" | "-reuse_count" | "-comment_count" | "-favourite_count" | "-ordered_count";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-9"][];
-                            pagination: {
-                                page: number;
-                                limit: number;
-                                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
-                                total: number;
-                                /** @description ceil(total / limit): an estimate when total is one */
-                                totalPages: number;
-                                hasNext: boolean;
-                                hasPrev: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        get: operations["listDesigns"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2541,158 +486,14 @@ export interface paths {
          * One design
          * @description Public designs for anyone; the owner (signed in) also sees their private ones. Removed or private designs of others → 404.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-9"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        get: operations["getDesign"];
         put?: never;
         post?: never;
         /**
          * Remove my design from the gallery for good
          * @description A soft delete: gone from the gallery and from reuse; the order and its image stay. Not the owner, or already removed → 404.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteDesign"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2710,93 +511,7 @@ export interface paths {
          * Share or hide my design
          * @description `published_at` is set the first time a design becomes public. Not the owner, or removed → 404.
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        is_public: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-9"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        put: operations["setDesignVisibility"];
         post?: never;
         delete?: never;
         options?: never;
@@ -2815,99 +530,7 @@ export interface paths {
          * Who reused my design, newest first
          * @description Owner only (others → 404). Display names and dates; never emails.
          */
-        get: {
-            parameters: {
-                query?: {
-                    page?: number;
-                    limit?: number;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-10"][];
-                            pagination: {
-                                page: number;
-                                limit: number;
-                                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
-                                total: number;
-                                /** @description ceil(total / limit): an estimate when total is one */
-                                totalPages: number;
-                                hasNext: boolean;
-                                hasPrev: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        get: operations["listDesignReuses"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2928,166 +551,13 @@ export interface paths {
          * Favourite a gallery design
          * @description Customers only. Idempotent: favouriting it again changes nothing. Private, removed or unknown designs → 404.
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-9"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        put: operations["favouriteDesign"];
         post?: never;
         /**
          * Remove a design from my favourites
          * @description Idempotent: 204 whether or not it was a favourite. A favourite is removed even after the design left the gallery; otherwise private, removed or unknown designs → 404.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        delete: operations["unfavouriteDesign"];
         options?: never;
         head?: never;
         patch?: never;
@@ -3104,88 +574,7 @@ export interface paths {
          * My favourite designs, most recently favourited first
          * @description Customers only. Designs that have since left the gallery are not listed.
          */
-        get: {
-            parameters: {
-                query?: {
-                    page?: number;
-                    limit?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-9"][];
-                            pagination: {
-                                page: number;
-                                limit: number;
-                                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
-                                total: number;
-                                /** @description ceil(total / limit): an estimate when total is one */
-                                totalPages: number;
-                                hasNext: boolean;
-                                hasPrev: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        get: operations["listMyFavourites"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3206,94 +595,7 @@ export interface paths {
          * Tag my design
          * @description Replaces the design’s free tags. Not the owner, or removed → 404.
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description The design's tags, replacing the previous ones (at most 5; duplicates count once) */
-                        tags: string[];
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-9"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        put: operations["setDesignTags"];
         post?: never;
         delete?: never;
         options?: never;
@@ -3312,176 +614,13 @@ export interface paths {
          * Comments on a public design, oldest first
          * @description Anyone may read. Private, removed or unknown designs → 404.
          */
-        get: {
-            parameters: {
-                query?: {
-                    page?: number;
-                    limit?: number;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-11"][];
-                            pagination: {
-                                page: number;
-                                limit: number;
-                                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
-                                total: number;
-                                /** @description ceil(total / limit): an estimate when total is one */
-                                totalPages: number;
-                                hasNext: boolean;
-                                hasPrev: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        get: operations["listComments"];
         put?: never;
         /**
          * Comment on a public design
          * @description Signed-in customers only (technicians → 403, anonymous → 401). Text 1–1000 characters after trimming. Private, removed or unknown designs → 404. Accepts Idempotency-Key.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description Retry-safe creation: the same key and body within 24 h replays the first response */
-                    "idempotency-key"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        text: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-11"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["postComment"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3502,81 +641,7 @@ export interface paths {
          * Delete my comment
          * @description The author only (others → 404, technicians → 403). A soft delete: gone from the list and from `comment_count`; reports on it stay.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                    commentId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteComment"];
         options?: never;
         head?: never;
         patch?: never;
@@ -3595,96 +660,7 @@ export interface paths {
          * Report a public design
          * @description Any signed-in user, once per design (again → 409 ALREADY_REPORTED). 3 open reports from different users hide it until a technician reviews it. A hidden item leaves the gallery, search, reuse and comment lists exactly as a removed one does. Private, removed, hidden or unknown designs → 404.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description Why the item should not be in the gallery */
-                        reason: "spam" | "offensive" | "copyright" | "other";
-                        /** @description What is wrong, in your words (required for `other`) */
-                        text?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-12"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["reportDesign"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3704,97 +680,7 @@ export interface paths {
          * Report a comment
          * @description Any signed-in user, once per comment (again → 409 ALREADY_REPORTED). 3 open reports from different users hide it until a technician reviews it. A hidden item leaves the gallery, search, reuse and comment lists exactly as a removed one does. Deleted, hidden or unknown comments, or comments on designs not in the gallery → 404.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                    commentId: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description Why the item should not be in the gallery */
-                        reason: "spam" | "offensive" | "copyright" | "other";
-                        /** @description What is wrong, in your words (required for `other`) */
-                        text?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-12"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        post: operations["reportComment"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3812,90 +698,7 @@ export interface paths {
          * The moderation queue, oldest first
          * @description Technicians only. Open reports by default; `status` shows the upheld or dismissed ones.
          */
-        get: {
-            parameters: {
-                query?: {
-                    page?: number;
-                    limit?: number;
-                    /** @description Open (default), upheld or dismissed */
-                    status?: "open" | "upheld" | "dismissed";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-13"][];
-                            pagination: {
-                                page: number;
-                                limit: number;
-                                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
-                                total: number;
-                                /** @description ceil(total / limit): an estimate when total is one */
-                                totalPages: number;
-                                hasNext: boolean;
-                                hasPrev: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        get: operations["listModerationReports"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3916,95 +719,7 @@ export interface paths {
          * Hide or restore a design
          * @description Technicians only, with a note; every decision is recorded. Hiding upholds the design’s open reports, restoring dismisses them. A hidden item leaves the gallery, search, reuse and comment lists exactly as a removed one does. Unknown or owner-removed designs → 404.
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        action: "hide" | "restore";
-                        /** @description Why, for the audit trail */
-                        note: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-14"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        put: operations["moderateDesign"];
         post?: never;
         delete?: never;
         options?: never;
@@ -4024,96 +739,7 @@ export interface paths {
          * Hide or restore a comment
          * @description Technicians only, with a note; every decision is recorded. Hiding upholds the comment’s open reports, restoring dismisses them. A hidden item leaves the gallery, search, reuse and comment lists exactly as a removed one does. Unknown or author-deleted comments → 404.
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                    commentId: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        action: "hide" | "restore";
-                        /** @description Why, for the audit trail */
-                        note: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-14"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        put: operations["moderateComment"];
         post?: never;
         delete?: never;
         options?: never;
@@ -4133,104 +759,7 @@ export interface paths {
          * Rate my delivered order
          * @description The order's customer, once it is delivered (earlier → 422 INVALID_STATE): 1–5 stars and an optional comment. One rating per order; calling again changes it for 14 days (then 422 RATING_LOCKED). Others' orders → 404.
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description 1–5 */
-                        stars: number;
-                        comment?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["def-15"];
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        put: operations["rateOrder"];
         post?: never;
         delete?: never;
         options?: never;
@@ -4249,71 +778,7 @@ export interface paths {
          * My average rating as a technician
          * @description Technicians only: the average and number of ratings customers gave their delivered orders.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** @description Average stars, to two decimals; null before the first rating */
-                                average: number | null;
-                                count: number;
-                            };
-                            message?: string;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        get: operations["getMyRatings"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4322,7 +787,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/files/{*}": {
+    "/api/v1/files/{key}": {
         parameters: {
             query?: never;
             header?: never;
@@ -4333,49 +798,7 @@ export interface paths {
          * A stored image, through a signed link
          * @description Only with the `expires` and `signature` of a link the API handed out; links last one hour.
          */
-        get: {
-            parameters: {
-                query?: {
-                    expires?: string;
-                    signature?: string;
-                };
-                header?: never;
-                path: {
-                    "*": string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["def-0"];
-                    };
-                };
-            };
-        };
+        get: operations["getFile"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4388,31 +811,17 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** Error */
-        "def-0": {
-            /** @enum {boolean} */
-            success: false;
-            error: {
-                /** @description Stable UPPER_SNAKE code clients branch on */
-                code: string;
-                /** @description What went wrong and what to do about it */
-                message: string;
-                details?: {
-                    [key: string]: unknown;
-                };
-            };
-        };
         /**
          * UserSummary
          * @description What others see of a user: never the email
          */
-        "def-1": {
+        UserSummary: {
             /** Format: uuid */
             id: string;
             name: string;
         };
         /** Health */
-        "def-2": {
+        Health: {
             status: "ok" | "degraded";
             checks: {
                 [key: string]: {
@@ -4433,7 +842,7 @@ export interface components {
             };
         };
         /** User */
-        "def-3": {
+        User: {
             /** Format: uuid */
             id: string;
             email: string | null;
@@ -4459,7 +868,7 @@ export interface components {
             updated_at: string;
         };
         /** Invitation */
-        "def-4": {
+        Invitation: {
             /** Format: uuid */
             id: string;
             email: string;
@@ -4473,12 +882,12 @@ export interface components {
              */
             expires_at: string;
             /** @description Null for technicians created from the command line */
-            invited_by: components["schemas"]["def-1"] | null;
+            invited_by: components["schemas"]["UserSummary"] | null;
             /** Format: date-time */
             created_at: string;
         };
         /** Order */
-        "def-5": {
+        Order: {
             /** Format: uuid */
             id: string;
             /** @enum {string} */
@@ -4490,7 +899,7 @@ export interface components {
             nail_sizes: number[] | null;
             /** Format: uuid */
             customer_id: string;
-            customer: components["schemas"]["def-1"];
+            customer: components["schemas"]["UserSummary"];
             /** Format: uuid */
             technician_id: string | null;
             /** @description What others see of a user: never the email */
@@ -4543,7 +952,7 @@ export interface components {
             updated_at: string;
         };
         /** OrderDetail */
-        "def-6": components["schemas"]["def-5"] & {
+        OrderDetail: components["schemas"]["Order"] & {
             /** @description Every transition, oldest first */
             events: {
                 /** @enum {string|null} */
@@ -4573,7 +982,7 @@ export interface components {
             }[];
         };
         /** Checkout */
-        "def-7": {
+        Checkout: {
             /**
              * Format: uri
              * @description Stripe Checkout page to send the customer to
@@ -4586,23 +995,23 @@ export interface components {
             expires_at: string;
         };
         /** Message */
-        "def-8": {
+        Message: {
             /** Format: uuid */
             id: string;
             /** Format: uuid */
             order_id: string;
-            sender: components["schemas"]["def-1"];
+            sender: components["schemas"]["UserSummary"];
             text: string;
             /** Format: date-time */
             created_at: string;
         };
         /** Design */
-        "def-9": {
+        Design: {
             /** Format: uuid */
             id: string;
             /** Format: uuid */
             order_id: string;
-            owner: components["schemas"]["def-1"];
+            owner: components["schemas"]["UserSummary"];
             description: string;
             is_public: boolean;
             /** @description Signed link, valid for at least an hour (the same link for five minutes, so browsers can cache the image) */
@@ -4638,8 +1047,8 @@ export interface components {
             created_at: string;
         };
         /** InspirationEntry */
-        "def-10": {
-            user: components["schemas"]["def-1"];
+        InspirationEntry: {
+            user: components["schemas"]["UserSummary"];
             /**
              * Format: uuid
              * @description The order that reused the design (shown to its owner only)
@@ -4654,18 +1063,18 @@ export interface components {
             paid_at: string | null;
         };
         /** Comment */
-        "def-11": {
+        Comment: {
             /** Format: uuid */
             id: string;
             /** Format: uuid */
             design_id: string;
-            author: components["schemas"]["def-1"];
+            author: components["schemas"]["UserSummary"];
             text: string;
             /** Format: date-time */
             created_at: string;
         };
         /** Report */
-        "def-12": {
+        Report: {
             /** Format: uuid */
             id: string;
             /** Format: uuid */
@@ -4680,7 +1089,7 @@ export interface components {
             created_at: string;
         };
         /** QueuedReport */
-        "def-13": {
+        QueuedReport: {
             /** Format: uuid */
             id: string;
             /** Format: uuid */
@@ -4693,14 +1102,14 @@ export interface components {
             status: string;
             /** Format: date-time */
             created_at: string;
-            reporter: components["schemas"]["def-1"];
+            reporter: components["schemas"]["UserSummary"];
             /** @description The reported comment’s text (null for a design) */
             comment_text: string | null;
             /** @description Whether the item is hidden now (by a technician or by three open reports) */
             item_hidden: boolean;
         };
         /** ModerationDecision */
-        "def-14": {
+        ModerationDecision: {
             /** Format: uuid */
             id: string;
             /** Format: uuid */
@@ -4710,14 +1119,14 @@ export interface components {
             /** @description hide or restore */
             action: string;
             note: string;
-            moderator: components["schemas"]["def-1"];
+            moderator: components["schemas"]["UserSummary"];
             /** @description Open reports this decision closed (upheld on hide, dismissed on restore) */
             reports_closed: number;
             /** Format: date-time */
             created_at: string;
         };
         /** Rating */
-        "def-15": {
+        Rating: {
             /** Format: uuid */
             order_id: string;
             stars: number;
@@ -4729,6 +1138,1293 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /** GetHealthError */
+        GetHealthError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DEPENDENCY_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** GetHealthResponse */
+        GetHealthResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Health"];
+        };
+        /** GetHealthError503 */
+        GetHealthError503: {
+            /** @enum {boolean} */
+            success: false;
+            data?: components["schemas"]["Health"];
+            error: {
+                code: string;
+                message: string;
+            };
+        };
+        /** GetLivenessError */
+        GetLivenessError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** GetLivenessResponse */
+        GetLivenessResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: {
+                /** @enum {string} */
+                status: "ok";
+            };
+        };
+        /** IssueDevTokenError */
+        IssueDevTokenError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** IssueDevTokenRequest */
+        IssueDevTokenRequest: {
+            role: "customer" | "nail_technician";
+            /** Format: email */
+            email: string;
+            name?: string;
+            sub?: string;
+        };
+        /** IssueDevTokenResponse */
+        IssueDevTokenResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: {
+                access_token: string;
+                /** @enum {string} */
+                token_type: "Bearer";
+                expires_in: number;
+            };
+            message?: string;
+        };
+        /** RegisterError */
+        RegisterError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** RegisterResponse */
+        RegisterResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["User"];
+            message?: string;
+        };
+        /** CreateUserError */
+        CreateUserError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** CreateUserResponse */
+        CreateUserResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["User"];
+            message?: string;
+        };
+        /** LoginError */
+        LoginError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** LoginResponse */
+        LoginResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["User"];
+            message?: string;
+        };
+        /** LogoutError */
+        LogoutError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** GetMyProfileError */
+        GetMyProfileError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** GetMyProfileResponse */
+        GetMyProfileResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["User"];
+            message?: string;
+        };
+        /** UpdateMyProfileError */
+        UpdateMyProfileError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** UpdateMyProfileRequest */
+        UpdateMyProfileRequest: {
+            name: string;
+            phone?: string | null;
+            shipping_address?: {
+                line1: string;
+                line2?: string | null;
+                city: string;
+                region?: string | null;
+                postal_code: string;
+                /** @description ISO 3166-1 alpha-2 country code */
+                country: string;
+            } | null;
+            nail_sizes?: number[] | null;
+            preferred_shape?: ("square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto") | null;
+            preferred_length?: ("short" | "medium" | "long" | "extra_long") | null;
+            /** @description Read-only: accepted so a GET body can be sent back, and ignored */
+            id?: string;
+            email?: string | null;
+            /** @description Read-only: accepted so a GET body can be sent back, and ignored */
+            role?: string;
+            last_login_at?: string | null;
+            /** @description Read-only: accepted so a GET body can be sent back, and ignored */
+            created_at?: string;
+            /** @description Read-only: accepted so a GET body can be sent back, and ignored */
+            updated_at?: string;
+        };
+        /** UpdateMyProfileResponse */
+        UpdateMyProfileResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["User"];
+            message?: string;
+        };
+        /** InviteTechnicianError */
+        InviteTechnicianError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_EXISTS" | "ALREADY_INVITED" | "IDENTITY_PROVIDER_ERROR" | "IDENTITY_PROVIDER_NOT_CONFIGURED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** InviteTechnicianRequest */
+        InviteTechnicianRequest: {
+            /**
+             * Format: email
+             * @description Where the new technician will sign in
+             */
+            email: string;
+            /** @description Their display name */
+            name: string;
+        };
+        /** InviteTechnicianResponse */
+        InviteTechnicianResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Invitation"];
+            message?: string;
+        };
+        /** SubmitOrderError */
+        SubmitOrderError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "FILE_TOO_LARGE" | "INVALID_FILE_FORMAT" | "INVALID_FILE_NAME" | "INVALID_IMAGE" | "INVALID_IMAGE_DIMENSIONS" | "UNEXPECTED_FILE_FIELD" | "TOO_MANY_FILES" | "TOO_MANY_PARTS" | "MALFORMED_MULTIPART" | "STORAGE_UNAVAILABLE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** SubmitOrderRequest */
+        SubmitOrderRequest: {
+            /** @description 1–2000 characters */
+            description?: string;
+            /** @description Sets of press-on nails (1–20) */
+            quantity: number;
+            /** @description Nail shape */
+            shape?: "square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto";
+            /** @description Nail length */
+            length?: "short" | "medium" | "long" | "extra_long";
+            /** @description 10 sizes 0–11, thumb to pinky, left hand then right hand */
+            nail_sizes?: number[];
+            /**
+             * Format: uuid
+             * @description The public design to start from (its image is copied)
+             */
+            source_design_id: string;
+        };
+        /**
+         * SubmitOrderForm
+         * @description multipart/form-data
+         */
+        SubmitOrderForm: {
+            /**
+             * Format: binary
+             * @description PNG, 100–4096 px per side, at most MAX_UPLOAD_SIZE_MB (10) MB
+             */
+            image?: Blob;
+            /** @description 1–2000 characters */
+            description?: string;
+            /** @description Sets of press-on nails (1–20) */
+            quantity?: number;
+            /** @description Nail shape */
+            shape?: "square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto";
+            /** @description Nail length */
+            length?: "short" | "medium" | "long" | "extra_long";
+            /** @description Ten sizes 0–11 as JSON ([1,2,…]) or comma-separated; defaults to my profile */
+            nail_sizes?: string;
+            /**
+             * Format: uuid
+             * @description Reuse a gallery design, replacing its image with this one
+             */
+            source_design_id?: string;
+        } | null;
+        /** SubmitOrderResponse */
+        SubmitOrderResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["OrderDetail"];
+            message?: string;
+        };
+        /** ListOrdersError */
+        ListOrdersError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ListOrdersResponse */
+        ListOrdersResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Order"][];
+            pagination: {
+                page: number;
+                limit: number;
+                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
+                total: number;
+                /** @description ceil(total / limit): an estimate when total is one */
+                totalPages: number;
+                hasNext: boolean;
+                hasPrev: boolean;
+            };
+        };
+        /** GetOrderError */
+        GetOrderError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** GetOrderResponse */
+        GetOrderResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["OrderDetail"];
+            message?: string;
+        };
+        /** AssignOrderError */
+        AssignOrderError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "ORDER_NOT_FOUND" | "OWN_ORDER" | "ORDER_ALREADY_ASSIGNED" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** AssignOrderResponse */
+        AssignOrderResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["OrderDetail"];
+            message?: string;
+        };
+        /** ReviewOrderError */
+        ReviewOrderError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** Accept */
+        ReviewOrderRequestAccept: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            action: "accept";
+            /** @description 1.00 to 5.00, at most 2 decimals */
+            complexity_multiplier: number;
+        };
+        /** Reject */
+        ReviewOrderRequestReject: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            action: "reject";
+            /** @description What to change (required, not blank) */
+            feedback: string;
+        };
+        /** ReviewOrderRequest */
+        ReviewOrderRequest: components["schemas"]["ReviewOrderRequestAccept"] | components["schemas"]["ReviewOrderRequestReject"];
+        /** ReviewOrderResponse */
+        ReviewOrderResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["OrderDetail"];
+            message?: string;
+        };
+        /** ReviseOrderDesignError */
+        ReviseOrderDesignError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "ORDER_NOT_FOUND" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "FILE_TOO_LARGE" | "INVALID_FILE_FORMAT" | "INVALID_FILE_NAME" | "INVALID_IMAGE" | "INVALID_IMAGE_DIMENSIONS" | "UNEXPECTED_FILE_FIELD" | "TOO_MANY_FILES" | "TOO_MANY_PARTS" | "MALFORMED_MULTIPART" | "STORAGE_UNAVAILABLE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ReviseOrderDesignRequest */
+        ReviseOrderDesignRequest: {
+            /** @description 1–2000 characters */
+            description: string;
+        };
+        /**
+         * ReviseOrderDesignForm
+         * @description multipart/form-data with a new image and/or description, or JSON {"description"}
+         */
+        ReviseOrderDesignForm: {
+            /**
+             * Format: binary
+             * @description The new PNG
+             */
+            image?: Blob;
+            /** @description 1–2000 characters */
+            description?: string;
+        } | null;
+        /** ReviseOrderDesignResponse */
+        ReviseOrderDesignResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["OrderDetail"];
+            message?: string;
+        };
+        /** RecordPaymentError */
+        RecordPaymentError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** RecordPaymentRequest */
+        RecordPaymentRequest: {
+            payment_status: "unpaid" | "paid";
+        };
+        /** RecordPaymentResponse */
+        RecordPaymentResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["OrderDetail"];
+            message?: string;
+        };
+        /** UpdateOrderStatusError */
+        UpdateOrderStatusError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "FORBIDDEN" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "PAYMENT_REQUIRED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** UpdateOrderStatusRequest */
+        UpdateOrderStatusRequest: {
+            status: "submitted" | "under_review" | "accepted" | "rejected" | "in_production" | "shipped" | "delivered";
+            carrier?: string;
+            tracking_number?: string;
+            note?: string;
+        };
+        /** UpdateOrderStatusResponse */
+        UpdateOrderStatusResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["OrderDetail"];
+            message?: string;
+        };
+        /** ReorderError */
+        ReorderError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "ORDER_NOT_FOUND" | "STORAGE_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /**
+         * ReorderRequest
+         * @description Optional; an empty body reorders the same quantity
+         */
+        ReorderRequest: {
+            /** @description Defaults to the original quantity */
+            quantity?: number;
+        };
+        /** ReorderResponse */
+        ReorderResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["OrderDetail"];
+            message?: string;
+        };
+        /** StartCheckoutError */
+        StartCheckoutError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "ORDER_NOT_FOUND" | "INVALID_STATE" | "ALREADY_PAID" | "PAYMENTS_NOT_CONFIGURED" | "PAYMENT_PROVIDER_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** StartCheckoutResponse */
+        StartCheckoutResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Checkout"];
+            message?: string;
+        };
+        /** ReceiveStripeWebhookError */
+        ReceiveStripeWebhookError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "INVALID_WEBHOOK_SIGNATURE" | "PAYMENTS_NOT_CONFIGURED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /**
+         * ReceiveStripeWebhookRequest
+         * @description A Stripe Event object (verified as raw bytes)
+         */
+        ReceiveStripeWebhookRequest: Record<string, never>;
+        /** ReceiveStripeWebhookResponse */
+        ReceiveStripeWebhookResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: {
+                /** @enum {boolean} */
+                received: true;
+                /** @description What the delivery did (for Stripe’s dashboard and the logs) */
+                outcome: "paid" | "already_paid" | "amount_mismatch" | "recorded" | "pending" | "ignored" | "duplicate";
+            };
+            message?: string;
+        };
+        /** ListMessagesError */
+        ListMessagesError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ListMessagesResponse */
+        ListMessagesResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Message"][];
+            pagination: {
+                page: number;
+                limit: number;
+                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
+                total: number;
+                /** @description ceil(total / limit): an estimate when total is one */
+                totalPages: number;
+                hasNext: boolean;
+                hasPrev: boolean;
+            };
+        };
+        /** PostMessageError */
+        PostMessageError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** PostMessageRequest */
+        PostMessageRequest: {
+            text: string;
+        };
+        /** PostMessageResponse */
+        PostMessageResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Message"];
+            message?: string;
+        };
+        /** ListDesignsError */
+        ListDesignsError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ListDesignsResponse */
+        ListDesignsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Design"][];
+            pagination: {
+                page: number;
+                limit: number;
+                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
+                total: number;
+                /** @description ceil(total / limit): an estimate when total is one */
+                totalPages: number;
+                hasNext: boolean;
+                hasPrev: boolean;
+            };
+        };
+        /** GetDesignError */
+        GetDesignError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** GetDesignResponse */
+        GetDesignResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Design"];
+            message?: string;
+        };
+        /** DeleteDesignError */
+        DeleteDesignError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** SetDesignVisibilityError */
+        SetDesignVisibilityError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** SetDesignVisibilityRequest */
+        SetDesignVisibilityRequest: {
+            is_public: boolean;
+        };
+        /** SetDesignVisibilityResponse */
+        SetDesignVisibilityResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Design"];
+            message?: string;
+        };
+        /** ListDesignReusesError */
+        ListDesignReusesError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ListDesignReusesResponse */
+        ListDesignReusesResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["InspirationEntry"][];
+            pagination: {
+                page: number;
+                limit: number;
+                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
+                total: number;
+                /** @description ceil(total / limit): an estimate when total is one */
+                totalPages: number;
+                hasNext: boolean;
+                hasPrev: boolean;
+            };
+        };
+        /** FavouriteDesignError */
+        FavouriteDesignError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** FavouriteDesignResponse */
+        FavouriteDesignResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Design"];
+            message?: string;
+        };
+        /** UnfavouriteDesignError */
+        UnfavouriteDesignError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ListMyFavouritesError */
+        ListMyFavouritesError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ListMyFavouritesResponse */
+        ListMyFavouritesResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Design"][];
+            pagination: {
+                page: number;
+                limit: number;
+                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
+                total: number;
+                /** @description ceil(total / limit): an estimate when total is one */
+                totalPages: number;
+                hasNext: boolean;
+                hasPrev: boolean;
+            };
+        };
+        /** SetDesignTagsError */
+        SetDesignTagsError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** SetDesignTagsRequest */
+        SetDesignTagsRequest: {
+            /** @description The design's tags, replacing the previous ones (at most 5; duplicates count once) */
+            tags: string[];
+        };
+        /** SetDesignTagsResponse */
+        SetDesignTagsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Design"];
+            message?: string;
+        };
+        /** ListCommentsError */
+        ListCommentsError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ListCommentsResponse */
+        ListCommentsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Comment"][];
+            pagination: {
+                page: number;
+                limit: number;
+                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
+                total: number;
+                /** @description ceil(total / limit): an estimate when total is one */
+                totalPages: number;
+                hasNext: boolean;
+                hasPrev: boolean;
+            };
+        };
+        /** PostCommentError */
+        PostCommentError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** PostCommentRequest */
+        PostCommentRequest: {
+            text: string;
+        };
+        /** PostCommentResponse */
+        PostCommentResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Comment"];
+            message?: string;
+        };
+        /** DeleteCommentError */
+        DeleteCommentError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "COMMENT_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ReportDesignError */
+        ReportDesignError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "COMMENT_NOT_FOUND" | "ALREADY_REPORTED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ReportDesignRequest */
+        ReportDesignRequest: {
+            /** @description Why the item should not be in the gallery */
+            reason: "spam" | "offensive" | "copyright" | "other";
+            /** @description What is wrong, in your words (required for `other`) */
+            text?: string;
+        };
+        /** ReportDesignResponse */
+        ReportDesignResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Report"];
+            message?: string;
+        };
+        /** ReportCommentError */
+        ReportCommentError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "COMMENT_NOT_FOUND" | "ALREADY_REPORTED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ReportCommentRequest */
+        ReportCommentRequest: {
+            /** @description Why the item should not be in the gallery */
+            reason: "spam" | "offensive" | "copyright" | "other";
+            /** @description What is wrong, in your words (required for `other`) */
+            text?: string;
+        };
+        /** ReportCommentResponse */
+        ReportCommentResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Report"];
+            message?: string;
+        };
+        /** ListModerationReportsError */
+        ListModerationReportsError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ListModerationReportsResponse */
+        ListModerationReportsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["QueuedReport"][];
+            pagination: {
+                page: number;
+                limit: number;
+                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
+                total: number;
+                /** @description ceil(total / limit): an estimate when total is one */
+                totalPages: number;
+                hasNext: boolean;
+                hasPrev: boolean;
+            };
+        };
+        /** ModerateDesignError */
+        ModerateDesignError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ModerateDesignRequest */
+        ModerateDesignRequest: {
+            action: "hide" | "restore";
+            /** @description Why, for the audit trail */
+            note: string;
+        };
+        /** ModerateDesignResponse */
+        ModerateDesignResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["ModerationDecision"];
+            message?: string;
+        };
+        /** ModerateCommentError */
+        ModerateCommentError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "DESIGN_NOT_FOUND" | "COMMENT_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ModerateCommentRequest */
+        ModerateCommentRequest: {
+            action: "hide" | "restore";
+            /** @description Why, for the audit trail */
+            note: string;
+        };
+        /** ModerateCommentResponse */
+        ModerateCommentResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["ModerationDecision"];
+            message?: string;
+        };
+        /** RateOrderError */
+        RateOrderError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "ORDER_NOT_FOUND" | "INVALID_STATE" | "RATING_LOCKED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** RateOrderRequest */
+        RateOrderRequest: {
+            /** @description 1–5 */
+            stars: number;
+            comment?: string;
+        };
+        /** RateOrderResponse */
+        RateOrderResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Rating"];
+            message?: string;
+        };
+        /** GetMyRatingsError */
+        GetMyRatingsError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** GetMyRatingsResponse */
+        GetMyRatingsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: {
+                /** @description Average stars, to two decimals; null before the first rating */
+                average: number | null;
+                count: number;
+            };
+            message?: string;
+        };
+        /** GetFileError */
+        GetFileError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "LINK_EXPIRED" | "INVALID_SIGNATURE" | "FILE_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
     };
     responses: never;
     parameters: never;
@@ -4737,4 +2433,4433 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetHealthResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetHealthError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetHealthError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetHealthError"];
+                };
+            };
+            /** @description `DEPENDENCY_UNAVAILABLE`: A dependency checked by /health is down. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetHealthError503"];
+                };
+            };
+        };
+    };
+    getLiveness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetLivenessResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetLivenessError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetLivenessError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetLivenessError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetLivenessError"];
+                };
+            };
+        };
+    };
+    issueDevToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "role": "customer",
+                 *       "email": "ana@example.com",
+                 *       "name": "Ana"
+                 *     }
+                 */
+                "application/json": components["schemas"]["IssueDevTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueDevTokenResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueDevTokenError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueDevTokenError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueDevTokenError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueDevTokenError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueDevTokenError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueDevTokenError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueDevTokenError"];
+                };
+            };
+        };
+    };
+    register: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterResponse"];
+                };
+            };
+            /** @description `EMAIL_REQUIRED`: The account has no email address to register with. `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterError"];
+                };
+            };
+            /** @description `USER_EXISTS`: A profile or identity-provider account already exists. `EMAIL_IN_USE`: Another account is registered with this email address. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_ERROR`: Auth0 failed or refused the call; nothing was saved. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterError"];
+                };
+            };
+        };
+    };
+    createUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateUserResponse"];
+                };
+            };
+            /** @description `EMAIL_REQUIRED`: The account has no email address to register with. `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateUserError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateUserError"];
+                };
+            };
+            /** @description `USER_EXISTS`: A profile or identity-provider account already exists. `EMAIL_IN_USE`: Another account is registered with this email address. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateUserError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateUserError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateUserError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateUserError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateUserError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_ERROR`: Auth0 failed or refused the call; nothing was saved. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateUserError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateUserError"];
+                };
+            };
+        };
+    };
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginError"];
+                };
+            };
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogoutError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogoutError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogoutError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogoutError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogoutError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogoutError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogoutError"];
+                };
+            };
+        };
+    };
+    getMyProfile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyProfileResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyProfileError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyProfileError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyProfileError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyProfileError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyProfileError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyProfileError"];
+                };
+            };
+        };
+    };
+    updateMyProfile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateMyProfileRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyProfileResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyProfileError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyProfileError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyProfileError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyProfileError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyProfileError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyProfileError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyProfileError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyProfileError"];
+                };
+            };
+        };
+    };
+    inviteTechnician: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retry-safe creation: the same key and body within 24 h replays the first response */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InviteTechnicianRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). `INVALID_IDEMPOTENCY_KEY`: Idempotency-Key is not 1–255 printable characters. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
+            /** @description `USER_EXISTS`: A profile or identity-provider account already exists. `ALREADY_INVITED`: A pending invitation exists for this email. `IDEMPOTENCY_REQUEST_IN_PROGRESS`: A request with this Idempotency-Key is still running. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
+            /** @description `IDEMPOTENCY_KEY_REUSED`: The Idempotency-Key was used for a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_ERROR`: Auth0 failed or refused the call; nothing was saved. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_NOT_CONFIGURED`: The Auth0 Management API is not configured. `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InviteTechnicianError"];
+                };
+            };
+        };
+    };
+    listOrders: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+                /** @description One or several statuses: repeat the parameter (status=a&status=b) or separate with commas */
+                status?: ("submitted" | "under_review" | "accepted" | "rejected" | "in_production" | "shipped" | "delivered")[];
+                /** @description Words in the description */
+                search?: string;
+                /** @description Created at or after (ISO 8601 date or date-time) */
+                from_date?: string;
+                /** @description Created before (ISO 8601 date or date-time; a date means its start) */
+                to_date?: string;
+                /** @description true: only orders past their ship_by date and not shipped yet; false: only the others */
+                overdue?: boolean;
+                sort?: "created_at" | "-created_at" | "updated_at" | "-updated_at" | "status" | "-status" | "ship_by" | "-ship_by";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOrdersResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOrdersError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOrdersError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOrdersError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOrdersError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOrdersError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOrdersError"];
+                };
+            };
+        };
+    };
+    submitOrder: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retry-safe creation: the same key and body within 24 h replays the first response */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubmitOrderRequest"];
+                "multipart/form-data": components["schemas"]["SubmitOrderForm"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderResponse"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). `INVALID_FILE_FORMAT`: The upload is not a PNG (name, declared type or signature). `INVALID_FILE_NAME`: The file name is missing or carries a path or control characters. `INVALID_IMAGE`: The PNG is truncated, corrupt or a decompression bomb; `details.problem` says which. `INVALID_IMAGE_DIMENSIONS`: Width or height is outside 100–4096 pixels. `UNEXPECTED_FILE_FIELD`: A file arrived in a field other than `image`. `TOO_MANY_FILES`: More than one file was sent. `TOO_MANY_PARTS`: The form has more parts than the documented fields. `MALFORMED_MULTIPART`: The multipart body is incomplete or malformed. `INVALID_IDEMPOTENCY_KEY`: Idempotency-Key is not 1–255 printable characters. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderError"];
+                };
+            };
+            /** @description `IDEMPOTENCY_REQUEST_IN_PROGRESS`: A request with this Idempotency-Key is still running. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. `FILE_TOO_LARGE`: The image is larger than MAX_UPLOAD_SIZE_MB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderError"];
+                };
+            };
+            /** @description `IDEMPOTENCY_KEY_REUSED`: The Idempotency-Key was used for a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. `STORAGE_UNAVAILABLE`: Image storage is unavailable; nothing was saved. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubmitOrderError"];
+                };
+            };
+        };
+    };
+    getOrder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderError"];
+                };
+            };
+            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. `ORDER_NOT_FOUND`: No such order among those you can see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderError"];
+                };
+            };
+        };
+    };
+    assignOrder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignOrderResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignOrderError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignOrderError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignOrderError"];
+                };
+            };
+            /** @description `ORDER_NOT_FOUND`: No such order among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignOrderError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignOrderError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignOrderError"];
+                };
+            };
+            /** @description `OWN_ORDER`: You are this order’s customer, so you may not act on it as its technician. `ORDER_ALREADY_ASSIGNED`: The order already has a technician. `INVALID_STATE`: The workflow does not allow this move from the current status; `details.current_status`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignOrderError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignOrderError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignOrderError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AssignOrderError"];
+                };
+            };
+        };
+    };
+    reviewOrder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewOrderRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOrderResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOrderError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOrderError"];
+                };
+            };
+            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOrderError"];
+                };
+            };
+            /** @description `ORDER_NOT_FOUND`: No such order among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOrderError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOrderError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOrderError"];
+                };
+            };
+            /** @description `OWN_ORDER`: You are this order’s customer, so you may not act on it as its technician. `INVALID_STATE`: The workflow does not allow this move from the current status; `details.current_status`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOrderError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOrderError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOrderError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOrderError"];
+                };
+            };
+        };
+    };
+    reviseOrderDesign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviseOrderDesignRequest"];
+                "multipart/form-data": components["schemas"]["ReviseOrderDesignForm"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviseOrderDesignResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). `INVALID_FILE_FORMAT`: The upload is not a PNG (name, declared type or signature). `INVALID_FILE_NAME`: The file name is missing or carries a path or control characters. `INVALID_IMAGE`: The PNG is truncated, corrupt or a decompression bomb; `details.problem` says which. `INVALID_IMAGE_DIMENSIONS`: Width or height is outside 100–4096 pixels. `UNEXPECTED_FILE_FIELD`: A file arrived in a field other than `image`. `TOO_MANY_FILES`: More than one file was sent. `TOO_MANY_PARTS`: The form has more parts than the documented fields. `MALFORMED_MULTIPART`: The multipart body is incomplete or malformed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviseOrderDesignError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviseOrderDesignError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviseOrderDesignError"];
+                };
+            };
+            /** @description `ORDER_NOT_FOUND`: No such order among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviseOrderDesignError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. `FILE_TOO_LARGE`: The image is larger than MAX_UPLOAD_SIZE_MB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviseOrderDesignError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviseOrderDesignError"];
+                };
+            };
+            /** @description `INVALID_STATE`: The workflow does not allow this move from the current status; `details.current_status`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviseOrderDesignError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviseOrderDesignError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviseOrderDesignError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. `STORAGE_UNAVAILABLE`: Image storage is unavailable; nothing was saved. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviseOrderDesignError"];
+                };
+            };
+        };
+    };
+    recordPayment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordPaymentRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPaymentResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPaymentError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPaymentError"];
+                };
+            };
+            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPaymentError"];
+                };
+            };
+            /** @description `ORDER_NOT_FOUND`: No such order among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPaymentError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPaymentError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPaymentError"];
+                };
+            };
+            /** @description `OWN_ORDER`: You are this order’s customer, so you may not act on it as its technician. `INVALID_STATE`: The workflow does not allow this move from the current status; `details.current_status`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPaymentError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPaymentError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPaymentError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordPaymentError"];
+                };
+            };
+        };
+    };
+    updateOrderStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateOrderStatusRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateOrderStatusResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateOrderStatusError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateOrderStatusError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. `NOT_ASSIGNED`: The order is assigned to another technician. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateOrderStatusError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. `ORDER_NOT_FOUND`: No such order among those you can see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateOrderStatusError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateOrderStatusError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateOrderStatusError"];
+                };
+            };
+            /** @description `OWN_ORDER`: You are this order’s customer, so you may not act on it as its technician. `INVALID_STATE`: The workflow does not allow this move from the current status; `details.current_status`. `PAYMENT_REQUIRED`: Production cannot start before the order is paid. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateOrderStatusError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateOrderStatusError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateOrderStatusError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateOrderStatusError"];
+                };
+            };
+        };
+    };
+    reorder: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retry-safe creation: the same key and body within 24 h replays the first response */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Optional; an empty body reorders the same quantity */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReorderRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). `INVALID_IDEMPOTENCY_KEY`: Idempotency-Key is not 1–255 printable characters. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderError"];
+                };
+            };
+            /** @description `ORDER_NOT_FOUND`: No such order among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderError"];
+                };
+            };
+            /** @description `IDEMPOTENCY_REQUEST_IN_PROGRESS`: A request with this Idempotency-Key is still running. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderError"];
+                };
+            };
+            /** @description `IDEMPOTENCY_KEY_REUSED`: The Idempotency-Key was used for a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderError"];
+                };
+            };
+            /** @description `STORAGE_UNAVAILABLE`: Image storage is unavailable; nothing was saved. `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReorderError"];
+                };
+            };
+        };
+    };
+    startCheckout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartCheckoutResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartCheckoutError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartCheckoutError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartCheckoutError"];
+                };
+            };
+            /** @description `ORDER_NOT_FOUND`: No such order among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartCheckoutError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartCheckoutError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartCheckoutError"];
+                };
+            };
+            /** @description `INVALID_STATE`: The workflow does not allow this move from the current status; `details.current_status`. `ALREADY_PAID`: The order is already paid. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartCheckoutError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartCheckoutError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartCheckoutError"];
+                };
+            };
+            /** @description `PAYMENTS_NOT_CONFIGURED`: Online payment (Stripe) is not configured; the technician records payments by hand. `PAYMENT_PROVIDER_UNAVAILABLE`: Stripe failed or did not answer in time; nothing was saved. `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartCheckoutError"];
+                };
+            };
+        };
+    };
+    receiveStripeWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Set by Stripe */
+                "stripe-signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A Stripe Event object (verified as raw bytes) */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReceiveStripeWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiveStripeWebhookResponse"];
+                };
+            };
+            /** @description `INVALID_WEBHOOK_SIGNATURE`: The Stripe-Signature header is missing, forged or too old; nothing was changed. `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiveStripeWebhookError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiveStripeWebhookError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiveStripeWebhookError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiveStripeWebhookError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiveStripeWebhookError"];
+                };
+            };
+            /** @description `PAYMENTS_NOT_CONFIGURED`: Online payment (Stripe) is not configured; the technician records payments by hand. `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiveStripeWebhookError"];
+                };
+            };
+        };
+    };
+    listMessages: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMessagesResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMessagesError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMessagesError"];
+                };
+            };
+            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMessagesError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. `ORDER_NOT_FOUND`: No such order among those you can see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMessagesError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMessagesError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMessagesError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMessagesError"];
+                };
+            };
+        };
+    };
+    postMessage: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retry-safe creation: the same key and body within 24 h replays the first response */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PostMessageRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). `INVALID_IDEMPOTENCY_KEY`: Idempotency-Key is not 1–255 printable characters. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
+            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. `ORDER_NOT_FOUND`: No such order among those you can see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
+            /** @description `IDEMPOTENCY_REQUEST_IN_PROGRESS`: A request with this Idempotency-Key is still running. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
+            /** @description `IDEMPOTENCY_KEY_REUSED`: The Idempotency-Key was used for a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
+        };
+    };
+    listDesigns: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+                /** @description Words in the description (full-text, English stemming) */
+                search?: string;
+                /** @description Nail shape */
+                shape?: "square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto";
+                /** @description Nail length */
+                length?: "short" | "medium" | "long" | "extra_long";
+                /** @description Only designs carrying this tag */
+                tag?: string;
+                /** @description Newest first (default), most reused, most commented, most favourited, or most ordered (paid orders down its lineage) */
+                sort?: "-published_at" | "-reuse_count" | "-comment_count" | "-favourite_count" | "-ordered_count";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignsResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignsError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignsError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignsError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignsError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignsError"];
+                };
+            };
+        };
+    };
+    getDesign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetDesignResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetDesignError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetDesignError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetDesignError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetDesignError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetDesignError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetDesignError"];
+                };
+            };
+        };
+    };
+    deleteDesign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteDesignError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteDesignError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteDesignError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteDesignError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteDesignError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteDesignError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteDesignError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteDesignError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteDesignError"];
+                };
+            };
+        };
+    };
+    setDesignVisibility: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetDesignVisibilityRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignVisibilityResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignVisibilityError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignVisibilityError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignVisibilityError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignVisibilityError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignVisibilityError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignVisibilityError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignVisibilityError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignVisibilityError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignVisibilityError"];
+                };
+            };
+        };
+    };
+    listDesignReuses: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignReusesResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignReusesError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignReusesError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignReusesError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignReusesError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignReusesError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignReusesError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignReusesError"];
+                };
+            };
+        };
+    };
+    favouriteDesign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FavouriteDesignResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FavouriteDesignError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FavouriteDesignError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FavouriteDesignError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FavouriteDesignError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FavouriteDesignError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FavouriteDesignError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FavouriteDesignError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FavouriteDesignError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FavouriteDesignError"];
+                };
+            };
+        };
+    };
+    unfavouriteDesign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnfavouriteDesignError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnfavouriteDesignError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnfavouriteDesignError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnfavouriteDesignError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnfavouriteDesignError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnfavouriteDesignError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnfavouriteDesignError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnfavouriteDesignError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnfavouriteDesignError"];
+                };
+            };
+        };
+    };
+    listMyFavourites: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMyFavouritesResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMyFavouritesError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMyFavouritesError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMyFavouritesError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMyFavouritesError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMyFavouritesError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMyFavouritesError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListMyFavouritesError"];
+                };
+            };
+        };
+    };
+    setDesignTags: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetDesignTagsRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignTagsResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignTagsError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignTagsError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignTagsError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignTagsError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignTagsError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignTagsError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignTagsError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignTagsError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetDesignTagsError"];
+                };
+            };
+        };
+    };
+    listComments: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListCommentsResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListCommentsError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListCommentsError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListCommentsError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListCommentsError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListCommentsError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListCommentsError"];
+                };
+            };
+        };
+    };
+    postComment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retry-safe creation: the same key and body within 24 h replays the first response */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PostCommentRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). `INVALID_IDEMPOTENCY_KEY`: Idempotency-Key is not 1–255 printable characters. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentError"];
+                };
+            };
+            /** @description `IDEMPOTENCY_REQUEST_IN_PROGRESS`: A request with this Idempotency-Key is still running. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentError"];
+                };
+            };
+            /** @description `IDEMPOTENCY_KEY_REUSED`: The Idempotency-Key was used for a different request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostCommentError"];
+                };
+            };
+        };
+    };
+    deleteComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                commentId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteCommentError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteCommentError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteCommentError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `COMMENT_NOT_FOUND`: No such comment among those you can see or act on. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteCommentError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteCommentError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteCommentError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteCommentError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteCommentError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteCommentError"];
+                };
+            };
+        };
+    };
+    reportDesign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReportDesignRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDesignResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDesignError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDesignError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `COMMENT_NOT_FOUND`: No such comment among those you can see or act on. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDesignError"];
+                };
+            };
+            /** @description `ALREADY_REPORTED`: You have already reported this design or comment. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDesignError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDesignError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDesignError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDesignError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDesignError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDesignError"];
+                };
+            };
+        };
+    };
+    reportComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                commentId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReportCommentRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportCommentResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportCommentError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportCommentError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `COMMENT_NOT_FOUND`: No such comment among those you can see or act on. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportCommentError"];
+                };
+            };
+            /** @description `ALREADY_REPORTED`: You have already reported this design or comment. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportCommentError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportCommentError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportCommentError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportCommentError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportCommentError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportCommentError"];
+                };
+            };
+        };
+    };
+    listModerationReports: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+                /** @description Open (default), upheld or dismissed */
+                status?: "open" | "upheld" | "dismissed";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListModerationReportsResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListModerationReportsError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListModerationReportsError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListModerationReportsError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListModerationReportsError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListModerationReportsError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListModerationReportsError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListModerationReportsError"];
+                };
+            };
+        };
+    };
+    moderateDesign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModerateDesignRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateDesignResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateDesignError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateDesignError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateDesignError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateDesignError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateDesignError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateDesignError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateDesignError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateDesignError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateDesignError"];
+                };
+            };
+        };
+    };
+    moderateComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                commentId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModerateCommentRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateCommentResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateCommentError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateCommentError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateCommentError"];
+                };
+            };
+            /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `COMMENT_NOT_FOUND`: No such comment among those you can see or act on. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateCommentError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateCommentError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateCommentError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateCommentError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateCommentError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModerateCommentError"];
+                };
+            };
+        };
+    };
+    rateOrder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RateOrderRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateOrderResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateOrderError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateOrderError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateOrderError"];
+                };
+            };
+            /** @description `ORDER_NOT_FOUND`: No such order among those you can see. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateOrderError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateOrderError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateOrderError"];
+                };
+            };
+            /** @description `INVALID_STATE`: The workflow does not allow this move from the current status; `details.current_status`. `RATING_LOCKED`: The rating’s editing window has closed; it can no longer be changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateOrderError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateOrderError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateOrderError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateOrderError"];
+                };
+            };
+        };
+    };
+    getMyRatings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyRatingsResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyRatingsError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyRatingsError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyRatingsError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyRatingsError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyRatingsError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyRatingsError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyRatingsError"];
+                };
+            };
+        };
+    };
+    getFile: {
+        parameters: {
+            query?: {
+                expires?: string;
+                signature?: string;
+            };
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The image, as stored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": Blob;
+                    "image/webp": Blob;
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetFileError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetFileError"];
+                };
+            };
+            /** @description `LINK_EXPIRED`: The signed image link has expired. `INVALID_SIGNATURE`: The signed image link is not valid. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetFileError"];
+                };
+            };
+            /** @description `FILE_NOT_FOUND`: The image no longer exists. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetFileError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetFileError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetFileError"];
+                };
+            };
+        };
+    };
+}

@@ -193,7 +193,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   if (config.environment !== 'development') await app.register(httpsOnlyPlugin, { publicUrl: config.publicUrl });
   await app.register(loadSheddingPlugin, { limits: config.loadShedding, pool: database.pool });
   if (config.rateLimit.enabled) await app.register(rateLimitPlugin, { settings: config.rateLimit, verifier });
-  await app.register(openapiPlugin, { version: VERSION, serverUrl: config.publicUrl });
+  await app.register(openapiPlugin, { version: VERSION, serverUrl: config.publicUrl, deployed: config.environment !== 'development' });
   await app.register(authPlugin, { verifier, users: identity.usersRepository });
   await app.register(healthPlugin, {
     checks,

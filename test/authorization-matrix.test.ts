@@ -325,24 +325,24 @@ const ROWS: Row[] = [
   { op: 'PUT /api/v1/orders/{id}/rating', on: "A's order under review", expect: [401, 422, 404, 403, 403], readOnly: true, target: async (w) => ({ ...id((await w.sharedOrder()).id), body: { stars: 5 } }) },
   { op: 'GET /api/v1/users/me/ratings', on: 'my ratings', expect: [401, 403, 403, 200, 200], readOnly: true, target: async () => ({}) },
   {
-    op: 'GET /api/v1/files/{*}',
+    op: 'GET /api/v1/files/{key}',
     on: "a signed link to A's image",
     expect: ALL(200),
     readOnly: true,
     target: async (w) => {
       const u = new URL((await w.sharedOrder()).image_url);
-      return { params: { '*': u.pathname.replace('/api/v1/files/', '') }, query: u.search.slice(1) };
+      return { params: { key: u.pathname.replace('/api/v1/files/', '') }, query: u.search.slice(1) };
     },
   },
   {
-    op: 'GET /api/v1/files/{*}',
+    op: 'GET /api/v1/files/{key}',
     on: "a tampered link to A's image",
     expect: ALL(403),
     readOnly: true,
     target: async (w) => {
       const u = new URL((await w.sharedOrder()).image_url);
       u.searchParams.set('signature', 'x'.repeat(43));
-      return { params: { '*': u.pathname.replace('/api/v1/files/', '') }, query: u.search.slice(1) };
+      return { params: { key: u.pathname.replace('/api/v1/files/', '') }, query: u.search.slice(1) };
     },
   },
 ];

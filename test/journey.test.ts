@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type ApiClient, createApiClient, formData } from '../client/index.js';
 import { type TestContext, buildTestApp } from './support/app.js';
+import { checkedFetch } from './support/contract.js';
 import { png } from './support/orders.js';
 
 interface Outcome<T> {
@@ -45,7 +46,7 @@ describe('journey through the generated client', () => {
     const slug = `${name.toLowerCase()}-${Math.random().toString(36).slice(2, 8)}`;
     const email = `${slug}@example.com`;
     const token = await ctx.auth0.token({ sub: `auth0|${slug}`, role, email, name, claims: { email_verified: true } });
-    const api = createApiClient(baseUrl, { token });
+    const api = createApiClient(baseUrl, { token, fetch: checkedFetch(ctx.contract) });
     const profile = expect(await api.POST('/api/v1/auth/register'), 201).data;
     assert.equal(profile.role, role);
     assert.equal(profile.email, email);
@@ -54,7 +55,7 @@ describe('journey through the generated client', () => {
   }
 
   it('takes an order from sign-up through review, revision, payment and delivery to gallery reuse and reorder', async () => {
-    const anonymous = createApiClient(baseUrl);
+    const anonymous = createApiClient(baseUrl, { fetch: checkedFetch(ctx.contract) });
     const tess = await signUp('nail_technician', 'Tess');
     const ada = await signUp('customer', 'Ada');
     const bea = await signUp('customer', 'Bea');

@@ -13,6 +13,7 @@ export const devIssuerRoutes: FastifyPluginAsyncTypebox<{ issuer: DevIssuer }> =
     {
       schema: {
         tags: ['development'],
+        operationId: 'issueDevToken',
         summary: 'Issue a development access token',
         description:
           'Exists only in development without Auth0. Tokens are RS256, valid 24 h, and verified exactly like Auth0 tokens. ' +

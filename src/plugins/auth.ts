@@ -57,9 +57,6 @@ async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; user
     if (!access && (route.url.startsWith('/api/') || route.url.startsWith('/dev/'))) {
       throw new Error(`route ${route.method} ${route.url} does not declare config.access`);
     }
-    if (access && access !== 'public' && route.schema) {
-      route.schema.security = [{ bearerAuth: [] }];
-    }
   });
 
   async function authenticate(request: FastifyRequest, token: string, access: Access): Promise<void> {

@@ -108,6 +108,7 @@ async function healthPlugin(app: FastifyInstance, opts: HealthOptions) {
   app.addSchema(HealthSchema);
   const schema = {
     tags: ['health'],
+    operationId: 'getHealth',
     summary: 'Liveness and dependency checks',
     description:
       'Each dependency (database, storage, identity provider) is probed with a 2 s timeout; results are cached for 3 s. 200 when all are up, 503 naming the failing checks otherwise.',
@@ -140,8 +141,9 @@ async function healthPlugin(app: FastifyInstance, opts: HealthOptions) {
       error: { code: 'DEPENDENCY_UNAVAILABLE', message: `Unavailable: ${down.join(', ')}` },
     });
   };
-  app.get('/api/v1/health', { schema, config: { access: 'public', rateLimit: false, loadShedding: false } }, handler);
-  app.get('/health', { schema: { ...schema, hide: true }, config: { access: 'public', rateLimit: false, loadShedding: false } }, handler);
+  const config = { access: 'public', rateLimit: false, loadShedding: false, errors: ['DEPENDENCY_UNAVAILABLE', 'SERVICE_UNAVAILABLE'] } as const;
+  app.get('/api/v1/health', { schema, config }, handler);
+  app.get('/health', { schema: { ...schema, hide: true }, config }, handler);
 
   // Liveness only: no dependency is touched, for the router and for measuring framework overhead.
   app.get(
@@ -149,7 +151,9 @@ async function healthPlugin(app: FastifyInstance, opts: HealthOptions) {
     {
       schema: {
         tags: ['health'],
+        operationId: 'getLiveness',
         summary: 'Liveness only (process up)',
+        description: 'Answers 200 while the process runs; touches no dependency (for the router and uptime checks).',
         response: { 200: Type.Object({ success: Type.Literal(true), data: Type.Object({ status: Type.Literal('ok') }) }) },
       },
       config: { access: 'public', rateLimit: false, loadShedding: false },

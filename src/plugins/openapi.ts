@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import type { FastifyApiReferenceOptions } from '@scalar/fastify-api-reference';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { type Document, type OperationContract, contractFor, finishDocument } from './openapi-contract.js';
 import { LIMITS } from './rate-limit.js';
 import { servesHtmlPage } from './security-headers.js';
 
@@ -50,15 +51,35 @@ Preflights may be cached for 12 h.`;
  */
 export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect x="12" y="2" width="8" height="11" rx="2" fill="#3a2a33"/><rect x="6" y="12" width="20" height="18" rx="5" fill="#e05a8d"/><rect x="10" y="16" width="4" height="9" rx="2" fill="#f7b6cf"/></svg>`;
 
-async function openapiPlugin(app: FastifyInstance, opts: { version: string; serverUrl: string }) {
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * The document's server: PUBLIC_URL. A deployed app never advertises localhost (a client generated from its
+ * document would call the developer's machine): without PUBLIC_URL it names its own origin, relatively.
+ */
+export function serverUrlFor(publicUrl: string, deployed: boolean): string {
+  return deployed && LOCAL_HOSTS.has(new URL(publicUrl).hostname) ? '/' : publicUrl;
+}
+
+async function openapiPlugin(app: FastifyInstance, opts: { version: string; serverUrl: string; deployed: boolean }) {
+  const contracts = new Map<string, OperationContract>();
+  const serverUrl = serverUrlFor(opts.serverUrl, opts.deployed);
+  // Every route registered after this plugin: operationId, security and its error statuses (openapi-contract.ts).
+  app.addHook('onRoute', (route) => contractFor(route, contracts));
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: API_TITLE, version: opts.version, description: DESCRIPTION },
-      servers: [{ url: opts.serverUrl }],
+      info: {
+        title: API_TITLE,
+        version: opts.version,
+        description: DESCRIPTION,
+        contact: serverUrl === '/' ? { name: API_TITLE } : { name: API_TITLE, url: `${serverUrl}${DOCS_PREFIX}/` },
+        license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
+      },
+      servers: [{ url: serverUrl, description: 'This deployment (PUBLIC_URL)' }],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An Auth0 access token (in development, one from POST /dev/token)' },
         },
       },
       tags: [
@@ -75,6 +96,9 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
         { name: 'development', description: 'Development-only token issuer' },
       ],
     },
+    // Schemas added with an $id are components of that name (never def-0, def-1…).
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    transformObject: (document) => finishDocument((document as { openapiObject: unknown }).openapiObject as Document, contracts) as never,
   });
 
   app.get('/api/v1/openapi.json', { schema: { hide: true }, config: { access: 'public', rateLimit: false } }, async () =>

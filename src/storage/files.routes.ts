@@ -13,12 +13,22 @@ export const filesRoutes: FastifyPluginAsyncTypebox<{ storage: LocalStorage }> =
     {
       schema: {
         tags: ['files'],
+        operationId: 'getFile',
         summary: 'A stored image, through a signed link',
         description: 'Only with the `expires` and `signature` of a link the API handed out; links last one hour.',
         querystring: Type.Object({ expires: Type.Optional(Type.String()), signature: Type.Optional(Type.String()) }, { additionalProperties: false }),
-        response: errorResponses(403, 404),
+        response: {
+          200: {
+            description: 'The image, as stored',
+            content: {
+              'image/png': { schema: Type.String({ format: 'binary' }) },
+              'image/webp': { schema: Type.String({ format: 'binary' }) },
+            },
+          },
+          ...errorResponses(403, 404),
+        },
       },
-      config: { access: 'public', rateLimit: false },
+      config: { access: 'public', rateLimit: false, errors: ['LINK_EXPIRED', 'INVALID_SIGNATURE', 'FILE_NOT_FOUND'] },
       // The front end (another origin) shows these in <img>; helmet's default same-origin CORP would block that.
       helmet: { crossOriginResourcePolicy: { policy: 'cross-origin' } },
     },
@@ -36,7 +46,7 @@ export const filesRoutes: FastifyPluginAsyncTypebox<{ storage: LocalStorage }> =
         .header('content-length', info.size)
         .header('cache-control', `private, max-age=${remaining}`)
         .header('x-content-type-options', 'nosniff')
-        .send(createReadStream(file));
+        .send(createReadStream(file) as unknown as string); // the 200's schema describes these bytes (binary)
     },
   );
 };

@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import type { LightMyRequestResponse } from 'fastify';
 import { type App, type AppOverrides, buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
+import { ResponseContract } from './contract.js';
 import { type TestDatabase, createTestDatabase } from './database.js';
 import { FakeAuth0 } from './fake-auth0.js';
 import type { Api } from './http.js';
@@ -16,6 +18,8 @@ export interface TestContext {
   dataDir: string;
   /** Every log line the app wrote, parsed. */
   logs: Array<Record<string, unknown>>;
+  /** The app's OpenAPI document as a response checker; app.inject already applies it to every answer. */
+  contract: ResponseContract;
   close(): Promise<void>;
 }
 
@@ -57,8 +61,10 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestConte
     skipMigrations: true,
     ...opts.overrides,
   });
+  const contract = await checkResponses(app);
   return {
     app,
+    contract,
     auth0,
     database,
     config,
@@ -71,6 +77,29 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestConte
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Makes app.inject check every answer against the OpenAPI document the app serves (test/support/contract.ts):
+ * a status the document does not list for the operation, or a JSON body outside its schema, fails the test.
+ */
+async function checkResponses(app: App): Promise<ResponseContract> {
+  const inject = app.inject.bind(app);
+  const served = await inject({ method: 'GET', url: '/api/v1/openapi.json' });
+  const contract = ResponseContract.for(served.body);
+  app.inject = ((opts?: unknown, callback?: unknown) => {
+    // The chained and callback forms are left as they are; every test here awaits inject(options).
+    if (opts === undefined || callback !== undefined) return (inject as (...args: unknown[]) => unknown)(opts, callback);
+    const request = typeof opts === 'string' ? { method: 'GET', url: opts } : (opts as { method?: string; url?: unknown; path?: unknown });
+    return (inject as (o: unknown) => Promise<LightMyRequestResponse>)(opts).then((res) => {
+      const url = request.url ?? request.path;
+      if (typeof url === 'string') {
+        contract.check({ method: (request.method ?? 'GET').toUpperCase(), url, statusCode: res.statusCode, headers: res.headers, body: res.body });
+      }
+      return res;
+    });
+  }) as typeof app.inject;
+  return contract;
 }
 
 export interface TestUser {

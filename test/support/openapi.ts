@@ -70,11 +70,11 @@ export async function documentedOperations(app: App): Promise<{ doc: OpenApiDocu
   return { doc, operations };
 }
 
-/** Fills `{name}` placeholders (and the `{*}` wildcard) of a documented path. */
+/** Fills `{name}` placeholders of a documented path; a file `{key}` spans segments, so it goes in as it is. */
 export function fillPath(path: string, params: Record<string, string>): string {
   return path.replace(/\{([^}]+)\}/g, (_, name: string) => {
     const value = params[name];
     if (value === undefined) throw new Error(`no value for {${name}} in ${path}`);
-    return name === '*' ? value : encodeURIComponent(value);
+    return path.startsWith('/api/v1/files/') ? value : encodeURIComponent(value);
   });
 }

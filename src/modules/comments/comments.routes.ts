@@ -15,13 +15,14 @@ export const commentsRoutes: FastifyPluginAsyncTypebox<{ comments: CommentsServi
     {
       schema: {
         tags: ['comments'],
+        operationId: 'listComments',
         summary: 'Comments on a public design, oldest first',
         description: 'Anyone may read. Private, removed or unknown designs → 404.',
         params: IdParams,
         querystring: Type.Object(PageQuery, { additionalProperties: false }),
         response: { 200: PageEnvelope(Type.Ref('Comment')), ...errorResponses(400, 404) },
       },
-      config: { access: 'public' },
+      config: { access: 'public', errors: ['DESIGN_NOT_FOUND'] },
     },
     async (request) => {
       const { page, limit, offset } = paging(request.query);
@@ -35,6 +36,7 @@ export const commentsRoutes: FastifyPluginAsyncTypebox<{ comments: CommentsServi
     {
       schema: {
         tags: ['comments'],
+        operationId: 'postComment',
         summary: 'Comment on a public design',
         description:
           `Signed-in customers only (technicians → 403, anonymous → 401). Text 1–${COMMENT_MAX_LENGTH} characters after trimming. ` +
@@ -44,7 +46,7 @@ export const commentsRoutes: FastifyPluginAsyncTypebox<{ comments: CommentsServi
         body: CommentBody,
         response: { 201: Envelope(Type.Ref('Comment')), ...errorResponses(400, 401, 403, 404) },
       },
-      config: { access: 'customer' },
+      config: { access: 'customer', errors: ['DESIGN_NOT_FOUND'] },
     },
     async (request, reply) => {
       const { id } = request.params;
@@ -58,12 +60,13 @@ export const commentsRoutes: FastifyPluginAsyncTypebox<{ comments: CommentsServi
     {
       schema: {
         tags: ['comments'],
+        operationId: 'deleteComment',
         summary: 'Delete my comment',
         description: 'The author only (others → 404, technicians → 403). A soft delete: gone from the list and from `comment_count`; reports on it stay.',
         params: Type.Object({ id: Uuid, commentId: Uuid }, { additionalProperties: false }),
         response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) },
       },
-      config: { access: 'customer' },
+      config: { access: 'customer', errors: ['DESIGN_NOT_FOUND', 'COMMENT_NOT_FOUND'] },
     },
     async (request, reply) => {
       await comments.remove(requireUser(request), request.params.id, request.params.commentId);

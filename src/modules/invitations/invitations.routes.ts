@@ -14,6 +14,7 @@ export const invitationsRoutes: FastifyPluginAsyncTypebox<{ invitations: Invitat
     {
       schema: {
         tags: ['auth'],
+        operationId: 'inviteTechnician',
         summary: 'Invite a nail technician',
         description:
           'Creates the person in Auth0 (database connection AUTH0_CONNECTION, role nail_technician in app_metadata, a random ' +
@@ -31,7 +32,7 @@ export const invitationsRoutes: FastifyPluginAsyncTypebox<{ invitations: Invitat
           ...errorResponses(400, 401, 403, 404, 409, 422, 502, 503),
         },
       },
-      config: { access: 'nail_technician' },
+      config: { access: 'nail_technician', errors: ['USER_EXISTS', 'ALREADY_INVITED', 'IDENTITY_PROVIDER_ERROR', 'IDENTITY_PROVIDER_NOT_CONFIGURED'] },
     },
     async (request, reply) => {
       const result = await invitations.invite(request.body, requireUser(request), idempotencyOf(request, request.body));

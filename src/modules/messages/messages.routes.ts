@@ -27,13 +27,14 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ messages: MessagesServi
     {
       schema: {
         tags: ['messages'],
+        operationId: 'listMessages',
         summary: 'The conversation on an order, oldest first',
         description: access,
         params: IdParams,
         querystring: Type.Object(PageQuery, { additionalProperties: false }),
         response: { 200: PageEnvelope(Type.Ref('Message')), ...errorResponses(400, 401, 403, 404) },
       },
-      config: { access: 'authenticated' },
+      config: { access: 'authenticated', errors: ['USER_NOT_FOUND', 'ORDER_NOT_FOUND', 'NOT_ASSIGNED'] },
     },
     async (request) => {
       const { page, limit, offset } = paging(request.query);
@@ -47,6 +48,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ messages: MessagesServi
     {
       schema: {
         tags: ['messages'],
+        operationId: 'postMessage',
         summary: 'Post a message',
         description: `${access} Text is 1–${MESSAGE_MAX_LENGTH} characters after trimming. Accepts Idempotency-Key.`,
         params: IdParams,
@@ -54,7 +56,7 @@ export const messagesRoutes: FastifyPluginAsyncTypebox<{ messages: MessagesServi
         body: Type.Object({ text: Type.String({ minLength: 1, maxLength: MESSAGE_MAX_LENGTH }) }, { additionalProperties: false }),
         response: { 201: Envelope(Type.Ref('Message')), ...errorResponses(400, 401, 403, 404) },
       },
-      config: { access: 'authenticated' },
+      config: { access: 'authenticated', errors: ['USER_NOT_FOUND', 'ORDER_NOT_FOUND', 'NOT_ASSIGNED'] },
     },
     async (request, reply) => {
       const { id } = request.params;

@@ -22,13 +22,14 @@ export const moderationRoutes: FastifyPluginAsyncTypebox<{ moderation: Moderatio
     {
       schema: {
         tags: ['moderation'],
+        operationId: 'reportDesign',
         summary: 'Report a public design',
         description: `${reportDescription('design')} Private, removed, hidden or unknown designs → 404.`,
         params: IdParams,
         body: ReportBody,
         response: { 201: Envelope(Type.Ref('Report')), ...errorResponses(400, 401, 404, 409) },
       },
-      config: { access: 'authenticated' },
+      config: { access: 'authenticated', errors: ['DESIGN_NOT_FOUND', 'COMMENT_NOT_FOUND', 'ALREADY_REPORTED'] },
     },
     async (request, reply) => {
       const { reason, text } = request.body;
@@ -42,13 +43,14 @@ export const moderationRoutes: FastifyPluginAsyncTypebox<{ moderation: Moderatio
     {
       schema: {
         tags: ['moderation'],
+        operationId: 'reportComment',
         summary: 'Report a comment',
         description: `${reportDescription('comment')} Deleted, hidden or unknown comments, or comments on designs not in the gallery → 404.`,
         params: CommentParams,
         body: ReportBody,
         response: { 201: Envelope(Type.Ref('Report')), ...errorResponses(400, 401, 404, 409) },
       },
-      config: { access: 'authenticated' },
+      config: { access: 'authenticated', errors: ['DESIGN_NOT_FOUND', 'COMMENT_NOT_FOUND', 'ALREADY_REPORTED'] },
     },
     async (request, reply) => {
       const { reason, text } = request.body;
@@ -63,6 +65,7 @@ export const moderationRoutes: FastifyPluginAsyncTypebox<{ moderation: Moderatio
     {
       schema: {
         tags: ['moderation'],
+        operationId: 'listModerationReports',
         summary: 'The moderation queue, oldest first',
         description: 'Technicians only. Open reports by default; `status` shows the upheld or dismissed ones.',
         querystring: QueueQuery,
@@ -77,8 +80,9 @@ export const moderationRoutes: FastifyPluginAsyncTypebox<{ moderation: Moderatio
     },
   );
 
-  const decisionSchema = (what: string, params: typeof IdParams | typeof CommentParams) => ({
+  const decisionSchema = (what: 'design' | 'comment', params: typeof IdParams | typeof CommentParams) => ({
     tags: ['moderation'],
+    operationId: what === 'design' ? 'moderateDesign' : 'moderateComment',
     summary: `Hide or restore a ${what}`,
     description:
       `Technicians only, with a note; every decision is recorded. Hiding upholds the ${what}’s open reports, restoring dismisses them. ${hidden} ` +
@@ -88,7 +92,7 @@ export const moderationRoutes: FastifyPluginAsyncTypebox<{ moderation: Moderatio
     response: { 200: Envelope(Type.Ref('ModerationDecision')), ...errorResponses(400, 401, 403, 404) },
   });
 
-  app.put('/api/v1/moderation/designs/:id', { schema: decisionSchema('design', IdParams), config: { access: 'nail_technician' } }, async (request) => {
+  app.put('/api/v1/moderation/designs/:id', { schema: decisionSchema('design', IdParams), config: { access: 'nail_technician', errors: ['DESIGN_NOT_FOUND'] } }, async (request) => {
     const params = request.params as { id: string };
     const { action, note } = request.body as { action: 'hide' | 'restore'; note: string };
     return ok(await moderation.moderate(requireUser(request), { designId: params.id, commentId: null }, action, note));
@@ -96,7 +100,7 @@ export const moderationRoutes: FastifyPluginAsyncTypebox<{ moderation: Moderatio
 
   app.put(
     '/api/v1/moderation/designs/:id/comments/:commentId',
-    { schema: decisionSchema('comment', CommentParams), config: { access: 'nail_technician' } },
+    { schema: decisionSchema('comment', CommentParams), config: { access: 'nail_technician', errors: ['DESIGN_NOT_FOUND', 'COMMENT_NOT_FOUND'] } },
     async (request) => {
       const params = request.params as { id: string; commentId: string };
       const { action, note } = request.body as { action: 'hide' | 'restore'; note: string };

@@ -25,7 +25,7 @@ import {
   SubmitFields,
 } from './orders.schemas.js';
 import type { OrdersService } from './orders.service.js';
-import { describeMoves } from './workflow.js';
+import { describeMoves, refusalCodes } from './workflow.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -61,6 +61,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'submitOrder',
         summary: 'Submit an order',
         description:
           `multipart/form-data with the PNG in \`image\` plus \`description\` (1–${DESCRIPTION_MAX_LENGTH}), \`quantity\` (${QUANTITY.min}–${QUANTITY.max}) and optional \`shape\`, \`length\`, ` +
@@ -80,7 +81,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         },
         response: { 201: OrderEnvelope, 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 503) },
       },
-      config: { access: 'customer', upload: true },
+      config: { access: 'customer', upload: true, errors: [...refusalCodes('submit'), 'DESIGN_NOT_FOUND'] },
     },
     async (request, reply) => {
       const user = requireUser(request);
@@ -128,15 +129,16 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'listOrders',
         summary: 'List orders',
         description:
           'Customers see their own orders; technicians see orders assigned to them plus unassigned ones. ' +
           'Filters: status (repeat or comma-separate), search (description), from_date, to_date, overdue (past ship_by, not shipped). ' +
           'Sort: created_at, updated_at, status, ship_by (prefix - for descending; default -created_at).',
         querystring: ListOrdersQuery,
-        response: { 200: PageEnvelope(Type.Ref('Order')), ...errorResponses(400, 401, 403, 404) },
+        response: { 200: PageEnvelope(Type.Ref('Order')), ...errorResponses(400, 401, 404) },
       },
-      config: { access: 'authenticated' },
+      config: { access: 'authenticated', errors: ['USER_NOT_FOUND'] },
       preValidation: async (request) => {
         const q = request.query as Record<string, unknown>;
         if (typeof q.status === 'string') q.status = q.status.split(',').map((s) => s.trim());
@@ -170,12 +172,13 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'getOrder',
         summary: 'One order with its timeline and earlier versions',
         description: "Another customer's order answers 404. An order assigned to another technician answers 403.",
         params: IdParams,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404) },
       },
-      config: { access: 'authenticated' },
+      config: { access: 'authenticated', errors: ['USER_NOT_FOUND', 'ORDER_NOT_FOUND', 'NOT_ASSIGNED'] },
     },
     async (request) => ok(await orders.get(requireUser(request), request.params.id)),
   );
@@ -185,12 +188,13 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'assignOrder',
         summary: 'Take an unassigned order',
         description: 'Exactly one technician wins; the others get 422 ORDER_ALREADY_ASSIGNED.' + describeMoves('assign'),
         params: IdParams,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 422) },
       },
-      config: { access: 'nail_technician' },
+      config: { access: 'nail_technician', errors: ['ORDER_NOT_FOUND', ...refusalCodes('assign')] },
     },
     async (request) => ok(await orders.assign(requireUser(request), request.params.id), 'Order assigned to you.'),
   );
@@ -200,6 +204,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'reviewOrder',
         summary: 'Accept with a price, or reject with feedback',
         description:
           '`{"action":"accept","complexity_multiplier":1.5}` sets unit price = BASE_PRICE_CENTS × multiplier (rounded to the cent) and total = unit × quantity. ' +
@@ -209,7 +214,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         body: ReviewBody,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 422) },
       },
-      config: { access: 'nail_technician' },
+      config: { access: 'nail_technician', errors: ['ORDER_NOT_FOUND', ...refusalCodes('review')] },
     },
     async (request) => ok(await orders.review(requireUser(request), request.params.id, request.body)),
   );
@@ -219,6 +224,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'reviseOrderDesign',
         summary: 'Revise a rejected design',
         description:
           'multipart with a new `image` and/or `description`, or JSON `{"description"}`. Back to under_review with the same technician; ' +
@@ -228,7 +234,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         body: { content: { 'application/json': { schema: ReviseJsonBody }, 'multipart/form-data': { schema: ReviseForm } } },
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 413, 415, 422, 503) },
       },
-      config: { access: 'customer', upload: true },
+      config: { access: 'customer', upload: true, errors: ['ORDER_NOT_FOUND', ...refusalCodes('design')] },
     },
     async (request, reply) => {
       const user = requireUser(request);
@@ -253,13 +259,14 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'recordPayment',
         summary: 'Record payment (until a gateway is chosen)',
         description: 'Production cannot start before payment_status is paid.' + describeMoves('payment'),
         params: IdParams,
         body: PaymentBody,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 422) },
       },
-      config: { access: 'nail_technician' },
+      config: { access: 'nail_technician', errors: ['ORDER_NOT_FOUND', ...refusalCodes('payment')] },
     },
     async (request) => ok(await orders.setPayment(requireUser(request), request.params.id, request.body.payment_status)),
   );
@@ -269,6 +276,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'updateOrderStatus',
         summary: 'Move an order one step forward',
         description:
           'One step forward; `status` names the step. A step of another role → 403 FORBIDDEN; any move not in the table → 422 INVALID_STATE ' +
@@ -278,7 +286,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         body: StatusBody,
         response: { 200: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 422) },
       },
-      config: { access: 'authenticated' },
+      config: { access: 'authenticated', errors: ['USER_NOT_FOUND', 'FORBIDDEN', 'ORDER_NOT_FOUND', ...refusalCodes('status')] },
     },
     async (request) => ok(await orders.setStatus(requireUser(request), request.params.id, request.body)),
   );
@@ -288,6 +296,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
     {
       schema: {
         tags: ['orders'],
+        operationId: 'reorder',
         summary: 'New order from one of mine',
         description: 'Copies the image to the new order, links original_order_id, and goes through review again. Accepts Idempotency-Key.',
         params: IdParams,
@@ -295,7 +304,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ orders: OrdersService; ma
         body: Type.Union([ReorderBody, Type.Null()], { description: 'Optional; an empty body reorders the same quantity' }),
         response: { 201: OrderEnvelope, ...errorResponses(400, 401, 403, 404, 409, 422, 503) },
       },
-      config: { access: 'customer' },
+      config: { access: 'customer', errors: ['ORDER_NOT_FOUND', 'STORAGE_UNAVAILABLE'] },
     },
     async (request, reply) => {
       const body = request.body ?? {};

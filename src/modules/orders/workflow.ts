@@ -1,5 +1,5 @@
 import type { Database, Executor } from '../../db/client.js';
-import { type AppError, fail, validationError } from '../../errors.js';
+import { type AppError, type ErrorCode, fail, validationError } from '../../errors.js';
 import type { Role } from '../users/users.domain.js';
 import { MULTIPLIER, type OrderStatus, type PaymentMethod, type PaymentStatus, addBusinessDays } from './orders.domain.js';
 import type { Condition, NewOrder, OrderRow, OrdersRepository } from './orders.repository.js';
@@ -510,15 +510,24 @@ export function createWorkflow({ db, orders }: WorkflowDeps) {
 export type Workflow = ReturnType<typeof createWorkflow>;
 
 // The refusals a move's requirements can give, in the order requirements() checks them.
-const REFUSALS: Array<[text: string, applies: (m: Move) => boolean]> = [
-  ['404 ORDER_NOT_FOUND (another customer’s order)', (m) => m.actor === 'owner' && m.from !== null],
-  ['403 NOT_ASSIGNED (another technician’s order)', (m) => m.actor === 'assigned_technician'],
-  ['422 OWN_ORDER (acting as technician on your own customer order)', (m) => m.actor !== 'owner' && m.actor !== 'payment_gateway'],
-  ['422 ORDER_ALREADY_ASSIGNED', (m) => m.actor === 'any_technician' || m.actor === 'system'],
-  ['422 INVALID_STATE (`details.current_status`)', (m) => m.from !== null],
-  ['422 PAYMENT_REQUIRED', (m) => Boolean(m.requiresPaid)],
-  ['422 ALREADY_PAID', (m) => Boolean(m.requiresUnpaid)],
+const REFUSALS: Array<[code: ErrorCode, text: string, applies: (m: Move) => boolean]> = [
+  ['ORDER_NOT_FOUND', '404 ORDER_NOT_FOUND (another customer’s order)', (m) => m.actor === 'owner' && m.from !== null],
+  ['NOT_ASSIGNED', '403 NOT_ASSIGNED (another technician’s order)', (m) => m.actor === 'assigned_technician'],
+  ['OWN_ORDER', '422 OWN_ORDER (acting as technician on your own customer order)', (m) => m.actor !== 'owner' && m.actor !== 'payment_gateway'],
+  ['ORDER_ALREADY_ASSIGNED', '422 ORDER_ALREADY_ASSIGNED', (m) => m.actor === 'any_technician' || m.actor === 'system'],
+  ['INVALID_STATE', '422 INVALID_STATE (`details.current_status`)', (m) => m.from !== null],
+  ['PAYMENT_REQUIRED', '422 PAYMENT_REQUIRED', (m) => Boolean(m.requiresPaid)],
+  ['ALREADY_PAID', '422 ALREADY_PAID', (m) => Boolean(m.requiresUnpaid)],
 ];
+
+/**
+ * The codes a caller of `endpoint` can be refused with by the table (the route's OpenAPI error enums). The
+ * service's own moves only: a refused automatic assignment leaves the order submitted, it is not an answer.
+ */
+export const refusalCodes = (endpoint: Endpoint): ErrorCode[] => {
+  const moves = movesOf(endpoint).filter((m) => m.actor !== 'system');
+  return REFUSALS.filter(([, , applies]) => moves.some(applies)).map(([code]) => code);
+};
 
 /** A markdown table of a route's moves and their refusals, for its OpenAPI description: generated, so it cannot drift. */
 export function describeMoves(endpoint: Endpoint): string {
@@ -531,7 +540,7 @@ export function describeMoves(endpoint: Endpoint): string {
   };
   const moves = movesOf(endpoint);
   const rows = moves.map((m) => `| ${m.name} | ${m.from ?? '—'} → ${m.to} | ${who[m.actor]} | ${m.guards.join('; ') || '—'} |`);
-  const refusals = REFUSALS.filter(([, applies]) => moves.some(applies)).map(([text]) => text);
+  const refusals = REFUSALS.filter(([, , applies]) => moves.some(applies)).map(([, text]) => text);
   return [
     '',
     '',

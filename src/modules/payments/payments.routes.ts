@@ -30,6 +30,7 @@ export const paymentsRoutes: FastifyPluginAsyncTypebox<{ payments: PaymentsServi
     {
       schema: {
         tags: ['orders'],
+        operationId: 'startCheckout',
         summary: 'Pay an accepted order by card (Stripe Checkout)',
         description:
           'The order’s customer, once the order is accepted and unpaid: a Stripe Checkout page for exactly `total_price_cents` in the ' +
@@ -41,7 +42,7 @@ export const paymentsRoutes: FastifyPluginAsyncTypebox<{ payments: PaymentsServi
         params: IdParams,
         response: { 200: Envelope(Type.Ref('Checkout')), ...errorResponses(400, 401, 403, 404, 422, 503) },
       },
-      config: { access: 'customer' },
+      config: { access: 'customer', errors: ['ORDER_NOT_FOUND', 'INVALID_STATE', 'ALREADY_PAID', 'PAYMENTS_NOT_CONFIGURED', 'PAYMENT_PROVIDER_UNAVAILABLE'] },
     },
     async (request) => ok(await payments.checkout(requireUser(request), request.params.id), 'Continue to the Stripe payment page.'),
   );
@@ -56,6 +57,7 @@ export const paymentsRoutes: FastifyPluginAsyncTypebox<{ payments: PaymentsServi
       {
         schema: {
           tags: ['payments'],
+          operationId: 'receiveStripeWebhook',
           summary: 'Stripe webhook (called by Stripe only)',
           description:
             'Stripe’s events, verified with STRIPE_WEBHOOK_SECRET against the raw body and the `Stripe-Signature` header. ' +
@@ -70,7 +72,7 @@ export const paymentsRoutes: FastifyPluginAsyncTypebox<{ payments: PaymentsServi
         },
         // The body arrives as bytes: the schema documents it, the signature check is what validates it.
         validatorCompiler: () => () => true,
-        config: { access: 'public', rateLimit: false, cors: false },
+        config: { access: 'public', rateLimit: false, cors: false, errors: ['INVALID_WEBHOOK_SIGNATURE', 'PAYMENTS_NOT_CONFIGURED'] },
       },
       async (request) => {
         const signature = request.headers['stripe-signature'];

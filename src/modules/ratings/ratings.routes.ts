@@ -38,6 +38,7 @@ export const ratingsRoutes: FastifyPluginAsyncTypebox<{ ratings: RatingsService 
     {
       schema: {
         tags: ['orders'],
+        operationId: 'rateOrder',
         summary: 'Rate my delivered order',
         description:
           `The order's customer, once it is delivered (earlier → 422 INVALID_STATE): ${RATING_STARS.min}–${RATING_STARS.max} stars and an optional comment. ` +
@@ -46,7 +47,7 @@ export const ratingsRoutes: FastifyPluginAsyncTypebox<{ ratings: RatingsService 
         body: RatingBody,
         response: { 200: Envelope(Type.Ref('Rating')), ...errorResponses(400, 401, 403, 404, 422) },
       },
-      config: { access: 'customer' },
+      config: { access: 'customer', errors: ['ORDER_NOT_FOUND', 'INVALID_STATE', 'RATING_LOCKED'] },
     },
     async (request) => ok(await ratings.rate(requireUser(request), request.params.id, request.body.stars, request.body.comment)),
   );
@@ -56,6 +57,7 @@ export const ratingsRoutes: FastifyPluginAsyncTypebox<{ ratings: RatingsService 
     {
       schema: {
         tags: ['users'],
+        operationId: 'getMyRatings',
         summary: 'My average rating as a technician',
         description: 'Technicians only: the average and number of ratings customers gave their delivered orders.',
         response: { 200: Envelope(RatingSummary), ...errorResponses(401, 403) },

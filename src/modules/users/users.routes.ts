@@ -14,6 +14,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
   const register = {
     schema: {
       tags: ['auth'],
+      operationId: 'register',
       summary: 'Create my profile from my access token',
       description:
         'Email and name come from the token claims, or from the identity provider\'s /userinfo with the same token. ' +
@@ -21,7 +22,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
         'with it verified, so an unverified sign-up never holds another person\'s address. 409 USER_EXISTS when a profile exists.',
       response: { 201: UserEnvelope, ...errorResponses(400, 401, 409, 502) },
     },
-    config: { access: 'authenticated' as const },
+    config: { access: 'authenticated' as const, errors: ['EMAIL_REQUIRED', 'USER_EXISTS', 'EMAIL_IN_USE', 'IDENTITY_PROVIDER_ERROR'] as const },
   };
   const registerHandler = async (request: FastifyRequest, reply: FastifyReply) => {
     const token = request.headers.authorization!.replace(/^Bearer +/i, '').trim();
@@ -29,17 +30,19 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
     return reply.code(201).send(ok(toUser(user), 'Profile created.'));
   };
   app.post('/api/v1/auth/register', register, registerHandler);
-  app.post('/api/v1/users', { ...register, schema: { ...register.schema, tags: ['users'] } }, registerHandler);
+  app.post('/api/v1/users', { ...register, schema: { ...register.schema, tags: ['users'], operationId: 'createUser', summary: 'Create my profile (same as POST /api/v1/auth/register)' } }, registerHandler);
 
   app.post(
     '/api/v1/auth/login',
     {
       schema: {
         tags: ['auth'],
+        operationId: 'login',
         summary: 'My profile, with this sign-in recorded',
+        description: 'Call after each sign-in: records it (last_login_at) and returns my profile. 404 USER_NOT_FOUND until I have registered.',
         response: { 200: UserEnvelope, ...errorResponses(401, 404) },
       },
-      config: { access: 'authenticated' },
+      config: { access: 'authenticated', errors: ['USER_NOT_FOUND'] },
     },
     async (request) => ok(toUser(await users.login(request.identity!, requireUser(request)))),
   );
@@ -49,6 +52,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
     {
       schema: {
         tags: ['auth'],
+        operationId: 'logout',
         summary: 'Sign out',
         description: 'Access tokens are stateless and simply expire; the client discards its token. Always 204.',
         response: { 204: Type.Null(), ...errorResponses(401) },
@@ -61,8 +65,14 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
   app.get(
     '/api/v1/users/me',
     {
-      schema: { tags: ['users'], summary: 'My profile', response: { 200: UserEnvelope, ...errorResponses(401, 404) } },
-      config: { access: 'authenticated' },
+      schema: {
+        tags: ['users'],
+        operationId: 'getMyProfile',
+        summary: 'My profile',
+        description: 'The profile of the signed-in user; 404 USER_NOT_FOUND until they have registered.',
+        response: { 200: UserEnvelope, ...errorResponses(401, 404) },
+      },
+      config: { access: 'authenticated', errors: ['USER_NOT_FOUND'] },
     },
     async (request) => ok(toUser(requireUser(request))),
   );
@@ -72,6 +82,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
     {
       schema: {
         tags: ['users'],
+        operationId: 'updateMyProfile',
         summary: 'Replace my profile',
         description:
           'Replaces name, phone, shipping address, nail sizes and preferred shape and length; fields left out become null. ' +
@@ -79,7 +90,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
         body: ProfileBody,
         response: { 200: UserEnvelope, ...errorResponses(400, 401, 404) },
       },
-      config: { access: 'authenticated' },
+      config: { access: 'authenticated', errors: ['USER_NOT_FOUND'] },
     },
     async (request) => {
       const body = request.body;
