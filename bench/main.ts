@@ -140,15 +140,24 @@ async function main() {
     );
     const techBySub = new Map(techs.map((x) => [x.sub, x]));
 
-    await sameJson(api.url, minimal.url, '/api/v1/designs?limit=20', {}, {});
-    await sameJson(api.url, minimal.url, '/api/v1/orders?limit=20', techs[0]!.auth, { 'x-user-id': techs[0]!.id });
-    log('baseline answers match the API field for field');
+    // Only the figures measured against the minimal server need it to answer like the API.
+    if (['2a', '2b', '3a', '3b'].some(wants)) {
+      await sameJson(api.url, minimal.url, '/api/v1/designs?limit=20', {}, {});
+      await sameJson(api.url, minimal.url, '/api/v1/orders?limit=20', techs[0]!.auth, { 'x-user-id': techs[0]!.id });
+      log('baseline answers match the API field for field');
+    }
 
     // ---- 5 (first half): latency at 10 000 rows, before anything else touches the data ----
     const scaleUrls = {
       'gallery page 1': { path: '/api/v1/designs?limit=20', headers: {} },
       'gallery page 500': { path: '/api/v1/designs?limit=20&page=500', headers: {} },
       'gallery search': { path: '/api/v1/designs?limit=20&search=daisies', headers: {} },
+      // Issue 19's sorts and filters: each has its own partial index (GIN for tags).
+      'gallery most favourited': { path: '/api/v1/designs?limit=20&sort=-favourite_count', headers: {} },
+      'gallery most ordered': { path: '/api/v1/designs?limit=20&sort=-ordered_count', headers: {} },
+      'gallery shape': { path: '/api/v1/designs?limit=20&shape=almond', headers: {} },
+      'gallery length': { path: '/api/v1/designs?limit=20&length=long', headers: {} },
+      'gallery tag': { path: '/api/v1/designs?limit=20&tag=chrome', headers: {} },
       "technician's orders": { path: '/api/v1/orders?limit=20', headers: techs[0]!.auth },
     } as const;
     const measureScale = async () => {
@@ -366,7 +375,7 @@ async function main() {
 
       const logFile = db.logFile;
       if (logFile) {
-        await attempt('5c', 'scale: gallery pages 1 and 200 without a sequential scan', async (name) => {
+        await attempt('5c', 'scale: gallery pages 1 and 200, its sorts and filters, without a sequential scan', async (name) => {
           const explaining = await startApi({ PGOPTIONS: AUTO_EXPLAIN_PGOPTIONS });
           const planned = { ...scaleUrls, 'gallery page 200': { path: '/api/v1/designs?limit=20&page=200', headers: {} } };
           for (const [what, q] of Object.entries(planned)) {
@@ -377,7 +386,7 @@ async function main() {
             });
           }
           await explaining.child.stop();
-          const gallerySeq = ['gallery page 1', 'gallery page 200'].filter((n) => hasSeqScan(plans[n]!, 'designs') || hasSeqScan(plans[n]!, 'orders'));
+          const gallerySeq = Object.keys(planned).filter((n) => n.startsWith('gallery')).filter((n) => hasSeqScan(plans[n]!, 'designs') || hasSeqScan(plans[n]!, 'orders'));
           return {
             id: '5c',
             name: `${name} (${grown.publicDesigns.toLocaleString('en')} public designs)`,

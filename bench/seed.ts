@@ -97,9 +97,16 @@ export async function seed(url: string, counts: SeedCounts): Promise<{ orders: n
                   'seed/' || g || '.png', 'seed/' || g || '.thumb.webp', 'USD', 'unpaid', at, at, at
            from src
          )
-         insert into designs (order_id, owner_id, description, is_public, published_at, created_at, updated_at, reuse_count, comment_count)
+         insert into designs (order_id, owner_id, description, is_public, published_at, created_at, updated_at, reuse_count, comment_count,
+                              favourite_count, ordered_count, shape, length, tags)
          select id, customer_id, description, shared, case when shared then at end, at, at,
-                case when shared then (g::bigint * 7919) % 50 else 0 end, case when shared then (g::bigint * 104729) % 30 else 0 end
+                case when shared then (g::bigint * 7919) % 50 else 0 end, case when shared then (g::bigint * 104729) % 30 else 0 end,
+                case when shared then (g::bigint * 31337) % 40 else 0 end, case when shared then (g::bigint * 65537) % 25 else 0 end,
+                (array['square','squoval','round','oval','almond','coffin','stiletto'])[1 + g % 7],
+                (array['short','medium','long','extra_long'])[1 + (g / 7) % 4],
+                -- Two tags from the description's words: each of the ten first words tags a tenth of the gallery.
+                array[(array['pastel','chrome','glitter','matte','neon','ombre','marble','holographic','french','velvet'])[1 + g % 10],
+                      (array['daisies','stars','hearts','leopard','flames','swirls','cherries','butterflies','pearls','waves'])[1 + (g / 10) % 10]]
          from src`,
         [from, counts.orders, stride, publicToAdd],
       );

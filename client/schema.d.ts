@@ -1022,11 +1022,23 @@ export interface components {
             comment_count: number;
             /** @description How many customers keep it among their favourites */
             favourite_count: number;
+            /** @description Paid orders made from it or from any design derived from it (reuses of reuses included) */
+            ordered_count: number;
+            /**
+             * Format: uuid
+             * @description The original design its lineage goes back to (null for an original)
+             */
+            root_design_id: string | null;
+            /**
+             * Format: uuid
+             * @description The gallery design its order reused (null for an original)
+             */
+            parent_design_id: string | null;
             shape: ("square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto") | null;
             length: ("short" | "medium" | "long" | "extra_long") | null;
             /** @description Up to 5 free tags from the owner */
             tags: string[];
-            /** @description Average stars of the delivered orders made from it (its own and reuses), to two decimals */
+            /** @description Average stars of the delivered orders made from it (its own, its reuses and theirs down the whole lineage), to two decimals */
             rating_average: number | null;
             rating_count: number;
             /** Format: date-time */
@@ -1044,6 +1056,11 @@ export interface components {
             order_id: string;
             /** Format: date-time */
             created_at: string;
+            /**
+             * Format: date-time
+             * @description When that order was paid: null while it is not (no price is shown)
+             */
+            paid_at: string | null;
         };
         /** Comment */
         Comment: {
@@ -4827,8 +4844,8 @@ export interface operations {
                 length?: "short" | "medium" | "long" | "extra_long";
                 /** @description Only designs carrying this tag */
                 tag?: string;
-                /** @description Newest first (default), most reused, most commented, or most favourited */
-                sort?: "-published_at" | "-reuse_count" | "-comment_count" | "-favourite_count";
+                /** @description Newest first (default), most reused, most commented, most favourited, or most ordered (paid orders down its lineage) */
+                sort?: "-published_at" | "-reuse_count" | "-comment_count" | "-favourite_count" | "-ordered_count";
             };
             header?: never;
             path?: never;

@@ -6,6 +6,7 @@ import { type Reader, primaryReader } from './db/reader.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { createCommentsService } from './modules/comments/comments.service.js';
 import { createDesignsRepository } from './modules/designs/designs.repository.js';
+import { lineageCounter } from './modules/designs/lineage.js';
 import { createDesignsService } from './modules/designs/designs.service.js';
 import { createInvitationsRepository } from './modules/invitations/invitations.repository.js';
 import { createInvitationsService } from './modules/invitations/invitations.service.js';
@@ -20,7 +21,7 @@ import { createOrdersService } from './modules/orders/orders.service.js';
 import { createPaymentsRepository } from './modules/payments/payments.repository.js';
 import { createPaymentsService } from './modules/payments/payments.service.js';
 import { type StripeEndpoint, createStripe } from './modules/payments/stripe.js';
-import { createWorkflow } from './modules/orders/workflow.js';
+import { createWorkflow, PAYMENT_MOVES } from './modules/orders/workflow.js';
 import { cacheProfiles } from './modules/users/users.cache.js';
 import { createUsersRepository } from './modules/users/users.repository.js';
 import { createUserInfoFetcher, createUsersService } from './modules/users/users.service.js';
@@ -77,6 +78,7 @@ export function wireOrders(
     comments: createCommentsRepository(handle),
   }));
   const workflow = createWorkflow({ db, orders: ordersRepository });
+  workflow.subscribe(lineageCounter(designsRepository), PAYMENT_MOVES);
   const orders = createOrdersService({
     db,
     orders: ordersRepository,

@@ -130,6 +130,20 @@ describe('payments (Stripe Checkout)', () => {
     assert.equal(again.json().error.code, 'ALREADY_PAID');
   });
 
+  it('counts an order paid through Stripe once on the lineage of the design it reused (issue 19), however often the webhook comes', async () => {
+    const source = await createOrder(ctx, other, { description: 'Lineage through Stripe' });
+    assert.equal((await put(ctx, other, `/api/v1/designs/${source.design_id}/visibility`, { is_public: true })).statusCode, 200);
+    const reuse = await ctx.app.inject({ method: 'POST', url: '/api/v1/orders', headers: customer.auth, payload: { source_design_id: source.design_id, quantity: 1 } });
+    assert.equal(reuse.statusCode, 201, reuse.body);
+    const orderId = reuse.json().data.id as string;
+    await advanceOrder(ctx, tech, orderId, 'accepted');
+    const session = sessionFor((await checkout(orderId)).json().data.url);
+    const event = stripeEvent('checkout.session.completed', paid(session));
+    for (let i = 0; i < 2; i++) assert.equal((await deliver(event)).statusCode, 200);
+    const design = (await ctx.app.inject({ method: 'GET', url: `/api/v1/designs/${source.design_id}` })).json().data;
+    assert.equal(design.ordered_count, 1);
+  });
+
   it('takes events in any order: a delayed payment succeeds before completion is reported; failures after it change nothing', async () => {
     const order = await acceptedOrder();
     const session = sessionFor((await checkout(order.id)).json().data.url);

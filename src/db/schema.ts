@@ -239,6 +239,15 @@ export const designs = pgTable(
     reuseCount: integer('reuse_count').notNull().default(0),
     commentCount: integer('comment_count').notNull().default(0),
     favouriteCount: integer('favourite_count').notNull().default(0),
+    /**
+     * Its lineage: the gallery designs it was made from, the original first and the design its order
+     * reused last (empty for an original). Copied from the reused design at reuse time, never changed.
+     */
+    ancestorIds: uuid('ancestor_ids').array().notNull().default(sql`'{}'::uuid[]`),
+    /** Paid orders made from it or from any design derived from it (lineage.ts keeps it). */
+    orderedCount: integer('ordered_count').notNull().default(0),
+    /** Its own order is paid and counted in its ancestors' ordered_count: the counter moves once per order. */
+    countedAsOrdered: boolean('counted_as_ordered').notNull().default(false),
     /** The order's shape and length, copied when the design is made (orders never change them). */
     shape: text('shape', { enum: SHAPES }),
     length: text('length', { enum: LENGTHS }),
@@ -265,6 +274,11 @@ export const designs = pgTable(
     index('designs_gallery_favourite_idx')
       .on(t.favouriteCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
       .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+    index('designs_gallery_ordered_idx')
+      .on(t.orderedCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+    // A design's descendants (ratings over its whole lineage).
+    index('designs_ancestor_ids_idx').using('gin', t.ancestorIds),
     // Filters on shape or length in newest-first order; other sorts filter the rows their own index yields.
     index('designs_gallery_shape_idx')
       .on(t.shape, t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
@@ -281,6 +295,7 @@ export const designs = pgTable(
       .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
     check('designs_counts_check', sql`${t.reuseCount} >= 0 and ${t.commentCount} >= 0`),
     check('designs_favourite_count_check', sql`${t.favouriteCount} >= 0`),
+    check('designs_ordered_count_check', sql`${t.orderedCount} >= 0`),
     check('designs_shape_check', sql`${t.shape} is null or ${t.shape} in (${inList(SHAPES)})`),
     check('designs_length_check', sql`${t.length} is null or ${t.length} in (${inList(LENGTHS)})`),
     check('designs_tags_check', sql`cardinality(${t.tags}) <= ${sql.raw(String(DESIGN_TAGS_MAX))}`),

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, isNull, type SQL, sql } from '../../db/orm.js';
+import { and, asc, desc, eq, inArray, isNull, type SQL, sql } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
 import { byShape, prepared, preparedSql } from '../../db/prepared.js';
@@ -7,7 +7,7 @@ import type { Length, Shape } from '../orders/orders.domain.js';
 
 export type DesignRow = typeof designs.$inferSelect;
 
-export const GALLERY_SORTS = ['published_at', 'reuse_count', 'comment_count', 'favourite_count'] as const;
+export const GALLERY_SORTS = ['published_at', 'reuse_count', 'comment_count', 'favourite_count', 'ordered_count'] as const;
 export type GallerySort = (typeof GALLERY_SORTS)[number];
 
 export interface GalleryFilter {
@@ -33,22 +33,27 @@ const columns = {
     reuseCount: designs.reuseCount,
     commentCount: designs.commentCount,
     favouriteCount: designs.favouriteCount,
+    orderedCount: designs.orderedCount,
+    ancestorIds: designs.ancestorIds,
     shape: designs.shape,
     length: designs.length,
     tags: designs.tags,
     createdAt: designs.createdAt,
   },
   ownerName: users.name,
-  /** Ratings of the delivered orders made from it: its own order and those that reused it (by key, per row shown). */
+  /**
+   * Ratings of the delivered orders made from it: its own order and those of every design derived from it,
+   * reuses of reuses included (each derived design's order is one made from its lineage; GIN index on ancestors).
+   */
   rating: sql<{ average: string | null; count: number }>`(select json_build_object('average', avg(r.stars), 'count', count(*))
     from ${orderRatings} r where r.order_id = ${designs.orderId}
-      or r.order_id in (select o.id from ${orders} o where o.source_design_id = ${designs.id}))`,
+      or r.order_id in (select dd.order_id from ${designs} dd where dd.ancestor_ids @> array[${designs.id}]))`,
   imageKey: orders.imageKey,
   thumbnailKey: orders.thumbnailKey,
 };
 
 export type DesignWithImage = {
-  design: Omit<DesignRow, 'searchVector' | 'updatedAt'>;
+  design: Omit<DesignRow, 'searchVector' | 'updatedAt' | 'countedAsOrdered'>;
   ownerName: string;
   rating: { average: string | number | null; count: number };
   imageKey: string;
@@ -80,7 +85,12 @@ export function createDesignsRepository(db: Executor) {
       // `@>` on the tags array is what the GIN index answers.
       if (filter.tag) conditions.push(sql`${designs.tags} @> array[${p('tag')}]::text[]`);
       const where = and(...conditions);
-      const counter = { reuse_count: designs.reuseCount, comment_count: designs.commentCount, favourite_count: designs.favouriteCount };
+      const counter = {
+        reuse_count: designs.reuseCount,
+        comment_count: designs.commentCount,
+        favourite_count: designs.favouriteCount,
+        ordered_count: designs.orderedCount,
+      };
       const order =
         filter.sort === 'published_at'
           ? [desc(designs.publishedAt), desc(designs.id)]
@@ -112,6 +122,22 @@ export function createDesignsRepository(db: Executor) {
     return bumped.length > 0;
   }
 
+  async function shiftOrdered(orderId: string, delta: 1 | -1, tx: Executor): Promise<string[]> {
+    const [flipped] = await tx
+      .update(designs)
+      .set({ countedAsOrdered: delta > 0 })
+      .where(and(eq(designs.orderId, orderId), eq(designs.countedAsOrdered, delta < 0), sql`cardinality(${designs.ancestorIds}) > 0`))
+      .returning({ ancestorIds: designs.ancestorIds });
+    if (!flipped) return [];
+    const chain = flipped.ancestorIds;
+    await tx.select({ id: designs.id }).from(designs).where(inArray(designs.id, chain)).orderBy(asc(designs.id)).for('update');
+    await tx
+      .update(designs)
+      .set({ orderedCount: sql`${designs.orderedCount} + ${delta}` })
+      .where(inArray(designs.id, chain));
+    return chain;
+  }
+
   return {
     /** A new order's private design, in the order's transaction. */
     async insert(values: typeof designs.$inferInsert, tx: Executor): Promise<string> {
@@ -131,6 +157,7 @@ export function createDesignsRepository(db: Executor) {
           id: designs.id,
           ownerId: designs.ownerId,
           description: designs.description,
+          ancestorIds: designs.ancestorIds,
           imageKey: orders.imageKey,
           thumbnailKey: orders.thumbnailKey,
           shape: orders.shape,
@@ -161,6 +188,20 @@ export function createDesignsRepository(db: Executor) {
       if (!(await countIfInGallery(values.designId, 'reuseCount', tx))) return false;
       await tx.insert(designUsages).values(values);
       return true;
+    },
+
+    /**
+     * Counts a newly paid order once for every design on its chain (the ancestors of the order's own
+     * design): the conditional flag makes a second payment event of the same order count nothing, and
+     * the ancestors are locked in id order so concurrent payments never deadlock. In the payment's transaction.
+     */
+    async countOrdered(orderId: string, tx: Executor): Promise<string[]> {
+      return shiftOrdered(orderId, 1, tx);
+    },
+
+    /** Takes back an order counted by `countOrdered` (a manual payment set back to unpaid); nothing if it was not counted. */
+    async uncountOrdered(orderId: string, tx: Executor): Promise<string[]> {
+      return shiftOrdered(orderId, -1, tx);
     },
 
     async findById(id: string, tx: Executor = db): Promise<DesignWithImage | undefined> {
@@ -275,9 +316,16 @@ export function createDesignsRepository(db: Executor) {
       const where = eq(designUsages.designId, designId);
       const [rows, [count]] = await Promise.all([
         tx
-          .select({ userId: designUsages.userId, userName: users.name, orderId: designUsages.orderId, createdAt: designUsages.createdAt })
+          .select({
+            userId: designUsages.userId,
+            userName: users.name,
+            orderId: designUsages.orderId,
+            createdAt: designUsages.createdAt,
+            paidAt: orders.paidAt,
+          })
           .from(designUsages)
           .innerJoin(users, eq(users.id, designUsages.userId))
+          .innerJoin(orders, eq(orders.id, designUsages.orderId))
           .where(where)
           .orderBy(desc(designUsages.createdAt), asc(designUsages.id))
           .limit(limit)

@@ -24,10 +24,13 @@ export const DesignSchema = Type.Object(
     reuse_count: Type.Integer(),
     comment_count: Type.Integer(),
     favourite_count: Type.Integer({ description: 'How many customers keep it among their favourites' }),
+    ordered_count: Type.Integer({ description: 'Paid orders made from it or from any design derived from it (reuses of reuses included)' }),
+    root_design_id: Nullable(Type.String({ format: 'uuid', description: 'The original design its lineage goes back to (null for an original)' })),
+    parent_design_id: Nullable(Type.String({ format: 'uuid', description: 'The gallery design its order reused (null for an original)' })),
     shape: Nullable(ShapeSchema),
     length: Nullable(LengthSchema),
     tags: Type.Array(Type.String(), { description: `Up to ${DESIGN_TAGS_MAX} free tags from the owner` }),
-    rating_average: Nullable(Type.Number({ description: 'Average stars of the delivered orders made from it (its own and reuses), to two decimals' })),
+    rating_average: Nullable(Type.Number({ description: 'Average stars of the delivered orders made from it (its own, its reuses and theirs down the whole lineage), to two decimals' })),
     rating_count: Type.Integer(),
     published_at: Nullable(DateTime),
     created_at: DateTime,
@@ -40,6 +43,7 @@ export const InspirationSchema = Type.Object(
     user: Type.Ref('UserSummary'),
     order_id: Type.String({ format: 'uuid', description: 'The order that reused the design (shown to its owner only)' }),
     created_at: DateTime,
+    paid_at: Nullable({ ...DateTime, description: 'When that order was paid: null while it is not (no price is shown)' }),
   },
   { $id: 'InspirationEntry', title: 'InspirationEntry' },
 );
@@ -52,9 +56,9 @@ export const GalleryQuery = Type.Object(
     length: Type.Optional(LengthSchema),
     tag: Type.Optional({ ...Tag, description: 'Only designs carrying this tag' }),
     sort: Type.Optional(
-      Type.Union([Type.Literal('-published_at'), Type.Literal('-reuse_count'), Type.Literal('-comment_count'), Type.Literal('-favourite_count')], {
+      Type.Union([Type.Literal('-published_at'), Type.Literal('-reuse_count'), Type.Literal('-comment_count'), Type.Literal('-favourite_count'), Type.Literal('-ordered_count')], {
         default: '-published_at',
-        description: 'Newest first (default), most reused, most commented, or most favourited',
+        description: 'Newest first (default), most reused, most commented, most favourited, or most ordered (paid orders down its lineage)',
       }),
     ),
   },

@@ -33,6 +33,9 @@ export function createDesignsService(deps: {
       reuse_count: design.reuseCount,
       comment_count: design.commentCount,
       favourite_count: design.favouriteCount,
+      ordered_count: design.orderedCount,
+      root_design_id: design.ancestorIds[0] ?? null,
+      parent_design_id: design.ancestorIds.at(-1) ?? null,
       shape: design.shape,
       length: design.length,
       tags: design.tags,
@@ -96,7 +99,12 @@ export function createDesignsService(deps: {
       if (!row || row.design.ownerId !== user.id) throw designNotFound();
       const { rows, total } = await designs.usages(id, limit, offset);
       return {
-        items: rows.map((r) => ({ user: { id: r.userId, name: r.userName }, order_id: r.orderId, created_at: r.createdAt.toISOString() })),
+        items: rows.map((r) => ({
+          user: { id: r.userId, name: r.userName },
+          order_id: r.orderId,
+          created_at: r.createdAt.toISOString(),
+          paid_at: r.paidAt?.toISOString() ?? null,
+        })),
         total,
       };
     },

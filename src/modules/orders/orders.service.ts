@@ -125,6 +125,8 @@ export function createOrdersService(deps: OrdersServiceDeps) {
     tx: Executor,
     values: Omit<typeof orders.$inferInsert, 'status' | 'technicianId' | 'currency'> & { id: string },
     actor: UserRow,
+    /** The lineage of the design it reuses, that design last (none for an original). */
+    ancestorIds: string[] = [],
   ): Promise<OrderRow> {
     const submit = MOVES.submit.effect({ quantity: values.quantity }, actor.id);
     const { order: row, event } = await repo.insert(
@@ -132,7 +134,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       { kind: 'submit', actorId: actor.id, fromStatus: null, toStatus: MOVES.submit.to, note: submit.note, changes: submit.changes },
       tx,
     );
-    await deps.designs.insert({ orderId: row.id, ownerId: actor.id, description: row.description, shape: row.shape, length: row.length }, tx);
+    await deps.designs.insert({ orderId: row.id, ownerId: actor.id, description: row.description, shape: row.shape, length: row.length, ancestorIds }, tx);
     await workflow.created({ ...event, kind: 'submit', from: null, to: MOVES.submit.to, changes: submit.changes }, tx);
     await repo.lockAssignment(tx);
     const technicianId = await repo.pickTechnician(actor.id, tx);
@@ -254,6 +256,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
                 sourceDesignId: source?.id ?? null,
               },
               user,
+              source ? [...source.ancestorIds, source.id] : [],
             );
             if (source && source.ownerId !== user.id && !(await deps.designs.recordUsage({ designId: source.id, orderId: row.id, userId: user.id }, tx))) {
               throw designNotReusable();

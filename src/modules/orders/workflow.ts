@@ -445,10 +445,11 @@ export interface WorkflowDeps {
  * inside the same transaction with the typed event, and a handler that throws undoes the move.
  */
 export function createWorkflow({ db, orders }: WorkflowDeps) {
-  const handlers: EventHandler[] = [];
+  const handlers: { handler: EventHandler; kinds?: readonly MoveName[] }[] = [];
+  const listens = (kind: MoveName) => handlers.some((h) => !h.kinds || h.kinds.includes(kind));
 
   async function publish(event: OrderEvent, tx: Executor) {
-    for (const handler of handlers) await handler(event, tx);
+    for (const { handler, kinds } of handlers) if (!kinds || kinds.includes(event.kind)) await handler(event, tx);
   }
 
   /** The move, its event and the handlers, all in `tx`; throws the refusal the row explains when it does not apply. */
@@ -474,9 +475,12 @@ export function createWorkflow({ db, orders }: WorkflowDeps) {
   }
 
   return {
-    /** Registers a handler for every event from now on; it runs inside the transaction of the move. */
-    subscribe(handler: EventHandler): void {
-      handlers.push(handler);
+    /**
+     * Registers a handler for every event from now on (or only those of `kinds`); it runs inside the
+     * transaction of the move. A move no handler listens to stays a single statement.
+     */
+    subscribe(handler: EventHandler, kinds?: readonly MoveName[]): void {
+      handlers.push({ handler, kinds });
     },
 
     /**
@@ -486,7 +490,7 @@ export function createWorkflow({ db, orders }: WorkflowDeps) {
     async perform<K extends MoveName>(name: K, actorId: string | null, orderId: string, input: MoveInput[K], tx?: Executor): Promise<OrderEvent<K>> {
       const move: Move<K> = MOVES[name];
       checkInput(move, input);
-      if (tx || handlers.length === 0) return run(tx, move, actorId, orderId, input);
+      if (tx || !listens(name)) return run(tx, move, actorId, orderId, input);
       return db.transaction((t) => run(t, move, actorId, orderId, input));
     },
 
