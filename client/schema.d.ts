@@ -1147,7 +1147,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DEPENDENCY_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "VALIDATION_ERROR";
+                code: "DEPENDENCY_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1180,7 +1180,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "VALIDATION_ERROR";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1206,7 +1206,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1243,7 +1243,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1267,7 +1267,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "EMAIL_REQUIRED" | "USER_EXISTS" | "EMAIL_IN_USE" | "IDENTITY_PROVIDER_ERROR" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1291,7 +1291,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1315,7 +1315,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1332,7 +1332,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1356,7 +1356,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1407,7 +1407,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_EXISTS" | "ALREADY_INVITED" | "IDENTITY_PROVIDER_ERROR" | "IDENTITY_PROVIDER_NOT_CONFIGURED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                code: "USER_EXISTS" | "ALREADY_INVITED" | "IDENTITY_PROVIDER_ERROR" | "IDENTITY_PROVIDER_NOT_CONFIGURED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1441,7 +1441,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "FILE_TOO_LARGE" | "INVALID_FILE_FORMAT" | "INVALID_FILE_NAME" | "INVALID_IMAGE" | "INVALID_IMAGE_DIMENSIONS" | "UNEXPECTED_FILE_FIELD" | "TOO_MANY_FILES" | "TOO_MANY_PARTS" | "MALFORMED_MULTIPART" | "STORAGE_UNAVAILABLE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "FILE_TOO_LARGE" | "INVALID_FILE_FORMAT" | "INVALID_FILE_NAME" | "INVALID_IMAGE" | "INVALID_IMAGE_DIMENSIONS" | "UNEXPECTED_FILE_FIELD" | "TOO_MANY_FILES" | "TOO_MANY_PARTS" | "MALFORMED_MULTIPART" | "STORAGE_UNAVAILABLE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1509,7 +1509,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1542,7 +1542,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1566,7 +1566,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "ORDER_NOT_FOUND" | "OWN_ORDER" | "ORDER_ALREADY_ASSIGNED" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "ORDER_NOT_FOUND" | "OWN_ORDER" | "ORDER_ALREADY_ASSIGNED" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1590,7 +1590,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1636,7 +1636,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "ORDER_NOT_FOUND" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "FILE_TOO_LARGE" | "INVALID_FILE_FORMAT" | "INVALID_FILE_NAME" | "INVALID_IMAGE" | "INVALID_IMAGE_DIMENSIONS" | "UNEXPECTED_FILE_FIELD" | "TOO_MANY_FILES" | "TOO_MANY_PARTS" | "MALFORMED_MULTIPART" | "STORAGE_UNAVAILABLE";
+                code: "ORDER_NOT_FOUND" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "FILE_TOO_LARGE" | "INVALID_FILE_FORMAT" | "INVALID_FILE_NAME" | "INVALID_IMAGE" | "INVALID_IMAGE_DIMENSIONS" | "UNEXPECTED_FILE_FIELD" | "TOO_MANY_FILES" | "TOO_MANY_PARTS" | "MALFORMED_MULTIPART" | "STORAGE_UNAVAILABLE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1678,7 +1678,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1706,7 +1706,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "FORBIDDEN" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "PAYMENT_REQUIRED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "USER_NOT_FOUND" | "FORBIDDEN" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "OWN_ORDER" | "INVALID_STATE" | "PAYMENT_REQUIRED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1737,7 +1737,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "ORDER_NOT_FOUND" | "STORAGE_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                code: "ORDER_NOT_FOUND" | "STORAGE_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1769,7 +1769,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "ORDER_NOT_FOUND" | "INVALID_STATE" | "ALREADY_PAID" | "PAYMENTS_NOT_CONFIGURED" | "PAYMENT_PROVIDER_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "ORDER_NOT_FOUND" | "INVALID_STATE" | "ALREADY_PAID" | "PAYMENTS_NOT_CONFIGURED" | "PAYMENT_PROVIDER_UNAVAILABLE" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1793,7 +1793,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_WEBHOOK_SIGNATURE" | "PAYMENTS_NOT_CONFIGURED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "INVALID_WEBHOOK_SIGNATURE" | "PAYMENTS_NOT_CONFIGURED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1827,7 +1827,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1860,7 +1860,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1888,7 +1888,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1921,7 +1921,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1945,7 +1945,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1962,7 +1962,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -1990,7 +1990,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2023,7 +2023,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2047,7 +2047,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2064,7 +2064,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2097,7 +2097,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2126,7 +2126,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2159,7 +2159,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "INVALID_IDEMPOTENCY_KEY" | "IDEMPOTENCY_REQUEST_IN_PROGRESS" | "IDEMPOTENCY_KEY_REUSED";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2187,7 +2187,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "COMMENT_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "DESIGN_NOT_FOUND" | "COMMENT_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2204,7 +2204,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "COMMENT_NOT_FOUND" | "ALREADY_REPORTED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "DESIGN_NOT_FOUND" | "COMMENT_NOT_FOUND" | "ALREADY_REPORTED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2235,7 +2235,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "COMMENT_NOT_FOUND" | "ALREADY_REPORTED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "DESIGN_NOT_FOUND" | "COMMENT_NOT_FOUND" | "ALREADY_REPORTED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2266,7 +2266,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2299,7 +2299,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "DESIGN_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2329,7 +2329,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "DESIGN_NOT_FOUND" | "COMMENT_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "DESIGN_NOT_FOUND" | "COMMENT_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2359,7 +2359,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "ORDER_NOT_FOUND" | "INVALID_STATE" | "RATING_LOCKED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                code: "ORDER_NOT_FOUND" | "INVALID_STATE" | "RATING_LOCKED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2389,7 +2389,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "VALIDATION_ERROR";
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2417,7 +2417,7 @@ export interface components {
                  * @description Stable UPPER_SNAKE code clients branch on
                  * @enum {string}
                  */
-                code: "LINK_EXPIRED" | "INVALID_SIGNATURE" | "FILE_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "VALIDATION_ERROR";
+                code: "LINK_EXPIRED" | "INVALID_SIGNATURE" | "FILE_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
                 /** @description What went wrong and what to do about it */
                 message: string;
                 details?: {
@@ -2452,6 +2452,13 @@ export interface operations {
                     "application/json": components["schemas"]["GetHealthResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
             400: {
                 headers: {
@@ -2463,6 +2470,15 @@ export interface operations {
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetHealthError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2510,6 +2526,13 @@ export interface operations {
                     "application/json": components["schemas"]["GetLivenessResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
             400: {
                 headers: {
@@ -2521,6 +2544,15 @@ export interface operations {
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetLivenessError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2590,6 +2622,15 @@ export interface operations {
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueDevTokenError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2677,6 +2718,15 @@ export interface operations {
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2789,6 +2839,15 @@ export interface operations {
                     "application/json": components["schemas"]["CreateUserError"];
                 };
             };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateUserError"];
+                };
+            };
             /** @description `USER_EXISTS`: A profile or identity-provider account already exists. `EMAIL_IN_USE`: Another account is registered with this email address. */
             409: {
                 headers: {
@@ -2894,6 +2953,15 @@ export interface operations {
                     "application/json": components["schemas"]["LoginError"];
                 };
             };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginError"];
+                };
+            };
             /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
             404: {
                 headers: {
@@ -2988,6 +3056,15 @@ export interface operations {
                     "application/json": components["schemas"]["LogoutError"];
                 };
             };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogoutError"];
+                };
+            };
             /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
             413: {
                 headers: {
@@ -3057,6 +3134,13 @@ export interface operations {
                     "application/json": components["schemas"]["GetMyProfileResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
             400: {
                 headers: {
@@ -3068,6 +3152,15 @@ export interface operations {
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyProfileError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3150,6 +3243,15 @@ export interface operations {
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyProfileError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3260,7 +3362,7 @@ export interface operations {
                     "application/json": components["schemas"]["InviteTechnicianError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3388,6 +3490,13 @@ export interface operations {
                     "application/json": components["schemas"]["ListOrdersResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
             400: {
                 headers: {
@@ -3399,6 +3508,15 @@ export interface operations {
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOrdersError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3501,7 +3619,7 @@ export interface operations {
                     "application/json": components["schemas"]["SubmitOrderError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3608,6 +3726,13 @@ export interface operations {
                     "application/json": components["schemas"]["GetOrderResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
             400: {
                 headers: {
@@ -3626,7 +3751,7 @@ export interface operations {
                     "application/json": components["schemas"]["GetOrderError"];
                 };
             };
-            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. */
+            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3715,7 +3840,7 @@ export interface operations {
                     "application/json": components["schemas"]["AssignOrderError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3835,7 +3960,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReviewOrderError"];
                 };
             };
-            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. `FORBIDDEN`: Your role may not do this. */
+            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3956,7 +4081,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReviseOrderDesignError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4076,7 +4201,7 @@ export interface operations {
                     "application/json": components["schemas"]["RecordPaymentError"];
                 };
             };
-            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. `FORBIDDEN`: Your role may not do this. */
+            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4196,7 +4321,7 @@ export interface operations {
                     "application/json": components["schemas"]["UpdateOrderStatusError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. `NOT_ASSIGNED`: The order is assigned to another technician. */
+            /** @description `FORBIDDEN`: Your role may not do this. `NOT_ASSIGNED`: The order is assigned to another technician. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4320,7 +4445,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReorderError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4445,7 +4570,7 @@ export interface operations {
                     "application/json": components["schemas"]["StartCheckoutError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4567,6 +4692,15 @@ export interface operations {
                     "application/json": components["schemas"]["ReceiveStripeWebhookError"];
                 };
             };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiveStripeWebhookError"];
+                };
+            };
             /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
             413: {
                 headers: {
@@ -4630,6 +4764,13 @@ export interface operations {
                     "application/json": components["schemas"]["ListMessagesResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
             400: {
                 headers: {
@@ -4648,7 +4789,7 @@ export interface operations {
                     "application/json": components["schemas"]["ListMessagesError"];
                 };
             };
-            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. */
+            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4744,7 +4885,7 @@ export interface operations {
                     "application/json": components["schemas"]["PostMessageError"];
                 };
             };
-            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. */
+            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4862,6 +5003,13 @@ export interface operations {
                     "application/json": components["schemas"]["ListDesignsResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
             400: {
                 headers: {
@@ -4873,6 +5021,15 @@ export interface operations {
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDesignsError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4933,6 +5090,13 @@ export interface operations {
                     "application/json": components["schemas"]["GetDesignResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
             400: {
                 headers: {
@@ -4944,6 +5108,15 @@ export interface operations {
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetDesignError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5029,7 +5202,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeleteDesignError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5140,7 +5313,7 @@ export interface operations {
                     "application/json": components["schemas"]["SetDesignVisibilityError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5232,6 +5405,13 @@ export interface operations {
                     "application/json": components["schemas"]["ListDesignReusesResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
             400: {
                 headers: {
@@ -5250,7 +5430,7 @@ export interface operations {
                     "application/json": components["schemas"]["ListDesignReusesError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5339,7 +5519,7 @@ export interface operations {
                     "application/json": components["schemas"]["FavouriteDesignError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5444,7 +5624,7 @@ export interface operations {
                     "application/json": components["schemas"]["UnfavouriteDesignError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5534,6 +5714,13 @@ export interface operations {
                     "application/json": components["schemas"]["ListMyFavouritesResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
             400: {
                 headers: {
@@ -5552,7 +5739,7 @@ export interface operations {
                     "application/json": components["schemas"]["ListMyFavouritesError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5645,7 +5832,7 @@ export interface operations {
                     "application/json": components["schemas"]["SetDesignTagsError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5737,6 +5924,13 @@ export interface operations {
                     "application/json": components["schemas"]["ListCommentsResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
             400: {
                 headers: {
@@ -5748,6 +5942,15 @@ export interface operations {
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListCommentsError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5842,7 +6045,7 @@ export interface operations {
                     "application/json": components["schemas"]["PostCommentError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5966,7 +6169,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeleteCommentError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6070,6 +6273,15 @@ export interface operations {
             };
             /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportDesignError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6189,6 +6401,15 @@ export interface operations {
                     "application/json": components["schemas"]["ReportCommentError"];
                 };
             };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportCommentError"];
+                };
+            };
             /** @description `DESIGN_NOT_FOUND`: No such design among those you can see. `COMMENT_NOT_FOUND`: No such comment among those you can see or act on. */
             404: {
                 headers: {
@@ -6281,6 +6502,13 @@ export interface operations {
                     "application/json": components["schemas"]["ListModerationReportsResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
             400: {
                 headers: {
@@ -6299,7 +6527,7 @@ export interface operations {
                     "application/json": components["schemas"]["ListModerationReportsError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6392,7 +6620,7 @@ export interface operations {
                     "application/json": components["schemas"]["ModerateDesignError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6504,7 +6732,7 @@ export interface operations {
                     "application/json": components["schemas"]["ModerateCommentError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6615,7 +6843,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateOrderError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6711,6 +6939,13 @@ export interface operations {
                     "application/json": components["schemas"]["GetMyRatingsResponse"];
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
             400: {
                 headers: {
@@ -6729,7 +6964,7 @@ export interface operations {
                     "application/json": components["schemas"]["GetMyRatingsError"];
                 };
             };
-            /** @description `FORBIDDEN`: Your role may not do this. */
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6804,6 +7039,13 @@ export interface operations {
                     "image/webp": Blob;
                 };
             };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
             400: {
                 headers: {
@@ -6822,7 +7064,7 @@ export interface operations {
                     "application/json": components["schemas"]["GetFileError"];
                 };
             };
-            /** @description `LINK_EXPIRED`: The signed image link has expired. `INVALID_SIGNATURE`: The signed image link is not valid. */
+            /** @description `LINK_EXPIRED`: The signed image link has expired. `INVALID_SIGNATURE`: The signed image link is not valid. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
             403: {
                 headers: {
                     [name: string]: unknown;
