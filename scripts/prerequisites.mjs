@@ -39,11 +39,13 @@ export function findPostgresBin(env = process.env, root = '/usr/lib/postgresql')
   return versions.map((v) => path.join(root, v, 'bin')).find(has);
 }
 
-/** Resolves to an error sentence, or undefined when something answers a Redis PING at `url`. */
-function redisAnswers(url, timeoutMs) {
-  const target = new URL(url);
+/**
+ * Resolves to an error sentence, or undefined once `settle` (handed the socket and `done`) finds the peer fine;
+ * a refused connection or silence past `timeoutMs` is the sentence.
+ */
+function probe(host, port, timeoutMs, settle) {
   return new Promise((resolve) => {
-    const socket = connect({ host: target.hostname, port: Number(target.port || 6379) });
+    const socket = connect({ host, port });
     const done = (problem) => {
       clearTimeout(timer);
       socket.destroy();
@@ -51,6 +53,14 @@ function redisAnswers(url, timeoutMs) {
     };
     const timer = setTimeout(() => done(`no answer within ${timeoutMs} ms`), timeoutMs);
     socket.once('error', (err) => done(err.code ?? err.message));
+    settle(socket, done);
+  });
+}
+
+/** Resolves to an error sentence, or undefined when something answers a Redis PING at `url`. */
+function redisAnswers(url, timeoutMs) {
+  const target = new URL(url);
+  return probe(target.hostname, Number(target.port || 6379), timeoutMs, (socket, done) => {
     socket.once('connect', () => {
       // rediss:// would need a TLS handshake: a listening port is enough to go on.
       if (target.protocol === 'rediss:') return done(undefined);
@@ -64,17 +74,9 @@ function redisAnswers(url, timeoutMs) {
 /** Resolves to an error sentence, or undefined when a TCP connection to the database's host and port opens. */
 function tcpOpens(url, timeoutMs) {
   const target = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connect({ host: target.hostname || '127.0.0.1', port: Number(target.port || 5432) });
-    const done = (problem) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(problem);
-    };
-    const timer = setTimeout(() => done(`no answer within ${timeoutMs} ms`), timeoutMs);
-    socket.once('error', (err) => done(err.code ?? err.message));
-    socket.once('connect', () => done(undefined));
-  });
+  return probe(target.hostname || '127.0.0.1', Number(target.port || 5432), timeoutMs, (socket, done) =>
+    socket.once('connect', () => done(undefined)),
+  );
 }
 
 const read = (file) => {
