@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { type TestContext, buildTestApp } from './support/app.js';
+import { DEPLOYED_ENV, type TestContext, buildTestApp } from './support/app.js';
 
 /**
  * TRUST_PROXY (issue 14, defect 4) and HTTPS only (issue 18), over real HTTP: the app listens on loopback and
@@ -9,16 +9,7 @@ import { type TestContext, buildTestApp } from './support/app.js';
  */
 
 /** Everything staging needs besides Auth0 (the fake tenant's env) and the database (a test clone). */
-const STAGING = {
-  ENVIRONMENT: 'staging',
-  PORT: '8080',
-  DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused',
-  AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
-  AWS_SECRET_ACCESS_KEY: 'example',
-  AWS_REGION: 'us-east-1',
-  S3_BUCKET_NAME: 'kendalls-test',
-  CORS_ALLOWED_ORIGINS: 'https://kendallsnails.example',
-};
+const STAGING = { ...DEPLOYED_ENV, ENVIRONMENT: 'staging' };
 const PUBLIC = 'https://api.kendallsnails.test';
 
 interface Listening {

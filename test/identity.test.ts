@@ -8,7 +8,7 @@ import { SignJWT, decodeJwt, exportSPKI, importJWK } from 'jose';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createPglite } from '../src/db/client.js';
 import { invitations, users } from '../src/db/schema.js';
-import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
+import { DEPLOYED_ENV, type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { type TestDatabase, createTestDatabase, usingPostgres } from './support/database.js';
 import { FAKE_CLIENT_SECRET, FAKE_CONNECTION, FakeAuth0, TEST_AUDIENCE } from './support/fake-auth0.js';
 import type { Api } from './support/http.js';
@@ -686,17 +686,7 @@ describe('identity: invitations without a usable Management API', () => {
 describe('identity: development issuer in production', () => {
   it('does not exist: /dev/token and its JWKS answer 404', async () => {
     const ctx = await buildTestApp({
-      env: {
-        ENVIRONMENT: 'production',
-        PORT: '8080',
-        DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused',
-        AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
-        AWS_SECRET_ACCESS_KEY: 'example',
-        AWS_REGION: 'us-east-1',
-        S3_BUCKET_NAME: 'kendalls-test',
-        CORS_ALLOWED_ORIGINS: 'https://kendallsnails.example',
-        TRUST_PROXY: '1',
-      },
+      env: { ...DEPLOYED_ENV, ENVIRONMENT: 'production', TRUST_PROXY: '1' },
     });
     // Production answers HTTPS only: every request arrives through the (trusted) router over HTTPS.
     const app: Api = {

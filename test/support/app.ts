@@ -10,6 +10,20 @@ import { type TestDatabase, createTestDatabase } from './database.js';
 import { FakeAuth0 } from './fake-auth0.js';
 import type { Api } from './http.js';
 
+/**
+ * What a deployed web process needs besides ENVIRONMENT, Auth0 (the fake tenant's env), TRUST_PROXY and PUBLIC_URL:
+ * placeholders, never called (buildTestApp swaps in a test database clone; the storage is the test's own).
+ */
+export const DEPLOYED_ENV = {
+  PORT: '8080',
+  DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused',
+  AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+  AWS_SECRET_ACCESS_KEY: 'example',
+  AWS_REGION: 'us-east-1',
+  S3_BUCKET_NAME: 'kendalls-test',
+  CORS_ALLOWED_ORIGINS: 'https://kendallsnails.example',
+};
+
 export interface TestContext {
   app: App;
   auth0: FakeAuth0;
