@@ -110,7 +110,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // Longer than the router's 90 s keep-alive idle timeout, so the router, not Node, closes idle
     // connections and never sends a request down one Node is closing (Heroku's own Node guidance: 95 s).
     keepAliveTimeout: 95_000,
-    return503OnClosing: true,
+    // plugins/load-shedding.ts refuses requests that arrive while closing, in the envelope.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     frameworkErrors,

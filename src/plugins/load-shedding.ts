@@ -44,6 +44,19 @@ async function loadSheddingPlugin(app: FastifyInstance, opts: LoadSheddingOption
     if (route.config?.loadShedding !== false) documentErrors(route, 503);
   });
 
+  // While the server closes (SIGTERM), a new request is refused at once like shed load, in the API's envelope:
+  // Fastify's own return503OnClosing writes a bare JSON body outside it (app.ts turns that off). Requests already
+  // in flight finish; health keeps answering for whoever is watching.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!closing || request.routeOptions.config?.loadShedding === false) return done();
+    reply.header('connection', 'close');
+    done(serviceUnavailable('SERVICE_UNAVAILABLE', 'The server is restarting. Try again in a few seconds.', RETRY_AFTER_S));
+  });
+
   await app.register(underPressure, {
     sampleInterval: limits.sampleIntervalMs,
     maxEventLoopDelay: limits.maxEventLoopDelayMs,
