@@ -61,7 +61,7 @@ export function wireOrders(
   db: Database,
   deps: {
     storage: Storage;
-    cleanup: Pick<StorageCleanup, 'remove'>;
+    cleanup: Pick<StorageCleanup, 'remove' | 'settle'>;
     users: ReturnType<typeof wireIdentity>['usersRepository'];
     log: FastifyBaseLogger;
     /** Where the Stripe SDK sends its calls (tests: a local fake); api.stripe.com when absent. */

@@ -106,6 +106,63 @@ describe('orders when S3 is down', () => {
   });
 });
 
+describe('an upload whose transaction the database stopped answering in', () => {
+  let s3: S3rverHandle;
+  let ctx: TestContext;
+  let customer: TestUser;
+  before(async () => {
+    s3 = await startS3rver();
+    ctx = await buildTestApp({ env: s3.env });
+    await registerUser(ctx, 'nail_technician');
+    customer = await registerUser(ctx);
+  });
+  after(async () => {
+    await ctx.close();
+    await s3.stop();
+  });
+
+  /** The next transaction of the app behaves as when the connection dies around COMMIT: `landed` says whether it committed. */
+  function loseNextCommit(landed: boolean) {
+    const db = ctx.database.handle.db;
+    const real = db.transaction.bind(db);
+    db.transaction = (async (work: Parameters<typeof real>[0]) => {
+      delete (db as Partial<typeof db>).transaction;
+      if (landed) await real(work);
+      throw new Error('Connection terminated unexpectedly');
+    }) as typeof db.transaction;
+  }
+
+  const until = async (what: string, check: () => Promise<boolean>, ms = 10_000) => {
+    for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) if (await check()) return;
+    assert.fail(`not within ${ms} ms: ${what}`);
+  };
+
+  it('keeps the objects when the COMMIT landed after all (the chaos suite caught them deleted)', async () => {
+    const before = new Set(await objectKeys(s3));
+    loseNextCommit(true);
+    const res = await submitOrder(ctx, customer);
+    assert.equal(res.statusCode, 503, res.body);
+    assert.equal(res.json().error.code, 'DATABASE_UNAVAILABLE');
+    const [order] = await ctx.database.handle.db.execute(sql`select id, image_key, thumbnail_key from orders order by created_at desc limit 1`).then((r) => (r as unknown as { rows: Array<{ id: string; image_key: string; thumbnail_key: string }> }).rows);
+    assert.ok(order && !before.has(order.image_key), 'the order was committed');
+    // Past the settle grace period: the objects must still be there, and nothing left to sweep.
+    await new Promise((r) => setTimeout(r, 3500));
+    const keys = await objectKeys(s3);
+    assert.ok(keys.includes(order.image_key) && keys.includes(order.thumbnail_key), keys.join(','));
+    assert.equal(await countRows(ctx.database.handle.db, 'storage_cleanup'), 0);
+  });
+
+  it('removes the objects once the database answers that it did not commit', async () => {
+    const orders = await orderCount(ctx);
+    const stored = (await objectKeys(s3)).length;
+    loseNextCommit(false);
+    const res = await submitOrder(ctx, customer);
+    assert.equal(res.statusCode, 503, res.body);
+    assert.equal(await orderCount(ctx), orders);
+    await until('the uploaded objects are removed', async () => (await objectKeys(s3)).length === stored);
+  });
+});
+
 describe('storage cleanup', () => {
   it('removes recorded objects once they are old enough, retrying while the store is down', async () => {
     const s3 = await startS3rver();

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AppError, type ErrorCode } from '../errors.js';
+import { isDatabaseUnavailable } from '../db/errors.js';
 
 interface AjvIssue {
   instancePath?: string;
@@ -45,17 +46,6 @@ export function validationDetails(issues: AjvIssue[], context?: string): Record<
 
 const MAX_DETAILS = 20;
 const MAX_FIELD_NAME = 100;
-
-const DATABASE_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', '57P01', '57P02', '57P03', '57014', '53300']);
-
-/** Connection loss, a statement timeout or an exhausted pool: the request may succeed on retry. */
-export function isDatabaseUnavailable(err: unknown): boolean {
-  for (let e = err as { code?: string; message?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.code && (DATABASE_DOWN_CODES.has(e.code) || e.code.startsWith('08'))) return true;
-    if (e.message && /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error|Query read timeout/i.test(e.message)) return true;
-  }
-  return false;
-}
 
 function send(reply: FastifyReply, status: number, code: ErrorCode, message: string, details?: Record<string, unknown>) {
   return reply.code(status).send({ success: false, error: details ? { code, message, details } : { code, message } });

@@ -17,6 +17,12 @@ export interface StorageCleanup {
    * Never throws.
    */
   remove(keys: string[], opts: { wait: 'record' | 'deletion' }): Promise<void>;
+  /**
+   * For objects of a transaction the database stopped answering in: it may have committed (a COMMIT that
+   * timed out on the client can still land) or not. Asks `referenced` until the database answers, then
+   * removes the objects only if nothing references them. Runs in the background; never throws.
+   */
+  settle(keys: string[], referenced: () => Promise<boolean>): void;
   /** Deletes the objects written down at least `minAgeMs` ago and forgets them; returns how many. */
   sweep(): Promise<number>;
   /** Sweeps every `intervalMs` until stop(). */
@@ -26,6 +32,10 @@ export interface StorageCleanup {
 
 const BATCH = 50;
 const MAX_BATCHES = 40;
+/** How long settle() waits for the database to answer again before leaving the objects to a person. */
+const SETTLE_TRIES = 120;
+const SETTLE_PAUSE_MS = 1000;
+const SETTLE_GRACE_MS = 2000;
 
 /**
  * The sweeper only takes rows older than `minAgeMs`: a write the store was still finishing when its
@@ -37,6 +47,8 @@ export function createStorageCleanup(deps: { db: Database; storage: Storage; log
   const minAgeMs = deps.minAgeMs ?? deps.intervalMs;
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<number> | undefined;
+  let stopped = false;
+  const settling = new Set<Promise<void>>();
 
   const deleteAll = async (keys: string[]) => {
     const results = await Promise.allSettled(keys.map((key) => storage.delete(key)));
@@ -77,23 +89,57 @@ export function createStorageCleanup(deps: { db: Database; storage: Storage; log
     return removed;
   }
 
+  const remove: StorageCleanup['remove'] = async (keys, opts) => {
+    const recorded = db
+      .insert(storageCleanup)
+      .values(keys.map((key) => ({ key })))
+      .onConflictDoNothing()
+      .then(
+        () => true,
+        () => false,
+      );
+    const deleted = deleteAll(keys);
+    void Promise.all([recorded, deleted]).then(([written, outcomes]) => {
+      const failed = outcomes.filter((o) => o.error).map((o) => o.key);
+      // Neither deleted nor written down: only a person can remove these now.
+      if (failed.length && !written) log.error({ keys: failed }, 'storage cleanup: objects left in the store; remove them by hand');
+    });
+    await (opts.wait === 'record' ? recorded : deleted);
+  };
+
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+  /** Whether the objects are referenced, once the database answers; undefined if it never did. */
+  async function askUntilAnswered(referenced: () => Promise<boolean>): Promise<boolean | undefined> {
+    for (let attempt = 1; attempt <= SETTLE_TRIES && !stopped; attempt++) {
+      try {
+        return await referenced();
+      } catch {
+        await pause(SETTLE_PAUSE_MS);
+      }
+    }
+    return undefined;
+  }
+
+  async function settleOnce(keys: string[], referenced: () => Promise<boolean>) {
+    let inUse = await askUntilAnswered(referenced);
+    // The lost COMMIT may still be on its way through a server that has just woken up (a frozen server
+    // resumes every backend at once): ask again after it has had time to land.
+    if (inUse === false) {
+      await pause(SETTLE_GRACE_MS);
+      inUse = await askUntilAnswered(referenced);
+    }
+    if (inUse === false) await remove(keys, { wait: 'deletion' });
+    else if (inUse === undefined) {
+      log.error({ keys }, 'storage cleanup: the database did not answer in time; if no order references these objects, remove them by hand');
+    }
+  }
+
   return {
-    async remove(keys, opts) {
-      const recorded = db
-        .insert(storageCleanup)
-        .values(keys.map((key) => ({ key })))
-        .onConflictDoNothing()
-        .then(
-          () => true,
-          () => false,
-        );
-      const deleted = deleteAll(keys);
-      void Promise.all([recorded, deleted]).then(([written, outcomes]) => {
-        const failed = outcomes.filter((o) => o.error).map((o) => o.key);
-        // Neither deleted nor written down: only a person can remove these now.
-        if (failed.length && !written) log.error({ keys: failed }, 'storage cleanup: objects left in the store; remove them by hand');
-      });
-      await (opts.wait === 'record' ? recorded : deleted);
+    remove,
+    settle(keys, referenced) {
+      const task = settleOnce(keys, referenced).finally(() => settling.delete(task));
+      settling.add(task);
     },
     sweep() {
       sweeping ??= sweepOnce()
@@ -109,9 +155,10 @@ export function createStorageCleanup(deps: { db: Database; storage: Storage; log
       timer.unref();
     },
     async stop() {
+      stopped = true;
       clearInterval(timer);
       timer = undefined;
-      await sweeping;
+      await Promise.all([sweeping, ...settling]);
     },
   };
 }

@@ -1,4 +1,4 @@
-import { alias, and, asc, desc, eq, ilike, inArray, isNull, ne, type Placeholder, type SQL, sql, unionAll } from '../../db/orm.js';
+import { alias, and, asc, desc, eq, ilike, inArray, isNull, ne, or, type Placeholder, type SQL, sql, unionAll } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
 import { byShape, prepared, preparedSql } from '../../db/prepared.js';
@@ -318,6 +318,22 @@ export function createOrdersRepository(db: Executor) {
 
     async addRevision(values: typeof orderRevisions.$inferInsert, tx: Executor): Promise<void> {
       await tx.insert(orderRevisions).values(values);
+    },
+
+    /** Whether order `id` or one of its earlier versions points at any of `keys` (by primary key and order id). */
+    async referencesImages(id: string, keys: string[]): Promise<boolean> {
+      const current = await db
+        .select({ id: orders.id })
+        .from(orders)
+        .where(and(eq(orders.id, id), or(inArray(orders.imageKey, keys), inArray(orders.thumbnailKey, keys))))
+        .limit(1);
+      if (current.length) return true;
+      const earlier = await db
+        .select({ id: orderRevisions.id })
+        .from(orderRevisions)
+        .where(and(eq(orderRevisions.orderId, id), or(inArray(orderRevisions.imageKey, keys), inArray(orderRevisions.thumbnailKey, keys))))
+        .limit(1);
+      return earlier.length > 0;
     },
   };
 }

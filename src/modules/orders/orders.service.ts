@@ -3,6 +3,7 @@ import type { Database, Executor } from '../../db/client.js';
 import type { orders } from '../../db/schema.js';
 import { AppError, fail, invalidTransition, serviceUnavailable, validationError } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
+import { isDatabaseUnavailable } from '../../db/errors.js';
 import type { StorageCleanup } from '../../storage/cleanup.js';
 import { type ObjectBody, type Storage, StorageUnavailableError } from '../../storage/storage.js';
 import type { DesignsRepository } from '../designs/designs.repository.js';
@@ -26,7 +27,7 @@ export interface OrdersServiceDeps {
   workflow: Workflow;
   storage: Storage;
   /** Removes the objects of an order that was never created, now or later (SPEC §5). */
-  cleanup: Pick<StorageCleanup, 'remove'>;
+  cleanup: Pick<StorageCleanup, 'remove' | 'settle'>;
   processImage: (file: SpooledFile) => Promise<ProcessedImage>;
   pricing: { basePriceCents: number; currency: string };
   /** TURNAROUND_BUSINESS_DAYS: from acceptance to ship_by. */
@@ -110,12 +111,18 @@ export function createOrdersService(deps: OrdersServiceDeps) {
     await deps.cleanup.remove([keys.imageKey, keys.thumbnailKey], { wait });
   }
 
-  /** Runs the database part after the upload; if it fails, the uploaded objects are removed again. */
-  async function withCompensation<T>(keys: StoredImage, work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs the database part after the upload; if it fails, the uploaded objects are removed again. When the
+   * database stopped answering, its COMMIT may still have landed: the objects are removed only once the
+   * database says order `orderId` does not reference them.
+   */
+  async function withCompensation<T>(orderId: string, keys: StoredImage, work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (err) {
-      await removeImages(keys, 'deletion');
+      const objects = [keys.imageKey, keys.thumbnailKey];
+      if (isDatabaseUnavailable(err)) deps.cleanup.settle(objects, () => repo.referencesImages(orderId, objects));
+      else await removeImages(keys, 'deletion');
       throw err;
     }
   }
@@ -239,7 +246,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
         const keys = input.file
           ? await storeImage(orderId, await deps.processImage(input.file))
           : await copyImage(orderId, source!);
-        return withCompensation(keys, () =>
+        return withCompensation(orderId, keys, () =>
           db.transaction(async (tx) => {
             const row = await createOrder(
               tx,
@@ -330,7 +337,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
           );
           if (description) await deps.designs.updateDescription(id, description, tx);
         });
-      if (keys) await withCompensation(keys, run);
+      if (keys) await withCompensation(id, keys, run);
       else await run();
       return detail(id);
     },
@@ -362,7 +369,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       const result = await runIdempotent(db, { userId: user.id, key: idem.key, scope: `POST /orders/${id}/reorder`, requestHash: idem.requestHash }, async () => {
         const orderId = randomUUID();
         const keys = await copyImage(orderId, original);
-        return withCompensation(keys, () =>
+        return withCompensation(orderId, keys, () =>
           db.transaction((tx) =>
             createOrder(
               tx,
