@@ -113,11 +113,11 @@ export async function checkPrerequisites(files, env = process.env, { timeoutMs =
       );
     }
   }
-  if (uses('tls-redis')) {
+  if (uses('private-redis')) {
     if (!findExecutable('redis-server', env)) {
-      missing.push('redis-server, for the rediss:// test (it starts a private TLS-only server): `apt-get install redis-server` (Debian\'s is built with TLS)');
+      missing.push('redis-server, for the tests that start a private Redis (the rediss:// one TLS-only): `apt-get install redis-server` (Debian\'s is built with TLS)');
     }
-    if (!findExecutable('openssl', env)) missing.push('openssl, which makes that test\'s certificate: `apt-get install openssl`');
+    if (!findExecutable('openssl', env)) missing.push('openssl, which makes the rediss:// test\'s certificate: `apt-get install openssl`');
   }
   if (uses('TEST_REDIS_URL')) {
     const url = env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';

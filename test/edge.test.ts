@@ -10,7 +10,7 @@ import type { ApiResponse } from './support/http.js';
 import { createOrder, submitOrder } from './support/orders.js';
 import { freePort } from './support/process.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { startTlsRedis } from './support/tls-redis.js';
+import { startTlsRedis } from './support/private-redis.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ORIGIN = 'https://app.kendallsnails.test';

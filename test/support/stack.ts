@@ -28,6 +28,8 @@ export interface Stack {
   client(i?: number): { app: Api; auth0: FakeAuth0 };
   register(role: TestUser['role'], name?: string): Promise<TestUser>;
   startServer(): Promise<RunningServer>;
+  /** Stops server `i` with SIGTERM (a dyno restart) and starts a new one in its place, on a new port. */
+  restartServer(i: number): Promise<{ exitCode: number | null; server: RunningServer }>;
   /** The test's own connection to the private database. */
   db: DatabaseHandle;
   violations(): Promise<string[]>;
@@ -63,6 +65,12 @@ export async function startStack(opts: { servers?: number; env?: Record<string, 
       const server = await startServer(env, { heapProbe: opts.heapProbe });
       stack.servers.push(server);
       return server;
+    },
+    async restartServer(i) {
+      const exitCode = await stack.servers[i]!.stop('SIGTERM');
+      const server = await startServer(env, { heapProbe: opts.heapProbe });
+      stack.servers[i] = server;
+      return { exitCode, server };
     },
     violations: () => invariantViolations(db.db, () => s3Keys(s3)),
     async close() {
