@@ -127,6 +127,7 @@ describe('email channel (nodemailer over SMTP_URL)', () => {
       // Message-ID from the notice id: a re-sent notice is recognisable as the same message.
       assert.equal(parsed.messageId, `<${notice.id}@kendallsnails.example>`, type);
       assert.equal(header(mail, 'auto-submitted'), 'auto-generated');
+      assert.equal(parsed.date?.toISOString(), notice.createdAt, type);
 
       if (notice.order) {
         assert.ok(parsed.subject?.startsWith('Order #3F9A12BC · '), `${type}: ${parsed.subject}`);
@@ -218,6 +219,11 @@ describe('email channel (nodemailer over SMTP_URL)', () => {
     const transient = await rejection(mailer.send(noticeFor('order.shipped'), { email: 'busy@example.com', name: 'Busy' }, 'order_updates'));
     assert.equal(transient.retryable, true);
     assert.equal(transient.responseCode, 451);
+
+    // An address no server could take is refused before sending, for good.
+    const malformed = await rejection(mailer.send(noticeFor('order.shipped'), { email: 'not an address', name: 'X' }, 'order_updates'));
+    assert.equal(malformed.retryable, false);
+    assert.equal(malformed.code, 'EENVELOPE');
 
     // The pool carries on after refusals.
     const before = smtp.received.length;

@@ -84,7 +84,10 @@ export function classify(err: unknown): MailDeliveryError {
   const e = (err ?? {}) as NodemailerFailure;
   const code = e.code;
   const configuration = code === 'EAUTH' || code === 'ENOAUTH' || code === 'ETLS' || code === 'EREQUIRETLS';
-  const permanent = !configuration && (e.permanent ?? (typeof e.responseCode === 'number' && e.responseCode >= 500 && e.responseCode !== 503));
+  // Refused before any server saw it: the recipient's address itself is unusable, and will stay so.
+  const badAddress = code === 'EENVELOPE' && e.responseCode === undefined;
+  const permanent =
+    badAddress || (!configuration && (e.permanent ?? (typeof e.responseCode === 'number' && e.responseCode >= 500 && e.responseCode !== 503)));
   const what = e.responseCode
     ? `SMTP server refused ${e.command ?? 'the message'} with ${e.responseCode}`
     : `SMTP delivery failed (${[code, e.originalCode].filter(Boolean).join('/') || (e instanceof Error ? e.name : 'error')})`;
@@ -120,7 +123,8 @@ export function createMailer(config: Pick<Config, 'environment' | 'appUrl' | 'da
       html: email.html,
       // The same notice sent twice (at-least-once) carries the same Message-ID, which mail clients collapse.
       messageId: `<${notice.id}@${domainOf(from)}>`,
-      date: new Date(notice.createdAt),
+      // When it happened, not when a retry finally got through; now if the notice's time is unreadable.
+      date: Number.isNaN(Date.parse(notice.createdAt)) ? new Date() : new Date(notice.createdAt),
       headers: {
         // RFC 3834: automatic, so auto-replies and vacation notices are not sent back.
         'Auto-Submitted': 'auto-generated',
@@ -176,11 +180,16 @@ export function createMailer(config: Pick<Config, 'environment' | 'appUrl' | 'da
   return {
     mode: 'file',
     async send(notice, to, category) {
-      const info = await transport.sendMail(compose(notice, to, category));
-      await mkdir(dir, { recursive: true });
-      // Time first so `ls` lists them in order; the notice id last, so a re-sent notice is recognisable.
-      const file = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${notice.id}.eml`);
-      await writeFile(file, info.message as Buffer);
+      let file: string;
+      try {
+        const info = await transport.sendMail(compose(notice, to, category));
+        await mkdir(dir, { recursive: true });
+        // Time first so `ls` lists them in order; the notice id last, so a re-sent notice is recognisable.
+        file = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${notice.id}.eml`);
+        await writeFile(file, info.message as Buffer);
+      } catch (err) {
+        throw classify(err);
+      }
       log.info({ file, notice_id: notice.id, type: notice.type }, `email written to ${file}`);
     },
     async close() {},
