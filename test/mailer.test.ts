@@ -37,7 +37,7 @@ const STATUS_LABEL: Record<string, string> = {
   submitted: 'Submitted',
   under_review: 'Under review',
   accepted: 'Accepted',
-  rejected: 'Changes requested',
+  rejected: 'Rejected',
   in_production: 'In production',
   shipped: 'Shipped',
   delivered: 'Delivered',
@@ -165,7 +165,7 @@ describe('email channel (nodemailer over SMTP_URL)', () => {
 
     await mailer.send(noticeFor('order.rejected', { feedback: 'Please use fewer colours.\nThe thumb is too busy.' }), RECIPIENT, 'order_updates');
     ({ parsed } = smtp.received.at(-1)!);
-    assert.equal(parsed.subject, 'Order #3F9A12BC · Changes requested · changes requested');
+    assert.equal(parsed.subject, 'Order #3F9A12BC · Rejected · changes requested');
     assert.ok(parsed.text!.includes('> Please use fewer colours.\n> The thumb is too busy.'), parsed.text);
     assert.ok((parsed.html as string).includes('Please use fewer colours.<br>'));
 
@@ -354,7 +354,7 @@ describe('without SMTP_URL', () => {
     assert.ok(lines[0]!.msg.includes(file));
 
     const parsed = await simpleParser(readFileSync(file));
-    assert.equal(parsed.subject, 'Order #3F9A12BC · Changes requested · changes requested');
+    assert.equal(parsed.subject, 'Order #3F9A12BC · Rejected · changes requested');
     assert.deepEqual(addresses(parsed.to), [RECIPIENT.email]);
     assert.equal(parsed.from?.value[0]?.address, 'notifications@localhost');
     assert.equal(parsed.messageId, `<${notice.id}@localhost>`);

@@ -28,16 +28,16 @@ const STATUS_LABELS: Record<string, string> = {
   submitted: 'Submitted',
   under_review: 'Under review',
   accepted: 'Accepted',
-  rejected: 'Changes requested',
+  rejected: 'Rejected',
   in_production: 'In production',
   shipped: 'Shipped',
   delivered: 'Delivered',
 };
 
 const CATEGORY_LABELS: Record<Category, string> = {
-  order_updates: 'order updates',
-  messages: 'new messages',
-  gallery: 'gallery activity',
+  order_updates: 'emails about your orders',
+  messages: 'emails about new messages',
+  gallery: 'emails about your gallery designs',
 };
 
 export function statusLabel(status: string): string {
@@ -157,7 +157,7 @@ export function renderEmail(notice: Notice, ctx: RenderContext): RenderedEmail {
   const quote = template.quote?.(notice);
   const name = oneLine(ctx.recipientName, 100) || 'there';
   const why = ctx.category
-    ? `You get this email because ${CATEGORY_LABELS[ctx.category]} emails are on for your account. Turn them off at`
+    ? `You get this email because ${CATEGORY_LABELS[ctx.category]} are on for your account. Turn them off at`
     : 'This email is about your account and cannot be switched off.';
 
   const text = [
