@@ -258,6 +258,26 @@ describe('SMTP failures are classified for the worker', () => {
     await m.close();
   });
 
+  it('a server that went away and came back: retryable while down, delivered after, by the same mailer', async () => {
+    let server = await TestSmtp.start();
+    const port = server.port;
+    const m = createMailer(configFor({ SMTP_URL: server.url() }), recordingLog().log, { connectionTimeoutMs: 1000 });
+    try {
+      await m.send(noticeFor('order.paid'), RECIPIENT, 'order_updates');
+      assert.equal(server.received.length, 1);
+      await server.stop();
+      const down = await rejection(m.send(noticeFor('order.shipped'), RECIPIENT, 'order_updates'));
+      assert.equal(down.retryable, true);
+      server = await TestSmtp.start({ port });
+      const notice = noticeFor('order.shipped');
+      await m.send(notice, RECIPIENT, 'order_updates');
+      assert.equal(server.received[0]?.parsed.messageId, `<${notice.id}@localhost>`);
+    } finally {
+      await m.close();
+      await server.stop();
+    }
+  });
+
   it('a server that accepts the connection and never greets: retryable within the greeting timeout', async () => {
     const sockets: Socket[] = [];
     const silent: Server = createServer((s) => sockets.push(s));

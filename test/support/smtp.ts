@@ -15,6 +15,8 @@ export interface TestSmtpOptions {
   auth?: { user: string; pass: string };
   /** Refuse RCPT TO for an address: return the reply code (e.g. 550, 451), or undefined to accept. */
   refuseRecipient?: (address: string) => number | undefined;
+  /** Listen on this port (a server restarted where the previous one was); default: any free port. */
+  port?: number;
 }
 
 /**
@@ -79,7 +81,7 @@ export class TestSmtp {
       },
     });
     server.on('error', () => {});
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
     self.server = server;
     self.port = (server.server.address() as AddressInfo).port;
     return self;
