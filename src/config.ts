@@ -79,8 +79,17 @@ export interface Config {
    * payments are recorded by hand). A secret key without the webhook secret would take money it never records.
    */
   stripe?: { secretKey: string; webhookSecret: string };
-  /** The web front end's base URL: Checkout's success and cancel pages are under it. */
+  /** The web front end's base URL: Checkout's success and cancel pages, and every link in an email, are under it. */
   appUrl: string;
+  mail: {
+    /**
+     * SMTP_URL (or the Mailgun add-on's MAILGUN_SMTP_* variables), parsed. Absent: development writes each message
+     * as an .eml file under DATA_DIR/mail; staging and production send no email (logged once at start).
+     */
+    smtp?: SmtpServer;
+    /** MAIL_FROM: the From of every notification, `Name <address>` or a bare address. */
+    from: string;
+  };
   basePriceCents: number;
   /** Business days from acceptance to an order's ship_by date. */
   turnaroundBusinessDays: number;
@@ -89,6 +98,16 @@ export interface Config {
   requestTimeoutMs: number;
   /** How often objects left by orders that were never created are swept from the store. */
   storageCleanupIntervalMs: number;
+}
+
+export interface SmtpServer {
+  host: string;
+  port: number;
+  /** smtps:// (implicit TLS, port 465 by default); smtp:// upgrades with STARTTLS when the server offers it. */
+  secure: boolean;
+  /** Percent-decoded from the URL. Secret: never logged. */
+  user?: string;
+  pass?: string;
 }
 
 export class ConfigError extends Error {
@@ -145,6 +164,51 @@ export function derivePublicUrl(get: (name: string) => string | undefined): stri
   if (app) return `https://${app}.herokuapp.com`;
   return undefined;
 }
+
+/**
+ * SMTP_URL, or where it is unset the one Heroku's Mailgun add-on implies: it sets MAILGUN_SMTP_SERVER, _PORT, _LOGIN
+ * and _PASSWORD (no URL), so they are combined here and a credential the add-on rotates is picked up on restart.
+ */
+export function deriveSmtpUrl(get: (name: string) => string | undefined): string | undefined {
+  const explicit = get('SMTP_URL');
+  if (explicit) return explicit;
+  const server = get('MAILGUN_SMTP_SERVER');
+  const login = get('MAILGUN_SMTP_LOGIN');
+  const password = get('MAILGUN_SMTP_PASSWORD');
+  if (!server || !login || !password) return undefined;
+  return `smtp://${encodeURIComponent(login)}:${encodeURIComponent(password)}@${server}:${get('MAILGUN_SMTP_PORT') ?? '587'}`;
+}
+
+/** SMTP_URL's parts, or a problem to report (which never repeats the URL: it may hold a password). */
+export function parseSmtpUrl(raw: string): { value: SmtpServer } | { problem: string } {
+  const problem = 'SMTP_URL must be smtp://user:password@host:port or smtps://… (user and password percent-encoded, e.g. @ as %40)';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return { problem };
+  }
+  if ((url.protocol !== 'smtp:' && url.protocol !== 'smtps:') || !url.hostname || (url.pathname !== '' && url.pathname !== '/')) {
+    return { problem };
+  }
+  const secure = url.protocol === 'smtps:';
+  try {
+    return {
+      value: {
+        host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: url.port ? Number(url.port) : secure ? 465 : 587,
+        secure,
+        user: url.username ? decodeURIComponent(url.username) : undefined,
+        pass: url.password ? decodeURIComponent(url.password) : undefined,
+      },
+    };
+  } catch {
+    return { problem };
+  }
+}
+
+/** `Name <local@domain>` or `local@domain`, one address, no line breaks (it becomes a header). */
+const MAIL_FROM_PATTERN = /^(?:[^<>\r\n]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/;
 
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
@@ -301,6 +365,16 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
   const trustProxy = parseTrustProxy(get('TRUST_PROXY'));
   if ('problem' in trustProxy) problems.push(trustProxy.problem);
 
+  const smtpUrl = deriveSmtpUrl(get);
+  const smtp = smtpUrl === undefined ? undefined : parseSmtpUrl(smtpUrl);
+  if (smtp && 'problem' in smtp) problems.push(smtp.problem);
+  const mailFrom = get('MAIL_FROM');
+  if (mailFrom !== undefined && !MAIL_FROM_PATTERN.test(mailFrom)) {
+    problems.push(`MAIL_FROM must be one address, "Name <notifications@example.com>" or notifications@example.com (got "${mailFrom}")`);
+  }
+  // The default From's domain is nobody's: a real SMTP relay would refuse it or mark it as spam.
+  if (deployed && smtpUrl && !mailFrom) problems.push('MAIL_FROM is required with SMTP_URL in staging and production (an address on the domain verified with the mail provider)');
+
   const config: Config = {
     environment,
     port,
@@ -357,6 +431,10 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
     maxUploadSizeMb: int('MAX_UPLOAD_SIZE_MB', 10, 1, 100),
     stripe: stripeSecretKey && stripeWebhookSecret ? { secretKey: stripeSecretKey, webhookSecret: stripeWebhookSecret } : undefined,
     appUrl,
+    mail: {
+      smtp: smtp && 'value' in smtp ? smtp.value : undefined,
+      from: mailFrom ?? '"Kendall\'s Nails" <notifications@localhost>',
+    },
     basePriceCents: int('BASE_PRICE_CENTS', 2500, 1, 10_000_000),
     turnaroundBusinessDays: int('TURNAROUND_BUSINESS_DAYS', DEFAULT_TURNAROUND_BUSINESS_DAYS, 1, 365),
     currency: (get('CURRENCY') ?? 'USD').toUpperCase(),
