@@ -20,6 +20,7 @@ import { invitationsRoutes } from './modules/invitations/invitations.routes.js';
 import { moderationRoutes } from './modules/moderation/moderation.routes.js';
 import { ratingsRoutes } from './modules/ratings/ratings.routes.js';
 import { messagesRoutes } from './modules/messages/messages.routes.js';
+import { threadsRoutes } from './modules/threads/threads.routes.js';
 import { ordersRoutes } from './modules/orders/orders.routes.js';
 import { paymentsRoutes } from './modules/payments/payments.routes.js';
 import type { StripeEndpoint } from './modules/payments/stripe.js';
@@ -208,6 +209,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(ordersRoutes, { orders: services.orders, maxUploadBytes: config.maxUploadSizeMb * 1024 * 1024 });
   await app.register(paymentsRoutes, { payments: services.payments });
   await app.register(messagesRoutes, { messages: services.messages });
+  await app.register(threadsRoutes, { threads: services.threads });
   await app.register(designsRoutes, { designs: services.designs });
   await app.register(commentsRoutes, { comments: services.comments });
   await app.register(moderationRoutes, { moderation: services.moderation });

@@ -14,6 +14,8 @@ import { createMessagesRepository } from './modules/messages/messages.repository
 import { createMessagesService } from './modules/messages/messages.service.js';
 import { createModerationRepository } from './modules/moderation/moderation.repository.js';
 import { createModerationService } from './modules/moderation/moderation.service.js';
+import { createThreadsRepository } from './modules/threads/threads.repository.js';
+import { createThreadsService } from './modules/threads/threads.service.js';
 import { createRatingsRepository } from './modules/ratings/ratings.repository.js';
 import { createRatingsService } from './modules/ratings/ratings.service.js';
 import { createOrdersRepository } from './modules/orders/orders.repository.js';
@@ -108,6 +110,7 @@ export function wireOrders(
     orders,
     payments,
     messages: createMessagesService({ db, messages: createMessagesRepository(db), orders }),
+    threads: createThreadsService({ threads: createThreadsRepository(db), orders }),
     designs,
     comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository, anonymous }),
     ratings: createRatingsService({ ratings: createRatingsRepository(db) }),

@@ -234,6 +234,11 @@ const ROWS: Row[] = [
     readOnly: true,
     target: async (w) => ({ ...id(await w.sharedUnassigned()), body: { text: 'Anyone there?' } }),
   },
+  // The thread: whoever may read the order (as GET /orders/{id}); on an unassigned order a technician sees its events only.
+  { op: 'GET /api/v1/orders/{id}/thread', on: "A's order assigned to T1", expect: [401, 200, 404, 200, 403], readOnly: true, target: async (w) => id((await w.sharedOrder()).id) },
+  { op: 'GET /api/v1/orders/{id}/thread', on: "A's unassigned order", expect: [401, 200, 404, 200, 200], readOnly: true, target: async (w) => id(await w.sharedUnassigned()) },
+  { op: 'PUT /api/v1/orders/{id}/thread/read', on: "A's order assigned to T1", expect: [401, 200, 404, 200, 403], readOnly: true, target: async (w) => id((await w.sharedOrder()).id) },
+  { op: 'PUT /api/v1/orders/{id}/thread/read', on: "A's unassigned order", expect: [401, 200, 404, 200, 200], readOnly: true, target: async (w) => id(await w.sharedUnassigned()) },
   { op: 'GET /api/v1/designs', on: "A's public design", expect: ALL(200), readOnly: true, sees: [true, true, true, true, true], target: async (w) => ({ query: 'limit=100', listed: await w.sharedPublicDesign() }) },
   { op: 'GET /api/v1/designs', on: "A's private design", expect: ALL(200), readOnly: true, sees: [false, false, false, false, false], target: async (w) => ({ query: 'limit=100', listed: await w.sharedPrivateDesign() }) },
   {

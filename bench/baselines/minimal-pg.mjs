@@ -39,6 +39,12 @@ function presign(key) {
 }
 
 // ---- the SQL ----
+// The caller's unread thread items, as src/modules/threads/threads.repository.ts unreadCount writes them (`viewer`: the parameter).
+const unread = (viewer) => `(select ((select count(*) from order_events ue where ue.order_id = o."id" and ue.created_at > m.at and ue.actor_id is distinct from ${viewer}::uuid)
+      + case when o."customer_id" = ${viewer}::uuid or o."technician_id" = ${viewer}::uuid
+        then (select count(*) from messages um where um.order_id = o."id" and um.created_at > m.at and um.sender_id <> ${viewer}::uuid) else 0 end)::int
+    from (select coalesce(max(tr.read_at), '-infinity'::timestamptz) as at from thread_reads tr where tr.order_id = o."id" and tr.user_id = ${viewer}::uuid) m) as unread_count`;
+
 const SQL = {
   galleryPage: `select d.id, d.order_id, d.owner_id, d.description, d.is_public, d.published_at, d.reuse_count, d.comment_count, d.created_at,
       u.name as owner_name, o.image_key, o.thumbnail_key
@@ -48,7 +54,7 @@ const SQL = {
   galleryCount: `select count(*)::int as n from ((select 1 from designs where is_public = $1 and removed_at is null
     order by published_at desc, id desc limit $2)) as bounded`,
   galleryEstimate: `explain (format json) (select 1 from designs where is_public = $1 and removed_at is null)`,
-  ordersPage: `select o.*, c.name as customer_name, t.name as technician_name, d.id as design_id
+  ordersPage: `select o.*, c.name as customer_name, t.name as technician_name, d.id as design_id, ${unread('$1')}
     from orders o join users c on c.id = o.customer_id left join users t on t.id = o.technician_id left join designs d on d.order_id = o.id
     join ((select id, created_at as sort_key from orders where technician_id = $1 order by created_at desc, id desc limit $2)
           union all (select id, created_at as sort_key from orders where technician_id is null order by created_at desc, id desc limit $2)
@@ -67,7 +73,7 @@ const SQL = {
       where id = $4 and status = $5 and technician_id = $6 returning id`,
   },
   event: `insert into order_events (order_id, actor_id, from_status, to_status, note, created_at) values ($1, $2, $3, $4, $5, clock_timestamp())`,
-  orderDetail: `select o.*, c.name as customer_name, t.name as technician_name, d.id as design_id
+  orderDetail: `select o.*, c.name as customer_name, t.name as technician_name, d.id as design_id, ${unread('$2')}
     from orders o join users c on c.id = o.customer_id left join users t on t.id = o.technician_id left join designs d on d.order_id = o.id
     where o.id = $1 limit 1`,
   events: `select e.*, u.name as actor_name from order_events e left join users u on u.id = e.actor_id where e.order_id = $1 order by e.created_at, e.id`,
@@ -125,6 +131,7 @@ const order = (r) => ({
   status_changed_at: iso(r.status_changed_at),
   created_at: iso(r.created_at),
   updated_at: iso(r.updated_at),
+  unread_count: r.unread_count,
 });
 
 // ---- routes ----
@@ -160,8 +167,8 @@ async function orders(url, userId) {
   return [200, { success: true, data: rows.rows.map(order), pagination: pageInfo(page, limit, count) }];
 }
 
-async function detail(id) {
-  const [o, events, revisions] = await Promise.all([pool.query(SQL.orderDetail, [id]), pool.query(SQL.events, [id]), pool.query(SQL.revisions, [id])]);
+async function detail(id, viewer) {
+  const [o, events, revisions] = await Promise.all([pool.query(SQL.orderDetail, [id, viewer]), pool.query(SQL.events, [id]), pool.query(SQL.revisions, [id])]);
   return {
     ...order(o.rows[0]),
     events: events.rows.map((e) => ({
@@ -202,7 +209,7 @@ async function advance(id, userId, to) {
   } finally {
     client.release();
   }
-  return [200, { success: true, data: await detail(id) }];
+  return [200, { success: true, data: await detail(id, userId) }];
 }
 
 async function postMessage(id, userId, text) {

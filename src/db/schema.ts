@@ -194,7 +194,8 @@ export const orderEvents = pgTable(
     ...timestamps,
   },
   (t) => [
-    index('order_events_order_id_created_at_idx').on(t.orderId, t.createdAt),
+    // actor_id last: an order's unread count (threads.repository.ts) is an index-only range scan of it.
+    index('order_events_order_id_created_at_actor_id_idx').on(t.orderId, t.createdAt, t.actorId),
     index('order_events_actor_id_idx').on(t.actorId),
     check('order_events_to_status_check', sql`${t.toStatus} in (${inList(ORDER_STATUSES)})`),
   ],
@@ -214,7 +215,8 @@ export const messages = pgTable(
     ...timestamps,
   },
   (t) => [
-    index('messages_order_id_created_at_idx').on(t.orderId, t.createdAt),
+    // sender_id last: an order's unread count (threads.repository.ts) is an index-only range scan of it.
+    index('messages_order_id_created_at_sender_id_idx').on(t.orderId, t.createdAt, t.senderId),
     index('messages_sender_id_idx').on(t.senderId),
     check('messages_text_check', sql`char_length(${t.text}) between 1 and ${sql.raw(String(MESSAGE_MAX_LENGTH))}`),
   ],
@@ -526,3 +528,26 @@ export const stripeEvents = pgTable('stripe_events', {
   type: text('type').notNull(),
   receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });
+
+/**
+ * How far each participant has read an order's thread (its messages and status events): items after
+ * read_at by someone else are unread. One row per order and reader; markers only move forward.
+ */
+export const threadReads = pgTable(
+  'thread_reads',
+  {
+    orderId: uuid('order_id')
+      .notNull()
+      .references(() => orders.id),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id),
+    readAt: timestamp('read_at', { withTimezone: true, mode: 'date' }).notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    // The unread count looks a marker up by (order, reader): the key is that lookup.
+    primaryKey({ name: 'thread_reads_pkey', columns: [t.orderId, t.userId] }),
+    index('thread_reads_user_id_idx').on(t.userId),
+  ],
+);

@@ -3,6 +3,7 @@ import type { Executor } from '../../db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
 import { byShape, prepared, preparedSql } from '../../db/prepared.js';
 import { designs, orderEvents, orderRevisions, orders, users } from '../../db/schema.js';
+import { unreadCount } from '../threads/threads.repository.js';
 import { OPEN_STATUSES, type OrderStatus, UNSHIPPED_STATUSES } from './orders.domain.js';
 
 export type OrderRow = typeof orders.$inferSelect;
@@ -13,6 +14,8 @@ export type OrderEventRow = typeof orderEvents.$inferSelect;
 const ASSIGNMENT_LOCK_KEY = 727_001_2025;
 
 export interface OrderListFilter {
+  /** Who asks: each order's unread_count is theirs. */
+  viewerId: string;
   customerId?: string;
   /** Technician view: orders assigned to this technician plus unassigned ones. */
   technicianId?: string;
@@ -35,9 +38,11 @@ const listColumns = {
   customerName: customer.name,
   technicianName: technician.name,
   designId: designs.id,
+  // The viewer's unread thread items, in the same statement (threads.repository.ts: an indexed subquery per row).
+  unreadCount: unreadCount(sql.placeholder('viewer')).as('unread_count'),
 };
 
-export type OrderWithNames = { order: OrderRow; customerName: string; technicianName: string | null; designId: string | null };
+export type OrderWithNames = { order: OrderRow; customerName: string; technicianName: string | null; designId: string | null; unreadCount: number };
 /** As JSON from PostgreSQL: dates are ISO text. */
 export type TimelineEvent = {
   fromStatus: OrderStatus | null;
@@ -239,9 +244,9 @@ export function createOrdersRepository(db: Executor) {
       return row;
     },
 
-    /** An order with its names, timeline (oldest first) and earlier versions (by revision); dates as ISO text. */
-    async findDetail(id: string): Promise<OrderDetailRow | undefined> {
-      const [row] = await hot.detail.execute({ id });
+    /** An order with its names, `viewerId`'s unread count, timeline (oldest first) and earlier versions (by revision); dates as ISO text. */
+    async findDetail(id: string, viewerId: string): Promise<OrderDetailRow | undefined> {
+      const [row] = await hot.detail.execute({ id, viewer: viewerId });
       return row;
     },
 
@@ -250,6 +255,7 @@ export function createOrdersRepository(db: Executor) {
       const cap = countCap(filter.offset, filter.limit);
       const values = {
         ...listParts(filter, bindValue).values,
+        viewer: filter.viewerId,
         rangeLimit: filter.offset + filter.limit,
         limit: filter.limit,
         offset: filter.offset,

@@ -66,6 +66,11 @@ export const OrderSchema = Type.Object(
     status_changed_at: DateTime,
     created_at: DateTime,
     updated_at: DateTime,
+    unread_count: Type.Integer({
+      description:
+        'Items of the order’s thread (GET /orders/{id}/thread) by others — status events, and messages if I take part in the conversation — ' +
+        'after my read marker (PUT /orders/{id}/thread/read); all of them before I first mark it',
+    }),
   },
   { $id: 'Order', title: 'Order' },
 );

@@ -201,11 +201,13 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       status_changed_at: o.statusChangedAt.toISOString(),
       created_at: o.createdAt.toISOString(),
       updated_at: o.updatedAt.toISOString(),
+      unread_count: Number(item.unreadCount),
     };
   }
 
-  async function detail(id: string) {
-    const item = await repo.findDetail(id);
+  /** The order as `viewerId` sees it (their unread count). */
+  async function detail(id: string, viewerId: string) {
+    const item = await repo.findDetail(id, viewerId);
     if (!item) throw orderNotFound();
     const iso = (text: string) => new Date(text).toISOString();
     const revisions = await Promise.all(
@@ -272,33 +274,36 @@ export function createOrdersService(deps: OrdersServiceDeps) {
           }),
         );
       });
-      return { status: result.status, replayed: result.replayed, order: await detail(result.resourceId) };
+      return { status: result.status, replayed: result.replayed, order: await detail(result.resourceId, user.id) };
     },
 
-    async list(user: UserRow, filter: Omit<OrderListFilter, 'customerId' | 'technicianId'>) {
+    async list(user: UserRow, filter: Omit<OrderListFilter, 'customerId' | 'technicianId' | 'viewerId'>) {
       const scoped: OrderListFilter =
-        user.role === 'customer' ? { ...filter, customerId: user.id } : { ...filter, technicianId: user.id };
+        user.role === 'customer' ? { ...filter, viewerId: user.id, customerId: user.id } : { ...filter, viewerId: user.id, technicianId: user.id };
       const { rows, total } = await repo.list(scoped);
       return { items: await Promise.all(rows.map(render)), total };
     },
 
     async get(user: UserRow, id: string) {
       await visibleOrder(user, id);
-      return detail(id);
+      return detail(id, user.id);
     },
+
+    /** The order's row if `user` may read it as GET /orders/:id does: 404 for other customers, 403 for other technicians. */
+    readableOrder: (user: UserRow, id: string): Promise<OrderRow> => visibleOrder(user, id),
 
     async assign(user: UserRow, id: string) {
       await db.transaction(async (tx) => {
         await workflow.perform('take', user.id, id, {}, tx);
         await deps.users.touchAssigned(user.id, tx);
       });
-      return detail(id);
+      return detail(id, user.id);
     },
 
     async review(user: UserRow, id: string, body: { action: 'accept'; complexity_multiplier: number } | { action: 'reject'; feedback: string }) {
       if (body.action === 'reject') {
         await workflow.perform('reject', user.id, id, { feedback: body.feedback.trim() });
-        return detail(id);
+        return detail(id, user.id);
       }
       // The total needs the quantity; the move itself still checks the order as it is when it is written.
       const { quantity } = await visibleOrder(user, id);
@@ -308,7 +313,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
         quantity,
         turnaroundBusinessDays: deps.turnaroundBusinessDays,
       });
-      return detail(id);
+      return detail(id, user.id);
     },
 
     async revise(user: UserRow, id: string, input: { description?: string; file?: SpooledFile }) {
@@ -339,12 +344,12 @@ export function createOrdersService(deps: OrdersServiceDeps) {
         });
       if (keys) await withCompensation(id, keys, run);
       else await run();
-      return detail(id);
+      return detail(id, user.id);
     },
 
     async setPayment(user: UserRow, id: string, paymentStatus: PaymentStatus) {
       await workflow.perform('record_payment', user.id, id, { paymentStatus });
-      return detail(id);
+      return detail(id, user.id);
     },
 
     /** PUT /status: the move of the caller's role that leads to the requested status, if the table has one. */
@@ -361,7 +366,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
       }
       const input: MoveInput['ship'] = { carrier: body.carrier, tracking_number: body.tracking_number, note: body.note };
       await workflow.perform(move.name as 'ship', user.id, id, input);
-      return detail(id);
+      return detail(id, user.id);
     },
 
     async reorder(user: UserRow, id: string, input: { quantity?: number }, idem: IdempotencyInput) {
@@ -390,7 +395,7 @@ export function createOrdersService(deps: OrdersServiceDeps) {
           ),
         );
       });
-      return { status: result.status, replayed: result.replayed, order: await detail(result.resourceId) };
+      return { status: result.status, replayed: result.replayed, order: await detail(result.resourceId, user.id) };
     },
 
     /** For messages: the order if `user` is its customer or its assigned technician. */
