@@ -39,6 +39,8 @@ export const liveRoutes: FastifyPluginAsyncTypebox<LiveRoutesOptions> = async (a
   app.get(
     '/api/v1/stream',
     {
+      // A HEAD request would hold a stream open with nothing to read.
+      exposeHeadRoute: false,
       schema: {
         tags: ['live'],
         operationId: 'openStream',
