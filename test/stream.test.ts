@@ -9,6 +9,7 @@ import type { Notice } from '../src/modules/notifications/events.js';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { type TestDatabase, createTestDatabase, usingPostgres } from './support/database.js';
 import { FakeAuth0 } from './support/fake-auth0.js';
+import { startTlsRedis } from './support/tls-redis.js';
 
 /**
  * The live stream over real HTTP (app.listen on port 0, fetch reading the body as it comes): what is published
@@ -509,5 +510,25 @@ describe('live stream across two instances through Redis', () => {
     assert.deepEqual(o.ids(), [], "another person's stream received none of it");
     s.close();
     o.close();
+  });
+});
+
+describe('live stream over rediss:// (TLS, self-signed certificate)', () => {
+  it('publishes and receives through a TLS-only Redis, as Heroku Redis presents one', async () => {
+    const redis = await startTlsRedis();
+    const run = await start({ env: { REDIS_URL: redis.url, LIVE_CHANNEL: `kn_live_tls_${randomBytes(4).toString('hex')}` } });
+    try {
+      assert.equal(run.ctx.app.live.kind, 'redis');
+      const user = await registerUser(run.ctx);
+      const s = await SseClient.open(`${run.base}/api/v1/stream`, bearer(user));
+      const item = notice(user.id);
+      await run.ctx.app.live.publish(user.id, item);
+      await s.until(() => s.events.length === 1, 'the item over TLS');
+      assert.equal(s.events[0]!.id, item.id);
+      s.close();
+    } finally {
+      await run.ctx.close();
+      await redis.stop();
+    }
   });
 });
