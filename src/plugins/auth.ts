@@ -67,6 +67,10 @@ async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; user
     if (!access && (route.url.startsWith('/api/') || route.url.startsWith('/dev/'))) {
       throw new Error(`route ${route.method} ${route.url} does not declare config.access`);
     }
+    // A ticket stands for a profile, not a role: a role-only route taking one would skip its role check.
+    if (route.config?.ticket && access !== 'authenticated') {
+      throw new Error(`route ${route.method} ${route.url} takes a ticket, which only an 'authenticated' route may`);
+    }
   });
 
   async function authenticate(request: FastifyRequest, token: string, access: Access): Promise<void> {
