@@ -15,6 +15,11 @@ import { runMigrationsDirect } from './db/migrate.js';
 import { ErrorBody } from './lib/envelope.js';
 import { buildValidator } from './lib/validators.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
+import { type LiveBus, createLiveBus } from './modules/live/bus.js';
+import { type Backlog, emptyBacklog } from './modules/live/live.domain.js';
+import { createLiveRepository } from './modules/live/live.repository.js';
+import { liveRoutes } from './modules/live/live.routes.js';
+import { createLiveHub, createTickets } from './modules/live/live.service.js';
 import { designsRoutes } from './modules/designs/designs.routes.js';
 import { invitationsRoutes } from './modules/invitations/invitations.routes.js';
 import { moderationRoutes } from './modules/moderation/moderation.routes.js';
@@ -63,6 +68,15 @@ export interface AppOverrides {
   jwks?: Pick<RemoteJwksOptions, 'cooldownMs' | 'maxAgeMs' | 'timeoutMs' | 'retryAfterFailureMs'>;
   /** Where the Stripe SDK sends its calls, and its timeout (tests point it at a local fake). */
   stripe?: Partial<StripeEndpoint>;
+  /** What a resuming live stream reads (modules/live); nothing until the notifications table is wired in. */
+  liveBacklog?: Backlog;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The live bus: `app.live.publish(userId, item)` reaches that person's streams on every web process. */
+    live: Pick<LiveBus, 'publish' | 'kind'>;
+  }
 }
 
 export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -175,6 +189,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addHook('onClose', () => reader.close());
   const services = wireOrders(config, db, { storage, cleanup, users: identity.usersRepository, reader, log: app.log, stripeEndpoint: overrides.stripe });
 
+  // The live stream (GET /api/v1/stream): tickets in the database, the bus between processes, this process's streams.
+  const tickets = createTickets({ live: createLiveRepository(db), users: identity.usersRepository, ttlS: config.stream.ticketTtlS });
+  const liveBus = await createLiveBus({ config, database, log: app.log });
+  const liveHub = createLiveHub({ bus: liveBus, backlog: overrides.liveBacklog ?? emptyBacklog, limits: config.stream, log: app.log });
+  app.addHook('onClose', () => liveBus.close());
+  app.decorate('live', { kind: liveBus.kind, publish: (userId: string, item: Parameters<LiveBus['publish']>[1]) => liveBus.publish(userId, item) });
+
   const checks: DependencyCheck[] = [
     { name: 'database', run: () => database.ping() },
     storageCheck(storage),
@@ -196,7 +217,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(loadSheddingPlugin, { limits: config.loadShedding, pool: database.pool });
   if (config.rateLimit.enabled) await app.register(rateLimitPlugin, { settings: config.rateLimit, verifier });
   await app.register(openapiPlugin, { version: VERSION, serverUrl: config.publicUrl, deployed: config.environment !== 'development' });
-  await app.register(authPlugin, { verifier, users: identity.usersRepository });
+  await app.register(authPlugin, { verifier, users: identity.usersRepository, tickets });
   await app.register(healthPlugin, {
     checks,
     version: VERSION,
@@ -214,6 +235,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(commentsRoutes, { comments: services.comments });
   await app.register(moderationRoutes, { moderation: services.moderation });
   await app.register(ratingsRoutes, { ratings: services.ratings });
+  await app.register(liveRoutes, { hub: liveHub, tickets, settings: config.stream });
   if (isLocal(storage)) await app.register(filesRoutes, { storage });
 
   await app.ready();

@@ -98,6 +98,21 @@ export interface Config {
   requestTimeoutMs: number;
   /** How often objects left by orders that were never created are swept from the store. */
   storageCleanupIntervalMs: number;
+  /** The live stream (GET /api/v1/stream, modules/live). */
+  stream: {
+    /** REDIS_URL: the bus between web processes is Redis pub/sub when set, PostgreSQL LISTEN/NOTIFY otherwise. */
+    redisUrl?: string;
+    /** LIVE_CHANNEL: the Redis channel or PostgreSQL NOTIFY channel, so several apps (or test runs) can share one broker. */
+    channel: string;
+    /** A comment line this often keeps Heroku's router (55 s idle) and other proxies from closing an idle stream. */
+    heartbeatMs: number;
+    /** The `retry:` hint: how long a browser waits before reconnecting a dropped stream. */
+    retryMs: number;
+    maxPerUser: number;
+    maxPerProcess: number;
+    /** How long a ticket from POST /api/v1/stream/tickets can be redeemed (once). */
+    ticketTtlS: number;
+  };
 }
 
 export interface SmtpServer {
@@ -362,6 +377,10 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
   if (!/^https?:\/\/[^/\s]+(\/\S*)?$/.test(appUrl)) problems.push(`APP_URL must be an http(s) URL (got "${appUrl}")`);
   if (deployed && stripeSecretKey && !get('APP_URL')) problems.push('APP_URL is required with STRIPE_SECRET_KEY in staging and production');
 
+  // An identifier, so that LISTEN needs no quoting and Redis keys stay readable.
+  const liveChannel = get('LIVE_CHANNEL') ?? 'kn_live';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(liveChannel)) problems.push(`LIVE_CHANNEL must be 1–63 lowercase letters, digits or underscores (got "${liveChannel}")`);
+
   const trustProxy = parseTrustProxy(get('TRUST_PROXY'));
   if ('problem' in trustProxy) problems.push(trustProxy.problem);
 
@@ -441,6 +460,15 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 28000),
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 25000, 1000, 29000),
     storageCleanupIntervalMs: int('STORAGE_CLEANUP_INTERVAL_MS', 60000, 100, 3_600_000),
+    stream: {
+      redisUrl,
+      channel: liveChannel,
+      heartbeatMs: int('STREAM_HEARTBEAT_MS', 15000, 10, 50000),
+      retryMs: int('STREAM_RETRY_MS', 3000, 100, 600000),
+      maxPerUser: int('STREAM_MAX_PER_USER', 5, 1, 100),
+      maxPerProcess: int('STREAM_MAX_PER_PROCESS', 1000, 1, 100000),
+      ticketTtlS: int('STREAM_TICKET_TTL_S', 30, 1, 60),
+    },
   };
 
   if (problems.length > 0) throw new ConfigError(problems);

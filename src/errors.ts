@@ -24,6 +24,7 @@ export const ERRORS = {
   // 401
   UNAUTHORIZED: { status: 401, description: 'No access token was sent.' },
   INVALID_TOKEN: { status: 401, description: 'The access token is malformed, invalid or expired.' },
+  INVALID_STREAM_TICKET: { status: 401, description: 'The stream ticket is unknown, expired or already used; get a new one from POST /api/v1/stream/tickets.' },
   // 403
   FORBIDDEN: { status: 403, description: 'Your role may not do this.' },
   NOT_ASSIGNED: { status: 403, description: 'The order is assigned to another technician.' },
@@ -56,6 +57,7 @@ export const ERRORS = {
   RATING_LOCKED: { status: 422, description: 'The rating’s editing window has closed; it can no longer be changed.' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, description: 'The Idempotency-Key was used for a different request.' },
   RATE_LIMITED: { status: 429, description: 'Too many requests; wait `Retry-After` seconds.' },
+  TOO_MANY_STREAMS: { status: 429, description: 'You already have as many live streams open as allowed (STREAM_MAX_PER_USER); close one first.' },
   HEADERS_TOO_LARGE: { status: 431, description: 'The request headers are larger than 16 KB.' },
   // 5xx
   INTERNAL_ERROR: { status: 500, description: 'An unexpected error; quote the request id.' },
@@ -67,6 +69,7 @@ export const ERRORS = {
   IDENTITY_PROVIDER_NOT_CONFIGURED: { status: 503, description: 'The Auth0 Management API is not configured.' },
   PAYMENTS_NOT_CONFIGURED: { status: 503, description: 'Online payment (Stripe) is not configured; the technician records payments by hand.' },
   PAYMENT_PROVIDER_UNAVAILABLE: { status: 503, description: 'Stripe failed or did not answer in time; nothing was saved.' },
+  STREAM_CAPACITY_REACHED: { status: 503, description: 'This server holds as many live streams as it can (STREAM_MAX_PER_PROCESS); retry after `Retry-After`, another server may take it.' },
   DEPENDENCY_UNAVAILABLE: { status: 503, description: 'A dependency checked by /health is down.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

@@ -38,6 +38,8 @@ interface Row {
   readOnly?: boolean;
   /** For lists: which callers find `target.listed` in the page. */
   sees?: [boolean, boolean, boolean, boolean, boolean];
+  /** A Server-Sent Events stream: an allowed caller's answer is its headers; the stream is then dropped. */
+  stream?: boolean;
 }
 
 const ALL = (s: number): Statuses => [s, s, s, s, s];
@@ -329,6 +331,8 @@ const ROWS: Row[] = [
   },
   { op: 'PUT /api/v1/orders/{id}/rating', on: "A's order under review", expect: [401, 422, 404, 403, 403], readOnly: true, target: async (w) => ({ ...id((await w.sharedOrder()).id), body: { stars: 5 } }) },
   { op: 'GET /api/v1/users/me/ratings', on: 'my ratings', expect: [401, 403, 403, 200, 200], readOnly: true, target: async () => ({}) },
+  { op: 'POST /api/v1/stream/tickets', on: 'my live stream', expect: SIGNED_IN(201), readOnly: true, target: async () => ({}) },
+  { op: 'GET /api/v1/stream', on: 'my live stream', expect: SIGNED_IN(200), readOnly: true, stream: true, target: async () => ({}) },
   {
     op: 'GET /api/v1/files/{key}',
     on: "a signed link to A's image",
@@ -384,6 +388,14 @@ describe('authorization matrix', () => {
     const headers: Record<string, string> = { ...user?.auth, ...target.form?.headers };
     const url = fillPath(op.path, target.params ?? {}) + (target.query ? `?${target.query}` : '');
     const payload = target.form?.payload ?? (target.body as object | undefined);
+    if (row.stream && row.expect[CALLERS.indexOf(caller)] === 200) {
+      // Answered when the headers are written; the stream itself never ends, so it is dropped (app.close() ends it).
+      const signal = AbortSignal.timeout(60_000);
+      const res = await ctx.app.inject({ method: op.method as 'GET', url, headers, payloadAsStream: true, signal });
+      if (res.statusCode === 200) assert.match(String(res.headers['content-type']), /^text\/event-stream/);
+      res.stream().destroy();
+      return Object.assign(res, { json: (): { success: boolean; data?: unknown } => ({ success: true }) });
+    }
     return ctx.app.inject({ method: op.method as 'GET', url, headers, payload });
   }
 

@@ -551,3 +551,21 @@ export const threadReads = pgTable(
     index('thread_reads_user_id_idx').on(t.userId),
   ],
 );
+
+/**
+ * Single-use tickets for GET /api/v1/stream: browsers' EventSource cannot send an Authorization header, so a
+ * signed-in client trades its token for a ticket that lives seconds and goes in the URL. Only the SHA-256 of the
+ * ticket is kept (a leaked row cannot be redeemed); any web process can redeem it, once.
+ */
+export const streamTickets = pgTable(
+  'stream_tickets',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [index('stream_tickets_expires_at_idx').on(t.expiresAt), index('stream_tickets_user_id_idx').on(t.userId)],
+);

@@ -18,6 +18,11 @@ export type Access = 'public' | 'authenticated' | Role;
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access;
+    /**
+     * `true`: a single-use `?ticket=` (modules/live) stands in for the bearer token, for browsers' EventSource,
+     * which cannot send headers. Only the live stream takes one.
+     */
+    ticket?: true;
   }
   interface FastifyRequest {
     identity: Identity | null;
@@ -47,7 +52,12 @@ function bearerToken(request: FastifyRequest): string | undefined {
   return match[1];
 }
 
-async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; users: UsersRepository }) {
+/** Redeems a `?ticket=` for the profile it was issued to (once); undefined when it is not valid. */
+export interface TicketRedeemer {
+  redeem(ticket: string): Promise<UserRow | undefined>;
+}
+
+async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; users: UsersRepository; tickets?: TicketRedeemer }) {
   app.decorateRequest('identity', null);
   app.decorateRequest('currentUser', null);
 
@@ -56,6 +66,10 @@ async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; user
     const access = route.config?.access;
     if (!access && (route.url.startsWith('/api/') || route.url.startsWith('/dev/'))) {
       throw new Error(`route ${route.method} ${route.url} does not declare config.access`);
+    }
+    // A ticket stands for a profile, not a role: a role-only route taking one would skip its role check.
+    if (route.config?.ticket && access !== 'authenticated') {
+      throw new Error(`route ${route.method} ${route.url} takes a ticket, which only an 'authenticated' route may`);
     }
   });
 
@@ -83,10 +97,20 @@ async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; user
     request.currentUser = user && user.role !== identity.role ? { ...user, role: identity.role } : (user ?? null);
   }
 
+  async function redeemTicket(request: FastifyRequest, ticket: string): Promise<void> {
+    const user = await opts.tickets!.redeem(ticket);
+    if (!user) {
+      request.log.info('stream ticket refused');
+      throw fail('INVALID_STREAM_TICKET', 'The stream ticket is unknown, expired or already used. Get a new one from POST /api/v1/stream/tickets.');
+    }
+    request.currentUser = user;
+  }
+
   // A callback hook, not an async one: most requests to public routes carry no token and should not pay
   // for a promise and a microtask turn on the way through.
   app.addHook('onRequest', (request, _reply, done) => {
-    const access = request.routeOptions.config.access ?? 'public';
+    const config = request.routeOptions.config;
+    const access = config.access ?? 'public';
     let token: string | undefined;
     try {
       token = bearerToken(request);
@@ -95,6 +119,11 @@ async function authPlugin(app: FastifyInstance, opts: { verifier: Verifier; user
       return;
     }
     if (!token) {
+      const ticket = opts.tickets && config.ticket ? (request.query as { ticket?: unknown }).ticket : undefined;
+      if (typeof ticket === 'string') {
+        redeemTicket(request, ticket).then(() => done(), (err: FastifyError) => done(err));
+        return;
+      }
       done(access === 'public' ? undefined : (unauthorized() as unknown as FastifyError));
       return;
     }

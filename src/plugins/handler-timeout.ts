@@ -8,6 +8,10 @@ export interface HandlerTimeoutOptions {
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** `false`: the route answers for as long as it needs (the live stream); nothing else may opt out. */
+    handlerTimeout?: false;
+  }
   interface FastifyReply {
     /** This request's place in the handler-timeout list while it is in flight. */
     inFlight: InFlight | null;
@@ -61,12 +65,16 @@ async function handlerTimeoutPlugin(app: FastifyInstance, opts: HandlerTimeoutOp
     const now = performance.now();
     for (let entry = head; entry; ) {
       const { reply, next } = entry;
-      // Answered, or the client is gone (onResponse does not run for an aborted request): nothing to do.
+      // Answered, or the client is gone (onResponse does not run for an aborted request): nothing to do. A hijacked
+      // reply (the live stream) counts as answered. The route's opt-out is read here, on the rare late path only:
+      // request.routeOptions builds a new object on every access.
       if (reply.sent || reply.raw.destroyed) {
         remove(entry);
       } else if (now - entry.startedAt < timeoutMs) {
         // Every later entry arrived later still.
         break;
+      } else if (reply.request.routeOptions.config.handlerTimeout === false) {
+        remove(entry);
       } else {
         remove(entry);
         const err = new errorCodes.FST_ERR_HANDLER_TIMEOUT(timeoutMs, reply.request.routeOptions.url);

@@ -19,6 +19,8 @@ declare module 'fastify' {
 }
 
 export const BEARER_SCHEME = 'bearerAuth';
+/** `?ticket=` in place of the bearer token (auth.ts, config.ticket): the live stream only. */
+export const TICKET_SCHEME = 'streamTicket';
 export const ERROR_SCHEMA_ID = 'ErrorResponse';
 
 /** Codes a multipart upload can be refused with (design-upload.ts, storage/png.ts), and its storage outage. */
@@ -117,7 +119,9 @@ export function contractFor(route: RouteOptions, seen: Map<string, OperationCont
     response[308] ??= { type: 'null', description: 'Plain HTTP in staging or production: the same URL over https, in `Location`' };
   }
   // Copied, never mutated: routes share schema objects (the register alias, the health pair).
-  route.schema = { ...schema, response, security: access === 'public' ? [] : [{ [BEARER_SCHEME]: [] }] } as typeof route.schema;
+  const security: Array<Record<string, string[]>> = access === 'public' ? [] : [{ [BEARER_SCHEME]: [] }];
+  if (access !== 'public' && route.config?.ticket) security.push({ [TICKET_SCHEME]: [] });
+  route.schema = { ...schema, response, security } as typeof route.schema;
   seen.set(id, { codes });
 }
 

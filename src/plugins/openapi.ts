@@ -80,6 +80,12 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An Auth0 access token (in development, one from POST /dev/token)' },
+          streamTicket: {
+            type: 'apiKey',
+            in: 'query',
+            name: 'ticket',
+            description: 'GET /api/v1/stream only: a single-use ticket from POST /api/v1/stream/tickets, for EventSource, which cannot send headers',
+          },
         },
       },
       tags: [
@@ -92,6 +98,7 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
         { name: 'designs', description: 'The public gallery' },
         { name: 'comments', description: 'Comments on public designs' },
         { name: 'moderation', description: 'Reports on designs and comments, and the technicians’ moderation queue' },
+        { name: 'live', description: 'My notifications as they happen (Server-Sent Events)' },
         { name: 'files', description: 'Signed image links (embedded storage only)' },
         { name: 'development', description: 'Development-only token issuer' },
       ],
