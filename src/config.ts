@@ -89,6 +89,14 @@ export interface Config {
   requestTimeoutMs: number;
   /** How often objects left by orders that were never created are swept from the store. */
   storageCleanupIntervalMs: number;
+  webhooks: {
+    /**
+     * WEBHOOK_ENCRYPTION_KEYS: 32-byte keys (base64 or hex, comma-separated) sealing webhook signing secrets at
+     * rest; the first seals, any opens. Undefined in staging/production when unset (webhooks then answer 503);
+     * development falls back to a public built-in key.
+     */
+    encryptionKeys?: Buffer[];
+  };
 }
 
 export class ConfigError extends Error {
@@ -171,6 +179,16 @@ export function parseTrustProxy(raw: string | undefined): { value: Config['trust
     };
   }
   return { value: entries };
+}
+
+/** WEBHOOK_ENCRYPTION_KEYS: each a 32-byte key as 64 hex digits or base64 (`openssl rand -base64 32`). */
+export function parseKeys(raw: string | undefined): { keys?: Buffer[] } | { problem: string } {
+  if (raw === undefined) return {};
+  const keys = raw.split(',').map((k) => k.trim()).filter(Boolean).map((k) => (/^[0-9a-f]{64}$/i.test(k) ? Buffer.from(k, 'hex') : Buffer.from(k, 'base64')));
+  if (keys.length === 0 || keys.some((k) => k.length !== 32)) {
+    return { problem: 'WEBHOOK_ENCRYPTION_KEYS must be one or more comma-separated 32-byte keys, each base64 (openssl rand -base64 32) or 64 hex digits' };
+  }
+  return { keys };
 }
 
 /** 95 % of V8's heap limit: past it the process is close to dying of OOM, so shedding load lets GC catch up. */
@@ -298,6 +316,9 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
   if (!/^https?:\/\/[^/\s]+(\/\S*)?$/.test(appUrl)) problems.push(`APP_URL must be an http(s) URL (got "${appUrl}")`);
   if (deployed && stripeSecretKey && !get('APP_URL')) problems.push('APP_URL is required with STRIPE_SECRET_KEY in staging and production');
 
+  const webhookKeys = parseKeys(get('WEBHOOK_ENCRYPTION_KEYS'));
+  if ('problem' in webhookKeys) problems.push(webhookKeys.problem);
+
   const trustProxy = parseTrustProxy(get('TRUST_PROXY'));
   if ('problem' in trustProxy) problems.push(trustProxy.problem);
 
@@ -363,6 +384,7 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 28000),
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 25000, 1000, 29000),
     storageCleanupIntervalMs: int('STORAGE_CLEANUP_INTERVAL_MS', 60000, 100, 3_600_000),
+    webhooks: { encryptionKeys: 'keys' in webhookKeys ? webhookKeys.keys : undefined },
   };
 
   if (problems.length > 0) throw new ConfigError(problems);

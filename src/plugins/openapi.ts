@@ -92,6 +92,7 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
         { name: 'designs', description: 'The public gallery' },
         { name: 'comments', description: 'Comments on public designs' },
         { name: 'moderation', description: 'Reports on designs and comments, and the technicians’ moderation queue' },
+        { name: 'webhooks', description: 'Outgoing webhooks (Standard Webhooks) for technicians’ integrations, and their delivery log' },
         { name: 'files', description: 'Signed image links (embedded storage only)' },
         { name: 'development', description: 'Development-only token issuer' },
       ],
