@@ -394,7 +394,7 @@ describe('webhooks', () => {
         const w = await subscribe(tech, rx.url(), ['order.in_production']);
         const hooks = worker();
         const rotate = (payload: object) => ctx.app.inject({ method: 'POST', url: `/api/v1/webhooks/${w.id}/rotate-secret`, headers: tech.auth, payload });
-        const rotated = await rotate({});
+        const rotated = await ctx.app.inject({ method: 'POST', url: `/api/v1/webhooks/${w.id}/rotate-secret`, headers: tech.auth });
         assert.equal(rotated.statusCode, 200, rotated.body);
         const fresh = rotated.json().data.secret as string;
         assert.notEqual(fresh, w.secret);

@@ -135,7 +135,7 @@ export const webhooksRoutes: FastifyPluginAsyncTypebox<{ webhooks: WebhooksServi
           `${mine} The new secret is in this answer only. The previous one keeps signing beside it (two signatures in ` +
           '`webhook-signature`) for `grace_period_seconds` (a day by default), so the receiver can switch without missing a delivery.',
         params: IdParams,
-        body: RotateSecretBody,
+        body: Type.Union([RotateSecretBody, Type.Null()], { description: 'Optional; an empty body keeps the previous secret for a day' }),
         response: { 200: Envelope(Type.Ref('WebhookWithSecret')) },
       },
       config: { access, errors: ['WEBHOOK_NOT_FOUND', 'WEBHOOKS_NOT_CONFIGURED'] },
