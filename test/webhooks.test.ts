@@ -169,6 +169,7 @@ describe('webhooks', () => {
       for (const [method, url, payload] of [
         ['GET', `/api/v1/webhooks/${mine.id}`],
         ['PATCH', `/api/v1/webhooks/${mine.id}`, { enabled: false }],
+        ['PATCH', `/api/v1/webhooks/${mine.id}`, { url: 'ftp://nowhere' }],
         ['DELETE', `/api/v1/webhooks/${mine.id}`],
         ['POST', `/api/v1/webhooks/${mine.id}/rotate-secret`, {}],
         ['GET', `/api/v1/webhooks/${mine.id}/deliveries`],

@@ -114,20 +114,27 @@ export function parseWebhookUrl(raw: string, strict: boolean): URL {
  * (a name with one private address among public ones is refused: which one a client picks is not ours
  * to control). Throws UrlRefused.
  */
-export async function resolveTarget(url: URL, strict: boolean, resolve: Resolve): Promise<{ address: string; family: 4 | 6 }> {
+export async function resolveTarget(url: URL, strict: boolean, resolve: Resolve, timeoutMs = 10_000): Promise<{ address: string; family: 4 | 6 }> {
   const host = bareHost(url);
   const literal = isIP(host);
   let addresses: Array<{ address: string; family: 4 | 6 }>;
   if (literal) {
     addresses = [{ address: host, family: literal === 6 ? 6 : 4 }];
   } else {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      addresses = await resolve(host);
+      // A resolver that never answers must not hold a delivery (or a request) past its time.
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
+      });
+      addresses = await Promise.race([resolve(host), late]);
     } catch {
       addresses = [];
+    } finally {
+      clearTimeout(timer);
     }
     if (addresses.length === 0) {
-      throw new UrlRefused('unresolvable', `The host ${host} of the webhook URL does not resolve to any address; check its spelling and DNS.`);
+      throw new UrlRefused('unresolvable', `The host ${host} of the webhook URL does not resolve to any address (or not in time); check its spelling and DNS.`);
     }
   }
   if (strict) {

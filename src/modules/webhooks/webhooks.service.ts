@@ -186,7 +186,7 @@ export function createWebhooksService(opts: WebhooksOptions) {
     try {
       const url = parseWebhookUrl(subscription.url, opts.strictUrls);
       // Checked again now, and the connection goes to the address checked (DNS rebinding).
-      const target = await resolveTarget(url, opts.strictUrls, resolve);
+      const target = await resolveTarget(url, opts.strictUrls, resolve, timeoutMs);
       const body = JSON.stringify(delivery.payload);
       // webhook-timestamp is the real time of sending (receivers refuse one more than minutes away), never the scheduler's clock.
       const sentAt = new Date();
@@ -269,8 +269,8 @@ export function createWebhooksService(opts: WebhooksOptions) {
 
     /** Changes the URL, types or description, or enables/disables it. Enabling clears the failure state; waiting deliveries resume. */
     async update(owner: UserRow, id: string, input: { url?: string; event_types?: WebhookEventType[]; description?: string | null; enabled?: boolean }) {
-      if (input.url !== undefined) await checkWebhookUrl(input.url, opts.strictUrls, resolve).catch(refused);
       const current = await owned(owner, id);
+      if (input.url !== undefined) await checkWebhookUrl(input.url, opts.strictUrls, resolve).catch(refused);
       const set: Parameters<WebhooksRepository['updateOwned']>[2] = {};
       if (input.url !== undefined) set.url = input.url;
       if (input.event_types !== undefined) set.eventTypes = [...new Set(input.event_types)];
