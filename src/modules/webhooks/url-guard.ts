@@ -151,9 +151,12 @@ export async function resolveTarget(url: URL, strict: boolean, resolve: Resolve,
   return addresses[0]!;
 }
 
-/** Both checks: the form, then the addresses. */
+/**
+ * Both checks when saving a URL: the form, then (staging and production) the addresses. Development checks the
+ * form only: any address is allowed there, and a receiver started later on a name not yet resolvable is fine.
+ */
 export async function checkWebhookUrl(raw: string, strict: boolean, resolve: Resolve): Promise<URL> {
   const url = parseWebhookUrl(raw, strict);
-  await resolveTarget(url, strict, resolve);
+  if (strict) await resolveTarget(url, strict, resolve);
   return url;
 }

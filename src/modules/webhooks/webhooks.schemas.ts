@@ -44,8 +44,7 @@ export const RotateSecretBody = Type.Object(
       Type.Integer({
         minimum: 0,
         maximum: MAX_ROTATION_GRACE_S,
-        default: DEFAULT_ROTATION_GRACE_S,
-        description: 'How long the previous secret keeps signing beside the new one (0: stop at once)',
+        description: `How long the previous secret keeps signing beside the new one (0: stop at once); ${DEFAULT_ROTATION_GRACE_S} when absent`,
       }),
     ),
   },
