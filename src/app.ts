@@ -30,6 +30,7 @@ import { ordersRoutes } from './modules/orders/orders.routes.js';
 import { paymentsRoutes } from './modules/payments/payments.routes.js';
 import type { StripeEndpoint } from './modules/payments/stripe.js';
 import { usersRoutes } from './modules/users/users.routes.js';
+import { webhooksRoutes } from './modules/webhooks/webhooks.routes.js';
 import { UserSummarySchema } from './modules/users/users.schemas.js';
 import authPlugin from './plugins/auth.js';
 import corsPlugin from './plugins/cors.js';
@@ -47,7 +48,7 @@ import { filesRoutes } from './storage/files.routes.js';
 import { createStorageCleanup } from './storage/cleanup.js';
 import { createStorage, isLocal, storageCheck } from './storage/index.js';
 import type { Storage } from './storage/storage.js';
-import { wireIdentity, wireOrders } from './wiring.js';
+import { type WebhooksSeams, wireIdentity, wireOrders, wireWebhooks } from './wiring.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -68,6 +69,8 @@ export interface AppOverrides {
   jwks?: Pick<RemoteJwksOptions, 'cooldownMs' | 'maxAgeMs' | 'timeoutMs' | 'retryAfterFailureMs'>;
   /** Where the Stripe SDK sends its calls, and its timeout (tests point it at a local fake). */
   stripe?: Partial<StripeEndpoint>;
+  /** The webhooks service's name resolution and clock (tests check URLs against a fake DNS). */
+  webhooks?: WebhooksSeams;
   /** What a resuming live stream reads (modules/live); nothing until the notifications table is wired in. */
   liveBacklog?: Backlog;
 }
@@ -195,6 +198,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const liveHub = createLiveHub({ bus: liveBus, backlog: overrides.liveBacklog ?? emptyBacklog, limits: config.stream, log: app.log });
   app.addHook('onClose', () => liveBus.close());
   app.decorate('live', { kind: liveBus.kind, publish: (userId: string, item: Parameters<LiveBus['publish']>[1]) => liveBus.publish(userId, item) });
+  const webhooks = wireWebhooks(config, db, { log: app.log, ...overrides.webhooks });
 
   const checks: DependencyCheck[] = [
     { name: 'database', run: () => database.ping() },
@@ -236,6 +240,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(moderationRoutes, { moderation: services.moderation });
   await app.register(ratingsRoutes, { ratings: services.ratings });
   await app.register(liveRoutes, { hub: liveHub, tickets, settings: config.stream });
+  await app.register(webhooksRoutes, { webhooks });
   if (isLocal(storage)) await app.register(filesRoutes, { storage });
 
   await app.ready();

@@ -98,6 +98,14 @@ export interface Config {
   requestTimeoutMs: number;
   /** How often objects left by orders that were never created are swept from the store. */
   storageCleanupIntervalMs: number;
+  webhooks: {
+    /**
+     * WEBHOOK_ENCRYPTION_KEYS: 32-byte keys (base64 or hex, comma-separated) sealing webhook signing secrets at
+     * rest; the first seals, any opens. Undefined in staging/production when unset (webhooks then answer 503);
+     * development falls back to a public built-in key.
+     */
+    encryptionKeys?: Buffer[];
+  };
   /** The live stream (GET /api/v1/stream, modules/live). */
   stream: {
     /** REDIS_URL: the bus between web processes is Redis pub/sub when set, PostgreSQL LISTEN/NOTIFY otherwise. */
@@ -252,6 +260,16 @@ export function parseTrustProxy(raw: string | undefined): { value: Config['trust
   return { value: entries };
 }
 
+/** WEBHOOK_ENCRYPTION_KEYS: each a 32-byte key as 64 hex digits or base64 (`openssl rand -base64 32`). */
+export function parseKeys(raw: string | undefined): { keys?: Buffer[] } | { problem: string } {
+  if (raw === undefined) return {};
+  const keys = raw.split(',').map((k) => k.trim()).filter(Boolean).map((k) => (/^[0-9a-f]{64}$/i.test(k) ? Buffer.from(k, 'hex') : Buffer.from(k, 'base64')));
+  if (keys.length === 0 || keys.some((k) => k.length !== 32)) {
+    return { problem: 'WEBHOOK_ENCRYPTION_KEYS must be one or more comma-separated 32-byte keys, each base64 (openssl rand -base64 32) or 64 hex digits' };
+  }
+  return { keys };
+}
+
 /** 95 % of V8's heap limit: past it the process is close to dying of OOM, so shedding load lets GC catch up. */
 function defaultMaxHeapMb(): number {
   return Math.floor((getHeapStatistics().heap_size_limit * 0.95) / (1024 * 1024));
@@ -380,6 +398,8 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
   // An identifier, so that LISTEN needs no quoting and Redis keys stay readable.
   const liveChannel = get('LIVE_CHANNEL') ?? 'kn_live';
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(liveChannel)) problems.push(`LIVE_CHANNEL must be 1–63 lowercase letters, digits or underscores (got "${liveChannel}")`);
+  const webhookKeys = parseKeys(get('WEBHOOK_ENCRYPTION_KEYS'));
+  if ('problem' in webhookKeys) problems.push(webhookKeys.problem);
 
   const trustProxy = parseTrustProxy(get('TRUST_PROXY'));
   if ('problem' in trustProxy) problems.push(trustProxy.problem);
@@ -469,6 +489,7 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
       maxPerProcess: int('STREAM_MAX_PER_PROCESS', 1000, 1, 100000),
       ticketTtlS: int('STREAM_TICKET_TTL_S', 30, 1, 60),
     },
+    webhooks: { encryptionKeys: 'keys' in webhookKeys ? webhookKeys.keys : undefined },
   };
 
   if (problems.length > 0) throw new ConfigError(problems);

@@ -37,6 +37,8 @@ export const ERRORS = {
   ORDER_NOT_FOUND: { status: 404, description: 'No such order among those you can see.' },
   DESIGN_NOT_FOUND: { status: 404, description: 'No such design among those you can see.' },
   COMMENT_NOT_FOUND: { status: 404, description: 'No such comment among those you can see or act on.' },
+  WEBHOOK_NOT_FOUND: { status: 404, description: 'No such webhook among yours.' },
+  WEBHOOK_DELIVERY_NOT_FOUND: { status: 404, description: 'No such delivery of this webhook.' },
   REPORT_NOT_FOUND: { status: 404, description: 'No such report.' },
   FILE_NOT_FOUND: { status: 404, description: 'The image no longer exists.' },
   // 408, 409, 413, 415, 422, 429, 431
@@ -54,6 +56,13 @@ export const ERRORS = {
   ORDER_ALREADY_ASSIGNED: { status: 422, description: 'The order already has a technician.' },
   PAYMENT_REQUIRED: { status: 422, description: 'Production cannot start before the order is paid.' },
   ALREADY_PAID: { status: 422, description: 'The order is already paid.' },
+  WEBHOOK_URL_NOT_ALLOWED: {
+    status: 422,
+    description:
+      'The webhook URL is refused: not https, carries credentials, does not resolve, or reaches a private, loopback or link-local address (staging and production); `details.problem` says which.',
+  },
+  WEBHOOK_LIMIT_REACHED: { status: 422, description: 'You have as many webhooks as one technician may have; delete one first.' },
+  WEBHOOK_DISABLED: { status: 422, description: 'The webhook is disabled; enable it before re-sending a delivery.' },
   RATING_LOCKED: { status: 422, description: 'The rating’s editing window has closed; it can no longer be changed.' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, description: 'The Idempotency-Key was used for a different request.' },
   RATE_LIMITED: { status: 429, description: 'Too many requests; wait `Retry-After` seconds.' },
@@ -68,6 +77,7 @@ export const ERRORS = {
   IDENTITY_PROVIDER_UNAVAILABLE: { status: 503, description: 'The identity provider cannot be reached to check the token.' },
   IDENTITY_PROVIDER_NOT_CONFIGURED: { status: 503, description: 'The Auth0 Management API is not configured.' },
   PAYMENTS_NOT_CONFIGURED: { status: 503, description: 'Online payment (Stripe) is not configured; the technician records payments by hand.' },
+  WEBHOOKS_NOT_CONFIGURED: { status: 503, description: 'Webhooks need WEBHOOK_ENCRYPTION_KEYS on this server; nothing was saved.' },
   PAYMENT_PROVIDER_UNAVAILABLE: { status: 503, description: 'Stripe failed or did not answer in time; nothing was saved.' },
   STREAM_CAPACITY_REACHED: { status: 503, description: 'This server holds as many live streams as it can (STREAM_MAX_PER_PROCESS); retry after `Retry-After`, another server may take it.' },
   DEPENDENCY_UNAVAILABLE: { status: 503, description: 'A dependency checked by /health is down.' },

@@ -27,6 +27,9 @@ import { createWorkflow, PAYMENT_MOVES } from './modules/orders/workflow.js';
 import { cacheProfiles } from './modules/users/users.cache.js';
 import { createUsersRepository } from './modules/users/users.repository.js';
 import { createUserInfoFetcher, createUsersService } from './modules/users/users.service.js';
+import { createWebhooksRepository } from './modules/webhooks/webhooks.repository.js';
+import { type WebhooksOptions, createWebhooksService } from './modules/webhooks/webhooks.service.js';
+import { DEVELOPMENT_KEY, createSecretBox } from './modules/webhooks/secrets.js';
 import type { StorageCleanup } from './storage/cleanup.js';
 import { processDesignImage } from './storage/png.js';
 import type { Storage } from './storage/storage.js';
@@ -116,4 +119,25 @@ export function wireOrders(
     ratings: createRatingsService({ ratings: createRatingsRepository(db) }),
     moderation: createModerationService({ db, moderation: createModerationRepository(db), designCounts: designsRepository }),
   };
+}
+
+/** What a test or the worker may replace in the webhooks service (its clock, resolver, retry policy, owner notice). */
+export type WebhooksSeams = Partial<Pick<WebhooksOptions, 'resolve' | 'clock' | 'random' | 'post' | 'schedule' | 'retryWindowMs' | 'timeoutMs' | 'batchSize' | 'onDisabled'>>;
+
+/**
+ * Outgoing webhooks: the API manages subscriptions with it; the worker calls its enqueue(event, tx) for each
+ * outbox event and deliverDue() periodically. Development without WEBHOOK_ENCRYPTION_KEYS seals secrets with a
+ * public built-in key; staging and production without one answer 503 WEBHOOKS_NOT_CONFIGURED.
+ */
+export function wireWebhooks(config: Config, db: Database, deps: { log: WebhooksOptions['log'] } & WebhooksSeams) {
+  const { log, ...seams } = deps;
+  const keys = config.webhooks.encryptionKeys ?? (config.environment === 'development' ? [DEVELOPMENT_KEY] : undefined);
+  return createWebhooksService({
+    db,
+    webhooks: createWebhooksRepository(db),
+    secrets: keys ? createSecretBox(keys) : undefined,
+    strictUrls: config.environment !== 'development',
+    log,
+    ...seams,
+  });
 }

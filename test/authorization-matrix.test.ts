@@ -6,6 +6,8 @@ import { multipart, pngPart } from './support/multipart.js';
 import { type Operation, documentedOperations, fillPath } from './support/openapi.js';
 import { type Stage, advanceOrder, createOrder, png, put } from './support/orders.js';
 import { recordResults } from './support/results.js';
+import { randomUUID } from 'node:crypto';
+import { webhookDeliveries } from '../src/db/schema.js';
 
 /**
  * Who may do what (SPEC §2, and each route's description): every documented operation is called as
@@ -111,6 +113,25 @@ class World {
   sharedPublicDesign = () => this.once('public design', () => this.design('public'));
   sharedPrivateDesign = () => this.once('private design', () => this.design('private'));
   sharedUnassigned = () => this.once('unassigned', async () => this.unassignedOrder());
+
+  /** A webhook of the assigned technician's (T1), and one delivery of it. */
+  async webhook(): Promise<{ id: string; deliveryId: string }> {
+    const res = await this.ctx.app.inject({
+      method: 'POST',
+      url: '/api/v1/webhooks',
+      headers: this.users.assigned_tech.auth,
+      payload: { url: 'http://127.0.0.1:9/matrix', event_types: ['order.accepted'] },
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    const id = res.json().data.id as string;
+    const [delivery] = await this.ctx.database.handle.db
+      .insert(webhookDeliveries)
+      .values({ subscriptionId: id, eventId: randomUUID(), eventType: 'order.accepted', payload: {}, nextAttemptAt: null, retryUntil: new Date(), status: 'failed' })
+      .returning({ id: webhookDeliveries.id });
+    return { id, deliveryId: delivery!.id };
+  }
+
+  sharedWebhook = () => this.once('webhook', () => this.webhook());
 }
 
 const id = (value: string): Target => ({ params: { id: value } });
@@ -333,6 +354,30 @@ const ROWS: Row[] = [
   { op: 'GET /api/v1/users/me/ratings', on: 'my ratings', expect: [401, 403, 403, 200, 200], readOnly: true, target: async () => ({}) },
   { op: 'POST /api/v1/stream/tickets', on: 'my live stream', expect: SIGNED_IN(201), readOnly: true, target: async () => ({}) },
   { op: 'GET /api/v1/stream', on: 'my live stream', expect: SIGNED_IN(200), readOnly: true, stream: true, target: async () => ({}) },
+  // Webhooks belong to one technician (T1 here): customers 403, another technician 404 (not revealed).
+  {
+    op: 'POST /api/v1/webhooks',
+    on: 'a new webhook',
+    expect: [401, 403, 403, 201, 201],
+    readOnly: true,
+    target: async () => ({ body: { url: 'http://127.0.0.1:9/hook', event_types: ['order.shipped'] } }),
+  },
+  { op: 'GET /api/v1/webhooks', on: "T1's webhook", expect: [401, 403, 403, 200, 200], readOnly: true, sees: [false, false, false, true, false], target: async (w) => ({ listed: (await w.sharedWebhook()).id }) },
+  { op: 'GET /api/v1/webhooks/{id}', on: "T1's webhook", expect: [401, 403, 403, 200, 404], readOnly: true, target: async (w) => id((await w.sharedWebhook()).id) },
+  { op: 'PATCH /api/v1/webhooks/{id}', on: "T1's webhook", expect: [401, 403, 403, 200, 404], readOnly: true, target: async (w) => ({ ...id((await w.sharedWebhook()).id), body: { description: 'Matrix' } }) },
+  { op: 'DELETE /api/v1/webhooks/{id}', on: "T1's webhook", expect: [401, 403, 403, 204, 404], target: async (w) => id((await w.webhook()).id) },
+  { op: 'POST /api/v1/webhooks/{id}/rotate-secret', on: "T1's webhook", expect: [401, 403, 403, 200, 404], readOnly: true, target: async (w) => ({ ...id((await w.sharedWebhook()).id), body: {} }) },
+  { op: 'GET /api/v1/webhooks/{id}/deliveries', on: "T1's webhook", expect: [401, 403, 403, 200, 404], readOnly: true, target: async (w) => id((await w.sharedWebhook()).id) },
+  {
+    op: 'POST /api/v1/webhooks/{id}/deliveries/{deliveryId}/resend',
+    on: "a delivery of T1's webhook",
+    expect: [401, 403, 403, 202, 404],
+    readOnly: true,
+    target: async (w) => {
+      const hook = await w.sharedWebhook();
+      return { params: { id: hook.id, deliveryId: hook.deliveryId } };
+    },
+  },
   {
     op: 'GET /api/v1/files/{key}',
     on: "a signed link to A's image",

@@ -9,7 +9,7 @@ import type { Notice } from '../src/modules/notifications/events.js';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { type TestDatabase, createTestDatabase, usingPostgres } from './support/database.js';
 import { FakeAuth0 } from './support/fake-auth0.js';
-import { startTlsRedis } from './support/tls-redis.js';
+import { startTlsRedis } from './support/private-redis.js';
 
 /**
  * The live stream over real HTTP (app.listen on port 0, fetch reading the body as it comes): what is published

@@ -7,6 +7,7 @@ import { COMMENT_MAX_LENGTH } from '../modules/comments/comments.domain.js';
 import { MESSAGE_MAX_LENGTH } from '../modules/messages/messages.domain.js';
 import { CHECKOUT_STATUSES, LENGTHS, OPEN_STATUSES, ORDER_STATUSES, PAYMENT_METHODS, PAYMENT_STATUSES, SHAPES } from '../modules/orders/orders.domain.js';
 import { ROLES, type ShippingAddress } from '../modules/users/users.domain.js';
+import { DELIVERY_STATUSES, DISABLED_REASONS } from '../modules/webhooks/webhooks.domain.js';
 
 const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
 
@@ -568,4 +569,82 @@ export const streamTickets = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [index('stream_tickets_expires_at_idx').on(t.expiresAt), index('stream_tickets_user_id_idx').on(t.userId)],
+);
+
+/**
+ * Outgoing webhook subscriptions of technicians (issue 16). The signing secret is stored encrypted
+ * (webhooks/secrets.ts), because the API must sign with it; during a rotation's grace period the previous one
+ * signs too.
+ */
+export const webhookSubscriptions = pgTable(
+  'webhook_subscriptions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id),
+    url: text('url').notNull(),
+    description: text('description'),
+    eventTypes: text('event_types').array().notNull(),
+    enabled: boolean('enabled').notNull().default(true),
+    disabledReason: text('disabled_reason', { enum: DISABLED_REASONS }),
+    disabledAt: timestamp('disabled_at', { withTimezone: true, mode: 'date' }),
+    secret: text('secret').notNull(),
+    previousSecret: text('previous_secret'),
+    previousSecretExpiresAt: timestamp('previous_secret_expires_at', { withTimezone: true, mode: 'date' }),
+    /** The first failed attempt since the last success; a whole retry window of failure disables the subscription. */
+    failingSince: timestamp('failing_since', { withTimezone: true, mode: 'date' }),
+    ...timestamps,
+  },
+  (t) => [
+    index('webhook_subscriptions_owner_id_idx').on(t.ownerId, t.createdAt),
+    check('webhook_subscriptions_disabled_reason_check', sql`${t.disabledReason} is null or ${t.disabledReason} in (${inList(DISABLED_REASONS)})`),
+  ],
+);
+
+/** One event for one subscription: sent until the receiver answers 2xx or the retry window closes. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    subscriptionId: uuid('subscription_id')
+      .notNull()
+      .references(() => webhookSubscriptions.id, { onDelete: 'cascade' }),
+    /** The outbox event's id, sent as webhook-id: the receiver's key for de-duplication. */
+    eventId: text('event_id').notNull(),
+    eventType: text('event_type').notNull(),
+    /** The exact JSON body signed and sent ({ type, timestamp, data }). */
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    status: text('status', { enum: DELIVERY_STATUSES }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    /** When a worker may next try it; while one holds it, the end of its lease. Null once delivered or failed. */
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }),
+    /** The end of the retry window (creation or re-send + 24 h). */
+    retryUntil: timestamp('retry_until', { withTimezone: true, mode: 'date' }).notNull(),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true, mode: 'date' }),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('webhook_deliveries_subscription_id_event_id_key').on(t.subscriptionId, t.eventId),
+    index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    index('webhook_deliveries_subscription_id_created_at_idx').on(t.subscriptionId, t.createdAt),
+    check('webhook_deliveries_status_check', sql`${t.status} in (${inList(DELIVERY_STATUSES)})`),
+  ],
+);
+
+/** Every HTTP attempt of a delivery, as its owner sees it in the delivery log. */
+export const webhookAttempts = pgTable(
+  'webhook_attempts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    deliveryId: uuid('delivery_id')
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: 'cascade' }),
+    attemptedAt: timestamp('attempted_at', { withTimezone: true, mode: 'date' }).notNull(),
+    /** Null when no answer came (refused address, connection error, timeout). */
+    statusCode: integer('status_code'),
+    durationMs: integer('duration_ms').notNull(),
+    error: text('error'),
+  },
+  (t) => [index('webhook_attempts_delivery_id_idx').on(t.deliveryId, t.attemptedAt)],
 );

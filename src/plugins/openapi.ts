@@ -99,6 +99,7 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
         { name: 'comments', description: 'Comments on public designs' },
         { name: 'moderation', description: 'Reports on designs and comments, and the technicians’ moderation queue' },
         { name: 'live', description: 'My notifications as they happen (Server-Sent Events)' },
+        { name: 'webhooks', description: 'Outgoing webhooks (Standard Webhooks) for technicians’ integrations, and their delivery log' },
         { name: 'files', description: 'Signed image links (embedded storage only)' },
         { name: 'development', description: 'Development-only token issuer' },
       ],
