@@ -37,6 +37,7 @@ export const ERRORS = {
   DESIGN_NOT_FOUND: { status: 404, description: 'No such design among those you can see.' },
   COMMENT_NOT_FOUND: { status: 404, description: 'No such comment among those you can see or act on.' },
   REPORT_NOT_FOUND: { status: 404, description: 'No such report.' },
+  NOTIFICATION_NOT_FOUND: { status: 404, description: 'No such notification among yours.' },
   FILE_NOT_FOUND: { status: 404, description: 'The image no longer exists.' },
   // 408, 409, 413, 415, 422, 429, 431
   REQUEST_TIMEOUT: { status: 408, description: 'The request took too long to arrive.' },
