@@ -109,6 +109,18 @@ class World {
   sharedPublicDesign = () => this.once('public design', () => this.design('public'));
   sharedPrivateDesign = () => this.once('private design', () => this.design('private'));
   sharedUnassigned = () => this.once('unassigned', async () => this.unassignedOrder());
+  /** One of A's in-app notifications (the assignment of A's order), once the in-process worker has written it. */
+  sharedNotification = () =>
+    this.once('notification', async () => {
+      await this.sharedOrder();
+      for (let i = 0; i < 150; i++) {
+        const res = await this.ctx.app.inject({ method: 'GET', url: '/api/v1/notifications', headers: this.users.owner.auth });
+        const first = res.json().data[0] as { id: string } | undefined;
+        if (first) return first.id;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('no notification for A within 15 s');
+    });
 }
 
 const id = (value: string): Target => ({ params: { id: value } });
@@ -324,6 +336,23 @@ const ROWS: Row[] = [
   },
   { op: 'PUT /api/v1/orders/{id}/rating', on: "A's order under review", expect: [401, 422, 404, 403, 403], readOnly: true, target: async (w) => ({ ...id((await w.sharedOrder()).id), body: { stars: 5 } }) },
   { op: 'GET /api/v1/users/me/ratings', on: 'my ratings', expect: [401, 403, 403, 200, 200], readOnly: true, target: async () => ({}) },
+  { op: 'GET /api/v1/notifications', on: 'my notifications', expect: SIGNED_IN(200), readOnly: true, target: async () => ({ query: 'unread=true' }) },
+  {
+    op: 'PUT /api/v1/notifications/{id}/read',
+    on: "A's notification",
+    expect: [401, 200, 404, 404, 404],
+    readOnly: true,
+    target: async (w) => id(await w.sharedNotification()),
+  },
+  { op: 'POST /api/v1/notifications/read-all', on: 'my notifications', expect: SIGNED_IN(200), readOnly: true, target: async () => ({ body: {} }) },
+  { op: 'GET /api/v1/users/me/notifications', on: 'my preferences', expect: SIGNED_IN(200), readOnly: true, target: async () => ({}) },
+  {
+    op: 'PUT /api/v1/users/me/notifications',
+    on: 'my preferences',
+    expect: SIGNED_IN(200),
+    readOnly: true,
+    target: async () => ({ body: { email: { gallery: true } } }),
+  },
   {
     op: 'GET /api/v1/files/{key}',
     on: "a signed link to A's image",

@@ -306,7 +306,7 @@ describe('notifications', () => {
   });
 
   it('documents the routes', async () => {
-    const doc = ctx.app.swagger() as { paths: Record<string, Record<string, { operationId: string }>> };
+    const doc = ctx.app.swagger() as unknown as { paths: Record<string, Record<string, { operationId: string }>> };
     assert.equal(doc.paths['/api/v1/notifications']!.get!.operationId, 'listNotifications');
     assert.equal(doc.paths['/api/v1/notifications/{id}/read']!.put!.operationId, 'markNotificationRead');
     assert.equal(doc.paths['/api/v1/notifications/read-all']!.post!.operationId, 'markAllNotificationsRead');
