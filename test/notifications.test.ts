@@ -45,6 +45,9 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined | fal
 function channels(d: Delivered) {
   return {
     email: async (notice: Notice, to: { email: string; name: string }, category: Category | null) => {
+      // A mailer's refusal of the recipient (550): not worth retrying.
+      if (notice.body.endsWith('undeliverable')) throw Object.assign(new Error('550 no such recipient'), { retryable: false });
+      if (notice.body.endsWith('always failing')) throw new Error('SMTP server down');
       d.email.push({ notice, to, category });
     },
     live: async (notice: Notice) => {
@@ -241,6 +244,28 @@ describe('notifications', () => {
     assert.equal(d.liveDone.get(n.id), 1, 'delivered once');
     const count = await rows<{ n: number }>(ctx.database.handle.db, `select count(*)::int as n from notifications where event_id = '${n.event_id}'`);
     assert.equal(count[0]!.n, 1);
+  });
+
+  it('dead-letters a job after its retries, or at once when the channel says retrying is pointless, with a log line', async () => {
+    const order = await createOrder(ctx, ana, { description: 'Dead letters' });
+    assert.equal((await post(ctx, ana, `/api/v1/orders/${order.id}/messages`, { text: 'undeliverable' })).statusCode, 201);
+    assert.equal((await post(ctx, ana, `/api/v1/orders/${order.id}/messages`, { text: 'always failing' })).statusCode, 201);
+    const dead = async (text: string) => {
+      const found = await rows<{ n: number }>(
+        ctx.database.handle.db,
+        `select count(*)::int as n from pgboss.job where name = 'notify-dead' and data->'notice'->>'body' like '%${text}'`,
+      );
+      return found[0]!.n === 1;
+    };
+    await waitFor('the permanent failure in the dead-letter queue', () => dead('undeliverable'));
+    // Three retries at 1–2 s, 2–4 s and 4–8 s.
+    await waitFor('the exhausted job in the dead-letter queue', () => dead('always failing'), 40_000);
+    const lines = ctx.logs.filter((l) => l.msg === 'notification job dead-lettered to notify-dead' && l.queue === 'notify-email');
+    assert.equal(lines.length, 2, 'one line per dead letter');
+    const retried = ctx.logs.filter((l) => l.msg === 'notification job failed; it will be retried with backoff' && l.queue === 'notify-email');
+    assert.equal(retried.length, 3, 'one line per retry of the failing job, none for the permanent failure');
+    // In-app is unaffected.
+    await notified(ctx, tech, 'message.created', (x) => x.body.endsWith('undeliverable'));
   });
 
   it('processes the same event twice into one notification and one delivery per channel', async () => {
