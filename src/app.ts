@@ -48,7 +48,17 @@ import { filesRoutes } from './storage/files.routes.js';
 import { createStorageCleanup } from './storage/cleanup.js';
 import { createStorage, isLocal, storageCheck } from './storage/index.js';
 import type { Storage } from './storage/storage.js';
-import { type WebhooksSeams, wireIdentity, wireOrders, wireWebhooks } from './wiring.js';
+import { type NotificationsWiring, type WebhooksSeams, wireIdentity, wireNotifications, wireOrders, wireWebhooks, wireWorker } from './wiring.js';
+import type { Channels } from './modules/notifications/notifications.domain.js';
+import { notificationsRoutes } from './modules/notifications/notifications.routes.js';
+import type { NotificationWorker } from './modules/notifications/notifications.worker.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The queue and, when WORKER_IN_PROCESS, the notification worker running in this process (tests stop and start it). */
+    notifications: { wiring: NotificationsWiring; worker: NotificationWorker | null };
+  }
+}
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -69,6 +79,8 @@ export interface AppOverrides {
   jwks?: Pick<RemoteJwksOptions, 'cooldownMs' | 'maxAgeMs' | 'timeoutMs' | 'retryAfterFailureMs'>;
   /** Where the Stripe SDK sends its calls, and its timeout (tests point it at a local fake). */
   stripe?: Partial<StripeEndpoint>;
+  /** Delivery hooks of the in-process notification worker (email, live stream, webhooks); in-app only when absent. */
+  channels?: Channels;
   /** The webhooks service's name resolution and clock (tests check URLs against a fake DNS). */
   webhooks?: WebhooksSeams;
   /** What a resuming live stream reads (modules/live); nothing until the notifications table is wired in. */
@@ -148,7 +160,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   const ownsDatabase = !overrides.database;
   const database = overrides.database ?? (await createDatabase(config, app.log));
+  // Stopped before the database closes, in this order: the worker, then the queue (both use the database).
+  const beforeDatabaseCloses: Array<() => Promise<void>> = [];
   app.addHook('onClose', async () => {
+    for (const stop of beforeDatabaseCloses) await stop().catch((err: unknown) => app.log.error({ err }, 'error while stopping the notification worker'));
     if (ownsDatabase) await database.close();
   });
   if (config.environment === 'development' && !overrides.skipMigrations) {
@@ -176,7 +191,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const verifier = createVerifier({ issuer, audience: config.auth0.audience, roleClaim: config.auth0.roleClaim, jwks });
 
   const db = database.db;
-  const identity = wireIdentity(config, db, { log: app.log, fetch: fetchImpl });
+  // The job queue must be up before the first event is recorded: in development at once (PGlite has one session,
+  // which a start-up inside a request's transaction would wait for), in deployed processes in the background like
+  // the database itself, and on the first event at the latest.
+  const notifications = wireNotifications(config, database, { log: app.log, supervise: config.worker.inProcess });
+  if (config.environment === 'development' || database.kind === 'pglite') await notifications.ready();
+  else notifications.ready().catch((err: unknown) => app.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'job queue did not start; retried on the first event'));
+  const identity = wireIdentity(config, db, { log: app.log, fetch: fetchImpl, notify: notifications.notify });
 
   const storage = overrides.storage ?? (await createStorage(config));
   const cleanup = createStorageCleanup({ db, storage, log: app.log, intervalMs: config.storageCleanupIntervalMs });
@@ -190,7 +211,21 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       })
     : primaryReader(db);
   app.addHook('onClose', () => reader.close());
-  const services = wireOrders(config, db, { storage, cleanup, users: identity.usersRepository, reader, log: app.log, stripeEndpoint: overrides.stripe });
+  const services = wireOrders(config, db, {
+    storage,
+    cleanup,
+    users: identity.usersRepository,
+    reader,
+    log: app.log,
+    stripeEndpoint: overrides.stripe,
+    notify: notifications.notify,
+  });
+  const worker = config.worker.inProcess
+    ? wireWorker(config, db, { notifications, identity, orders: services, channels: overrides.channels ?? {}, log: app.log })
+    : null;
+  if (worker) await worker.start();
+  beforeDatabaseCloses.push(async () => worker?.stop(), () => notifications.stop(config.shutdownTimeoutMs));
+  app.decorate('notifications', { wiring: notifications, worker });
 
   // The live stream (GET /api/v1/stream): tickets in the database, the bus between processes, this process's streams.
   const tickets = createTickets({ live: createLiveRepository(db), users: identity.usersRepository, ttlS: config.stream.ticketTtlS });
@@ -229,7 +264,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     follower: config.database.readUrl ? () => reader.state() : undefined,
   });
   if (devIssuer) await app.register(devIssuerRoutes, { issuer: devIssuer });
-  await app.register(usersRoutes, { users: identity.users });
+  await app.register(usersRoutes, { users: identity.users, unreadNotifications: notifications.notifications.unreadCount });
+  await app.register(notificationsRoutes, { notifications: notifications.notifications });
   await app.register(invitationsRoutes, { invitations: identity.invitations });
   await app.register(ordersRoutes, { orders: services.orders, maxUploadBytes: config.maxUploadSizeMb * 1024 * 1024 });
   await app.register(paymentsRoutes, { payments: services.payments });

@@ -4,7 +4,7 @@ import { createDatabase } from './db/client.js';
 import { explainDatabaseError } from './db/errors.js';
 import { runMigrationsDirect } from './db/migrate.js';
 import { AppError } from './errors.js';
-import { wireIdentity } from './wiring.js';
+import { wireIdentity, wireNotifications } from './wiring.js';
 
 const USAGE = `Usage:
   node dist/cli.js migrate                                   apply pending database migrations
@@ -17,6 +17,7 @@ class UsageError extends Error {}
 
 /** JSON lines on stderr, so stdout carries only the command's result. */
 const log = {
+  info: (obj: object, msg: string) => console.error(JSON.stringify({ level: 'info', msg, ...obj })),
   warn: (obj: object, msg: string) => console.error(JSON.stringify({ level: 'warn', msg, ...obj })),
   error: (obj: object, msg: string) => console.error(JSON.stringify({ level: 'error', msg, ...obj })),
 };
@@ -52,9 +53,16 @@ const commands: Record<string, Command> = {
     try {
       // Like the server: development databases are migrated on first use; deployed ones by the release phase.
       if (config.environment === 'development') await runMigrationsDirect(config, database);
-      const { invitations } = wireIdentity(config, database.db, { log });
-      const { invitation } = await invitations.invite({ email, name }, null);
-      console.log(JSON.stringify({ level: 'info', msg: 'technician invited: send them ticket_url to set a password', invitation }));
+      // The invitation's technician.invited event goes to the outbox like the API's, for the worker to email.
+      const notifications = wireNotifications(config, database, { log, supervise: false });
+      try {
+        await notifications.ready();
+        const { invitations } = wireIdentity(config, database.db, { log, notify: notifications.notify });
+        const { invitation } = await invitations.invite({ email, name }, null);
+        console.log(JSON.stringify({ level: 'info', msg: 'technician invited: send them ticket_url to set a password', invitation }));
+      } finally {
+        await notifications.stop(5000);
+      }
     } finally {
       await database.close();
     }

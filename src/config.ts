@@ -98,6 +98,19 @@ export interface Config {
   requestTimeoutMs: number;
   /** How often objects left by orders that were never created are swept from the store. */
   storageCleanupIntervalMs: number;
+  /** The notification worker (pg-boss, modules/notifications). */
+  worker: {
+    /** WORKER_IN_PROCESS: the web process runs the worker too (development); else the Procfile's `worker` dyno does. */
+    inProcess: boolean;
+    pollIntervalS: number;
+    batchSize: number;
+    /** Retries after the first attempt, before the dead-letter queue. */
+    retryLimit: number;
+    retryDelayS: number;
+    retryDelayMaxS: number;
+    /** A job active longer than this (its worker was killed) is retried. */
+    jobTimeoutS: number;
+  };
   webhooks: {
     /**
      * WEBHOOK_ENCRYPTION_KEYS: 32-byte keys (base64 or hex, comma-separated) sealing webhook signing secrets at
@@ -145,7 +158,7 @@ export class ConfigError extends Error {
  * phase) or `cli` (`cli.js invite-technician`). Each needs only what it uses, so a release dyno never needs
  * PORT, and a migration never needs S3 or Auth0.
  */
-export type ProcessKind = 'web' | 'release' | 'cli';
+export type ProcessKind = 'web' | 'release' | 'cli' | 'worker';
 
 /** Variables each process refuses to run without in staging and production. */
 export const REQUIRED_BY_PROCESS = {
@@ -166,6 +179,7 @@ export const REQUIRED_BY_PROCESS = {
     'ENVIRONMENT',
   ],
   release: ['DATABASE_URL', 'ENVIRONMENT'],
+  worker: ['DATABASE_URL', 'ENVIRONMENT'],
   cli: ['DATABASE_URL', 'AUTH0_DOMAIN', 'AUTH0_CLIENT_ID', 'AUTH0_CLIENT_SECRET', 'ENVIRONMENT'],
 } as const satisfies Record<ProcessKind, readonly string[]>;
 
@@ -490,6 +504,15 @@ export function loadConfig(env: Env = process.env, kind: ProcessKind = 'web'): C
       ticketTtlS: int('STREAM_TICKET_TTL_S', 30, 1, 60),
     },
     webhooks: { encryptionKeys: 'keys' in webhookKeys ? webhookKeys.keys : undefined },
+    worker: {
+      inProcess: bool('WORKER_IN_PROCESS', !deployed),
+      pollIntervalS: int('WORKER_POLL_INTERVAL_MS', 1000, 500, 60_000) / 1000,
+      batchSize: int('WORKER_BATCH_SIZE', 20, 1, 500),
+      retryLimit: int('WORKER_RETRY_LIMIT', 8, 0, 100),
+      retryDelayS: int('WORKER_RETRY_DELAY_S', 5, 1, 3600),
+      retryDelayMaxS: int('WORKER_RETRY_DELAY_MAX_S', 3600, 1, 86_400),
+      jobTimeoutS: int('WORKER_JOB_TIMEOUT_S', 120, 10, 3600),
+    },
   };
 
   if (problems.length > 0) throw new ConfigError(problems);

@@ -40,6 +40,7 @@ export const ERRORS = {
   WEBHOOK_NOT_FOUND: { status: 404, description: 'No such webhook among yours.' },
   WEBHOOK_DELIVERY_NOT_FOUND: { status: 404, description: 'No such delivery of this webhook.' },
   REPORT_NOT_FOUND: { status: 404, description: 'No such report.' },
+  NOTIFICATION_NOT_FOUND: { status: 404, description: 'No such notification among yours.' },
   FILE_NOT_FOUND: { status: 404, description: 'The image no longer exists.' },
   // 408, 409, 413, 415, 422, 429, 431
   REQUEST_TIMEOUT: { status: 408, description: 'The request took too long to arrive.' },

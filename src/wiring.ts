@@ -1,7 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { type AdminLogger, createIdentityAdmin } from './auth/management.js';
 import { type Config, issuerUrl } from './config.js';
-import type { Database } from './db/client.js';
+import type { PgBoss } from 'pg-boss';
+import type { Database, DatabaseHandle } from './db/client.js';
 import { type Reader, primaryReader } from './db/reader.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { createCommentsService } from './modules/comments/comments.service.js';
@@ -20,6 +21,12 @@ import { createRatingsRepository } from './modules/ratings/ratings.repository.js
 import { createRatingsService } from './modules/ratings/ratings.service.js';
 import { createOrdersRepository } from './modules/orders/orders.repository.js';
 import { createOrdersService } from './modules/orders/orders.service.js';
+import type { Channels } from './modules/notifications/notifications.domain.js';
+import { createNotificationsRepository } from './modules/notifications/notifications.repository.js';
+import { createNotificationsService } from './modules/notifications/notifications.service.js';
+import { type WorkerLogger, createNotificationWorker } from './modules/notifications/notifications.worker.js';
+import { type Notify, createOutbox, outboxForWorkflow } from './modules/notifications/outbox.js';
+import { createBoss, ensureQueues } from './modules/notifications/queue.js';
 import { createPaymentsRepository } from './modules/payments/payments.repository.js';
 import { createPaymentsService } from './modules/payments/payments.service.js';
 import { type StripeEndpoint, createStripe } from './modules/payments/stripe.js';
@@ -39,12 +46,76 @@ import type { Storage } from './storage/storage.js';
  * command-line tool (cli.ts) share, so both run the same code paths.
  */
 
+/**
+ * Notifications (issue 16): the job queue on the application's database, the outbox every service records its
+ * events into, and the in-app API's service. `supervise`: this process runs pg-boss's maintenance (the worker does).
+ */
+export function wireNotifications(config: Config, handle: DatabaseHandle, deps: { log: WorkerLogger; supervise: boolean }) {
+  const repo = createNotificationsRepository(handle.db);
+  const boss = createBoss(handle, { supervise: deps.supervise });
+  boss.on('error', (err: Error) => deps.log.error({ err: { message: err.message } }, 'job queue error'));
+  let started: Promise<PgBoss> | undefined;
+  /** Starts the queue once (retried on the next call after a failure); sending needs it started. */
+  const ready = () =>
+    (started ??= (async () => {
+      await boss.start();
+      await ensureQueues(boss, config.worker);
+      return boss;
+    })().catch((err: unknown) => {
+      started = undefined;
+      throw err;
+    }));
+  const outbox = createOutbox({ repo, boss: ready });
+  return {
+    repo,
+    boss,
+    ready,
+    notify: outbox.record as Notify,
+    notifications: createNotificationsService({ repo }),
+    /** Stops the queue (after any worker on it): jobs in hand finish within `timeoutMs`. */
+    async stop(timeoutMs: number) {
+      if (!started) return;
+      await started.catch(() => undefined);
+      await boss.stop({ close: false, graceful: true, timeout: timeoutMs });
+    },
+  };
+}
+
+export type NotificationsWiring = ReturnType<typeof wireNotifications>;
+
+/** The notification worker over the same repositories the API uses; `channels` are the delivery hooks plugged in. */
+export function wireWorker(
+  config: Config,
+  db: Database,
+  deps: {
+    notifications: NotificationsWiring;
+    identity: ReturnType<typeof wireIdentity>;
+    orders: ReturnType<typeof wireOrders>;
+    channels: Channels;
+    log: WorkerLogger;
+  },
+) {
+  return createNotificationWorker({
+    db,
+    boss: deps.notifications.boss,
+    repo: deps.notifications.repo,
+    orders: deps.orders.repositories.orders,
+    designs: deps.orders.repositories.designs,
+    users: deps.identity.usersRepository,
+    invitations: deps.identity.invitationsRepository,
+    channels: deps.channels,
+    log: deps.log,
+    settings: { pollIntervalS: config.worker.pollIntervalS, batchSize: config.worker.batchSize },
+  });
+}
+
 /** People: profiles and technician invitations. Needs neither image storage nor anything only the web process has. */
-export function wireIdentity(config: Config, db: Database, deps: { log: AdminLogger; fetch?: typeof globalThis.fetch }) {
+export function wireIdentity(config: Config, db: Database, deps: { log: AdminLogger; fetch?: typeof globalThis.fetch; notify?: Notify }) {
   const usersRepository = cacheProfiles(createUsersRepository(db));
   const invitationsRepository = createInvitationsRepository(db);
   return {
     usersRepository,
+    invitationsRepository,
     users: createUsersService({
       db,
       users: usersRepository,
@@ -56,6 +127,7 @@ export function wireIdentity(config: Config, db: Database, deps: { log: AdminLog
       invitations: invitationsRepository,
       users: usersRepository,
       identity: createIdentityAdmin(config, { fetch: deps.fetch, log: deps.log }),
+      notify: deps.notify,
     }),
   };
 }
@@ -73,6 +145,8 @@ export function wireOrders(
     stripeEndpoint?: Partial<StripeEndpoint>;
     /** Where anonymous gallery and comment reads go (db/reader.ts); the primary when absent. */
     reader?: Reader;
+    /** The notifications outbox: every event worth telling is recorded in its change's transaction. */
+    notify?: Notify;
   },
 ) {
   const ordersRepository = createOrdersRepository(db);
@@ -84,6 +158,7 @@ export function wireOrders(
   }));
   const workflow = createWorkflow({ db, orders: ordersRepository });
   workflow.subscribe(lineageCounter(designsRepository), PAYMENT_MOVES);
+  if (deps.notify) workflow.subscribe(outboxForWorkflow(deps.notify));
   const orders = createOrdersService({
     db,
     orders: ordersRepository,
@@ -95,6 +170,7 @@ export function wireOrders(
     processImage: processDesignImage,
     pricing: { basePriceCents: config.basePriceCents, currency: config.currency },
     turnaroundBusinessDays: config.turnaroundBusinessDays,
+    notify: deps.notify,
   });
   const designs = createDesignsService({ db, designs: designsRepository, storage: deps.storage, anonymous });
   const payments = createPaymentsService({
@@ -109,13 +185,14 @@ export function wireOrders(
     log: deps.log,
   });
   return {
+    repositories: { orders: ordersRepository, designs: designsRepository },
     workflow,
     orders,
     payments,
-    messages: createMessagesService({ db, messages: createMessagesRepository(db), orders }),
+    messages: createMessagesService({ db, messages: createMessagesRepository(db), orders, notify: deps.notify }),
     threads: createThreadsService({ threads: createThreadsRepository(db), orders }),
     designs,
-    comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository, anonymous }),
+    comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository, anonymous, notify: deps.notify }),
     ratings: createRatingsService({ ratings: createRatingsRepository(db) }),
     moderation: createModerationService({ db, moderation: createModerationRepository(db), designCounts: designsRepository }),
   };

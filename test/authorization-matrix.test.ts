@@ -132,6 +132,19 @@ class World {
   }
 
   sharedWebhook = () => this.once('webhook', () => this.webhook());
+
+  /** One of A's in-app notifications (the assignment of A's order), once the in-process worker has written it. */
+  sharedNotification = () =>
+    this.once('notification', async () => {
+      await this.sharedOrder();
+      for (let i = 0; i < 150; i++) {
+        const res = await this.ctx.app.inject({ method: 'GET', url: '/api/v1/notifications', headers: this.users.owner.auth });
+        const first = res.json().data[0] as { id: string } | undefined;
+        if (first) return first.id;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('no notification for A within 15 s');
+    });
 }
 
 const id = (value: string): Target => ({ params: { id: value } });
@@ -377,6 +390,23 @@ const ROWS: Row[] = [
       const hook = await w.sharedWebhook();
       return { params: { id: hook.id, deliveryId: hook.deliveryId } };
     },
+  },
+  { op: 'GET /api/v1/notifications', on: 'my notifications', expect: SIGNED_IN(200), readOnly: true, target: async () => ({ query: 'unread=true' }) },
+  {
+    op: 'PUT /api/v1/notifications/{id}/read',
+    on: "A's notification",
+    expect: [401, 200, 404, 404, 404],
+    readOnly: true,
+    target: async (w) => id(await w.sharedNotification()),
+  },
+  { op: 'POST /api/v1/notifications/read-all', on: 'my notifications', expect: SIGNED_IN(200), readOnly: true, target: async () => ({ body: {} }) },
+  { op: 'GET /api/v1/users/me/notifications', on: 'my preferences', expect: SIGNED_IN(200), readOnly: true, target: async () => ({}) },
+  {
+    op: 'PUT /api/v1/users/me/notifications',
+    on: 'my preferences',
+    expect: SIGNED_IN(200),
+    readOnly: true,
+    target: async () => ({ body: { email: { gallery: true } } }),
   },
   {
     op: 'GET /api/v1/files/{key}',

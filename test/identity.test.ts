@@ -7,7 +7,7 @@ import { eq } from '../src/db/orm.js';
 import { SignJWT, decodeJwt, exportSPKI, importJWK } from 'jose';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createPglite } from '../src/db/client.js';
-import { invitations, users } from '../src/db/schema.js';
+import { invitations, outboxEvents, users } from '../src/db/schema.js';
 import { DEPLOYED_ENV, type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { type TestDatabase, createTestDatabase, usingPostgres } from './support/database.js';
 import { FAKE_CLIENT_SECRET, FAKE_CONNECTION, FakeAuth0, TEST_AUDIENCE } from './support/fake-auth0.js';
@@ -770,6 +770,9 @@ describe('identity: invite-technician command', () => {
       assert.equal(rows[0]!.id, printed.invitation.id);
       assert.equal(rows[0]!.invitedById, null);
       assert.equal(rows[0]!.auth0UserId, created?.user_id);
+      // Told like an invitation through the API: its event in the outbox, for the worker to email.
+      const events = await handle.db.select().from(outboxEvents).where(eq(outboxEvents.type, 'technician.invited'));
+      assert.deepEqual(events.map((e) => e.data.invitation_id), [rows[0]!.id]);
     } finally {
       if (!database) await handle.close();
     }

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { drizzlePg, migratePg, pgliteMigrator } from './orm.js';
 import type { Config } from '../config.js';
+import { migrateQueue } from '../modules/notifications/queue.js';
 import { type DatabaseHandle, createPostgres } from './client.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url));
@@ -9,10 +10,19 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.me
 const MIGRATION_LOCK_KEY = 727_001_2024;
 
 /**
- * Applies pending migrations. On Postgres, a session advisory lock serialises concurrent runs
- * (several dynos or release phases starting together); the loser waits and then finds nothing to do.
+ * Applies pending migrations: the application's, then the job queue's own schema (pg-boss, `pgboss`), which
+ * pg-boss installs and upgrades itself under its own lock.
  */
 export async function runMigrations(handle: DatabaseHandle): Promise<void> {
+  await runAppMigrations(handle);
+  await migrateQueue(handle);
+}
+
+/**
+ * On Postgres, a session advisory lock serialises concurrent runs (several dynos or release phases
+ * starting together); the loser waits and then finds nothing to do.
+ */
+async function runAppMigrations(handle: DatabaseHandle): Promise<void> {
   if (handle.kind === 'pglite') {
     const { migrate: migratePglite } = pgliteMigrator();
     await migratePglite(handle.db as never, { migrationsFolder: MIGRATIONS_FOLDER });

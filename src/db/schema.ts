@@ -8,6 +8,7 @@ import { MESSAGE_MAX_LENGTH } from '../modules/messages/messages.domain.js';
 import { CHECKOUT_STATUSES, LENGTHS, OPEN_STATUSES, ORDER_STATUSES, PAYMENT_METHODS, PAYMENT_STATUSES, SHAPES } from '../modules/orders/orders.domain.js';
 import { ROLES, type ShippingAddress } from '../modules/users/users.domain.js';
 import { DELIVERY_STATUSES, DISABLED_REASONS } from '../modules/webhooks/webhooks.domain.js';
+import { CATEGORIES, EVENT_TYPES } from '../modules/notifications/events.js';
 
 const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
 
@@ -647,4 +648,72 @@ export const webhookAttempts = pgTable(
     error: text('error'),
   },
   (t) => [index('webhook_attempts_delivery_id_idx').on(t.deliveryId, t.attemptedAt)],
+);
+
+/**
+ * The notifications outbox (issue 16): one row per thing worth telling, written in the transaction of the change
+ * itself; the worker's fan-out job for it is enqueued in the same transaction (modules/notifications/outbox.ts).
+ * References are plain values, not foreign keys: an event is a record of what happened, and the insert on the
+ * request path stays one index write.
+ */
+export const outboxEvents = pgTable(
+  'outbox_events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    type: text('type', { enum: EVENT_TYPES }).notNull(),
+    occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    actorId: uuid('actor_id'),
+    orderId: uuid('order_id'),
+    designId: uuid('design_id'),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+  },
+  (t) => [check('outbox_events_type_check', sql`${t.type} in (${inList(EVENT_TYPES)})`)],
+);
+
+/** What one person was told about one event (in-app); one per (event, recipient), so a re-delivered event adds nothing. */
+export const notifications = pgTable(
+  'notifications',
+  {
+    id: uuid('id').primaryKey(),
+    eventId: uuid('event_id')
+      .notNull()
+      .references(() => outboxEvents.id),
+    recipientId: uuid('recipient_id')
+      .notNull()
+      .references(() => users.id),
+    type: text('type', { enum: EVENT_TYPES }).notNull(),
+    title: text('title').notNull(),
+    body: text('body').notNull(),
+    link: text('link').notNull(),
+    /** The order's facts as they were told (Notice.order), or null. */
+    orderFacts: jsonb('order_facts').$type<Record<string, unknown>>(),
+    readAt: timestamp('read_at', { withTimezone: true, mode: 'date' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('notifications_event_id_recipient_id_key').on(t.eventId, t.recipientId),
+    // The list (unread first, then newest) and the unread count, per recipient.
+    index('notifications_recipient_id_created_at_idx').on(t.recipientId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    index('notifications_unread_recipient_id_created_at_idx')
+      .on(t.recipientId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+      .where(sql`${t.readAt} is null`),
+    check('notifications_type_check', sql`${t.type} in (${inList(EVENT_TYPES)})`),
+  ],
+);
+
+/** Email switched off for one category (CATEGORIES); no row means on. In-app is always on. */
+export const notificationPreferences = pgTable(
+  'notification_preferences',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id),
+    category: text('category', { enum: CATEGORIES }).notNull(),
+    email: boolean('email').notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    primaryKey({ name: 'notification_preferences_pkey', columns: [t.userId, t.category] }),
+    check('notification_preferences_category_check', sql`${t.category} in (${inList(CATEGORIES)})`),
+  ],
 );

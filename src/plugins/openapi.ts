@@ -94,6 +94,7 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string; serv
         { name: 'users', description: 'My profile' },
         { name: 'orders', description: 'Orders, review, production and payment' },
         { name: 'messages', description: 'Conversation on an order' },
+        { name: 'notifications', description: 'My in-app notifications (email preferences are under users)' },
         { name: 'payments', description: 'Stripe Checkout: the webhook Stripe calls' },
         { name: 'designs', description: 'The public gallery' },
         { name: 'comments', description: 'Comments on public designs' },

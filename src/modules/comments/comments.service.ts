@@ -3,6 +3,7 @@ import type { Routed } from '../../db/reader.js';
 import { fail, validationError } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import type { DesignsService } from '../designs/designs.service.js';
+import type { Notify } from '../notifications/outbox.js';
 import type { UserRow } from '../users/users.repository.js';
 import type { CommentWithAuthor, CommentsRepository } from './comments.repository.js';
 import type { DesignsRepository } from '../designs/designs.repository.js';
@@ -27,6 +28,8 @@ export function createCommentsService(deps: {
   designCounts: Pick<DesignsRepository, 'countIfInGallery' | 'shiftCommentCount'>;
   /** Anonymous reads (comment lists): on the follower when there is a fresh one (db/reader.ts). */
   anonymous: Routed<{ designs: DesignsRepository; comments: CommentsRepository }>;
+  /** Records comment.created for the design's owner, in the comment's transaction. */
+  notify?: Notify;
 }) {
   const { comments, designs } = deps;
   return {
@@ -50,7 +53,12 @@ export function createCommentsService(deps: {
           // a design its owner is hiding at that moment nor leave the count behind.
           return deps.db.transaction(async (tx) => {
             if (!(await deps.designCounts.countIfInGallery(designId, 'commentCount', tx))) throw designNotFound();
-            return comments.insert({ designId, authorId: author.id, text: trimmed }, tx);
+            const comment = await comments.insert({ designId, authorId: author.id, text: trimmed }, tx);
+            await deps.notify?.(
+              { type: 'comment.created', actorId: author.id, designId, data: { comment_id: comment.id, author_name: author.name, text: comment.text } },
+              tx,
+            );
+            return comment;
           });
         },
       );

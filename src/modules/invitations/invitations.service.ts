@@ -2,6 +2,7 @@ import type { IdentityAdmin } from '../../auth/management.js';
 import type { Database } from '../../db/client.js';
 import { AppError, fail, validationError } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
+import type { Notify } from '../notifications/outbox.js';
 import type { UserRow, UsersRepository } from '../users/users.repository.js';
 import { EMAIL } from '../users/users.service.js';
 import type { InvitationRow, InvitationsRepository } from './invitations.repository.js';
@@ -15,6 +16,8 @@ export interface InvitationsServiceDeps {
   users: UsersRepository;
   /** Absent when the Auth0 Management API is not configured. */
   identity: IdentityAdmin | undefined;
+  /** Records technician.invited with the invitation (the worker emails the address; the event never carries it). */
+  notify?: Notify;
 }
 
 export interface InviteInput {
@@ -44,7 +47,7 @@ function checked(input: InviteInput): InviteInput {
  * If a later step fails, the Auth0 user this call created is deleted again, so a retry starts clean instead
  * of running into "user already exists" with no invitation to show for it.
  */
-export function createInvitationsService({ db, invitations, users, identity }: InvitationsServiceDeps) {
+export function createInvitationsService({ db, invitations, users, identity, notify }: InvitationsServiceDeps) {
   /** A ticket for the existing Auth0 user when there is one, else a new user and its ticket. */
   async function issue(admin: IdentityAdmin, input: InviteInput, existingUserId: string | null) {
     if (existingUserId) {
@@ -81,7 +84,13 @@ export function createInvitationsService({ db, invitations, users, identity }: I
         expiresAt: new Date(Date.now() + INVITATION_TTL_S * 1000),
         invitedById: inviter?.id ?? null,
       };
-      const row = pending ? await invitations.renew(pending.id, values) : await invitations.insert({ email: input.email, ...values });
+      const row = await db.transaction(async (tx) => {
+        const written = pending ? await invitations.renew(pending.id, values, tx) : await invitations.insert({ email: input.email, ...values }, tx);
+        if (written && notify) {
+          await notify({ type: 'technician.invited', actorId: inviter?.id ?? null, data: { invitation_id: written.id, invited_by_name: inviter?.name ?? null } }, tx);
+        }
+        return written;
+      });
       if (!row) {
         throw fail('ALREADY_INVITED', 'This person was invited or registered by someone else a moment ago. Nothing more to do.');
       }

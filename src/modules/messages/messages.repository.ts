@@ -58,8 +58,9 @@ export function createMessagesRepository(db: Executor) {
      * Adds the message only if the sender takes part in the order's conversation (a customer on their own
      * order, a technician on an order assigned to them), checked in the same statement: one round trip.
      */
-    async insertIfParticipant(values: { orderId: string; senderId: string; text: string }, role: Role) {
-      const [row] = await hot[role === 'customer' ? 'customer' : 'technician'].execute(values);
+    /** In `tx` when given (the message's notification is written with it), else as the prepared statement. */
+    async insertIfParticipant(values: { orderId: string; senderId: string; text: string }, role: Role, tx?: Executor) {
+      const [row] = tx ? await insertAs(tx, role).execute(values) : await hot[role === 'customer' ? 'customer' : 'technician'].execute(values);
       return row;
     },
   };

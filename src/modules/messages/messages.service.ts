@@ -2,6 +2,7 @@ import type { Database } from '../../db/client.js';
 import { fail, validationError } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import type { OrdersService } from '../orders/orders.service.js';
+import type { Notify } from '../notifications/outbox.js';
 import type { UserRow } from '../users/users.repository.js';
 import type { MessagesRepository } from './messages.repository.js';
 
@@ -16,7 +17,22 @@ const render = ({ message, senderName }: Row) => ({
 });
 
 /** Only the order's customer and its assigned technician take part in its conversation. */
-export function createMessagesService(deps: { db: Database; messages: MessagesRepository; orders: OrdersService }) {
+export function createMessagesService(deps: { db: Database; messages: MessagesRepository; orders: OrdersService; notify?: Notify }) {
+  /** The message and its message.created event in one transaction; without an outbox, the one prepared statement. */
+  const insert = (values: { orderId: string; senderId: string; text: string }, sender: UserRow) => {
+    const notify = deps.notify;
+    if (!notify) return deps.messages.insertIfParticipant(values, sender.role);
+    return deps.db.transaction(async (tx) => {
+      const message = await deps.messages.insertIfParticipant(values, sender.role, tx);
+      if (message) {
+        await notify(
+          { type: 'message.created', actorId: sender.id, orderId: values.orderId, data: { message_id: message.id, sender_name: sender.name, text: message.text } },
+          tx,
+        );
+      }
+      return message;
+    });
+  };
   return {
     async list(user: UserRow, orderId: string, limit: number, offset: number) {
       await deps.orders.conversationOrder(user, orderId);
@@ -35,10 +51,10 @@ export function createMessagesService(deps: { db: Database; messages: MessagesRe
           // One statement checks the sender takes part and stores the message. Refused: conversationOrder
           // says why (404, or 403 for another technician's order); should the order have been assigned
           // to the sender in between, it lets the second attempt through.
-          const message = await deps.messages.insertIfParticipant(values, user.role);
+          const message = await insert(values, user);
           if (message) return message;
           await deps.orders.conversationOrder(user, orderId);
-          const retried = await deps.messages.insertIfParticipant(values, user.role);
+          const retried = await insert(values, user);
           if (!retried) throw fail('NOT_ASSIGNED', 'Only the customer and the assigned technician can read or write messages on this order.');
           return retried;
         },

@@ -55,3 +55,6 @@ export function addBusinessDays(from: Date, days: number): string {
 /** Past its ship-by date and not shipped yet (`today` as a UTC calendar date). */
 export const isOverdue = (order: { status: string; shipBy: string | null }, today: string) =>
   order.shipBy !== null && order.shipBy < today && (UNSHIPPED_STATUSES as readonly string[]).includes(order.status);
+
+/** What people call an order: the first 8 hex digits of its id, upper case ("#3F9A12BC"). */
+export const shortOrderNumber = (orderId: string) => orderId.replace(/-/g, '').slice(0, 8).toUpperCase();

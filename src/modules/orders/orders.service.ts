@@ -7,6 +7,7 @@ import { isDatabaseUnavailable } from '../../db/errors.js';
 import type { StorageCleanup } from '../../storage/cleanup.js';
 import { type ObjectBody, type Storage, StorageUnavailableError } from '../../storage/storage.js';
 import type { DesignsRepository } from '../designs/designs.repository.js';
+import type { Notify } from '../notifications/outbox.js';
 import type { UserRow, UsersRepository } from '../users/users.repository.js';
 import type { SpooledFile } from './design-upload.js';
 import { type Length, type OrderStatus, type PaymentStatus, type Shape, isOverdue, utcDate } from './orders.domain.js';
@@ -32,6 +33,8 @@ export interface OrdersServiceDeps {
   pricing: { basePriceCents: number; currency: string };
   /** TURNAROUND_BUSINESS_DAYS: from acceptance to ship_by. */
   turnaroundBusinessDays: number;
+  /** Records design.reused in the new order's transaction (order moves are recorded by the workflow's subscriber). */
+  notify?: Notify;
 }
 
 export interface SubmitInput {
@@ -269,6 +272,12 @@ export function createOrdersService(deps: OrdersServiceDeps) {
             );
             if (source && source.ownerId !== user.id && !(await deps.designs.recordUsage({ designId: source.id, orderId: row.id, userId: user.id }, tx))) {
               throw designNotReusable();
+            }
+            if (source && source.ownerId !== user.id) {
+              await deps.notify?.(
+                { type: 'design.reused', actorId: user.id, orderId: row.id, designId: source.id, data: { order_id: row.id, user_name: user.name } },
+                tx,
+              );
             }
             return row;
           }),

@@ -1,4 +1,4 @@
-import { eq, sql } from '../../db/orm.js';
+import { eq, inArray, sql } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { users } from '../../db/schema.js';
 
@@ -19,6 +19,16 @@ export function createUsersRepository(db: Executor) {
     async findById(id: string, tx: Executor = db): Promise<UserRow | undefined> {
       const [row] = await tx.select().from(users).where(eq(users.id, id)).limit(1);
       return row;
+    },
+    /** Names and (verified) addresses of `ids`, for notifications. */
+    async findPeople(ids: string[], tx: Executor = db): Promise<Array<{ id: string; name: string; email: string | null }>> {
+      if (ids.length === 0) return [];
+      return tx.select({ id: users.id, name: users.name, email: users.email }).from(users).where(inArray(users.id, ids));
+    },
+    /** Every technician: who hears of an order nobody has taken yet. */
+    async technicianIds(tx: Executor = db): Promise<string[]> {
+      const rows = await tx.select({ id: users.id }).from(users).where(eq(users.role, 'nail_technician'));
+      return rows.map((r) => r.id);
     },
     /** Inserts unless the Auth0 id or email already exists; returns undefined on such a conflict. */
     async insert(values: NewUser, tx: Executor = db): Promise<UserRow | undefined> {

@@ -8,7 +8,10 @@ import type { UsersService } from './users.service.js';
 
 const UserEnvelope = Envelope(Type.Ref('User'));
 
-export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = async (app, { users }) => {
+export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService; unreadNotifications?: (userId: string) => Promise<number> }> = async (
+  app,
+  { users, unreadNotifications },
+) => {
   app.addSchema(UserSchema);
 
   const register = {
@@ -69,12 +72,15 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService }> = a
         tags: ['users'],
         operationId: 'getMyProfile',
         summary: 'My profile',
-        description: 'The profile of the signed-in user; 404 USER_NOT_FOUND until they have registered.',
+        description: 'The profile of the signed-in user, with `unread_notifications`; 404 USER_NOT_FOUND until they have registered.',
         response: { 200: UserEnvelope, ...errorResponses(401, 404) },
       },
       config: { access: 'authenticated', errors: ['USER_NOT_FOUND'] },
     },
-    async (request) => ok(toUser(requireUser(request))),
+    async (request) => {
+      const user = requireUser(request);
+      return ok(unreadNotifications ? { ...toUser(user), unread_notifications: await unreadNotifications(user.id) } : toUser(user));
+    },
   );
 
   app.put(

@@ -48,6 +48,7 @@ export const UserSchema = Type.Object(
     preferred_shape: Nullable(Type.String()),
     preferred_length: Nullable(Type.String()),
     last_login_at: Nullable(Type.String({ format: 'date-time' })),
+    unread_notifications: Type.Optional(Type.Integer({ minimum: 0, description: 'GET /users/me only: my unread in-app notifications' })),
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
   },

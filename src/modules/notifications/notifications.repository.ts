@@ -1,0 +1,122 @@
+import type { Executor } from '../../db/client.js';
+import { and, desc, eq, inArray, isNull, sql } from '../../db/orm.js';
+import { notificationPreferences, notifications, outboxEvents } from '../../db/schema.js';
+import type { Category, EventType, OutboxEvent } from './events.js';
+
+const count = () => sql<number>`count(*)::int`;
+
+export type NotificationRow = typeof notifications.$inferSelect;
+export type NewNotification = typeof notifications.$inferInsert;
+export interface NewOutboxEvent {
+  id?: string;
+  type: EventType;
+  actorId: string | null;
+  orderId?: string | null;
+  designId?: string | null;
+  data: Record<string, unknown>;
+}
+
+const toEvent = (row: typeof outboxEvents.$inferSelect): OutboxEvent => ({
+  id: row.id,
+  type: row.type,
+  occurredAt: row.occurredAt.toISOString(),
+  actorId: row.actorId,
+  orderId: row.orderId,
+  designId: row.designId,
+  data: row.data,
+});
+
+/** The outbox, the in-app notifications and the email preferences: this module's tables only. */
+export function createNotificationsRepository(db: Executor) {
+  return {
+    /** The one write an event costs the request path (plus its job): in the caller's transaction. */
+    async insertEvent(values: NewOutboxEvent, tx: Executor): Promise<OutboxEvent> {
+      const [row] = await tx.insert(outboxEvents).values(values).returning();
+      return toEvent(row!);
+    },
+
+    async findEvent(id: string, tx: Executor = db): Promise<OutboxEvent | undefined> {
+      const [row] = await tx.select().from(outboxEvents).where(eq(outboxEvents.id, id)).limit(1);
+      return row ? toEvent(row) : undefined;
+    },
+
+    /** Inserts the notifications not there yet; (event, recipient) is unique, so a re-run adds nothing. */
+    async insertNotifications(rows: NewNotification[], tx: Executor = db): Promise<void> {
+      if (rows.length === 0) return;
+      await tx.insert(notifications).values(rows).onConflictDoNothing();
+    },
+
+    /** Unread first, then newest. */
+    async list(recipientId: string, filter: { unread: boolean; limit: number; offset: number }, tx: Executor = db) {
+      const where = and(eq(notifications.recipientId, recipientId), filter.unread ? isNull(notifications.readAt) : undefined);
+      const [rows, [total]] = await Promise.all([
+        tx
+          .select()
+          .from(notifications)
+          .where(where)
+          .orderBy(sql`${notifications.readAt} is null desc`, desc(notifications.createdAt), desc(notifications.id))
+          .limit(filter.limit)
+          .offset(filter.offset),
+        tx.select({ n: count() }).from(notifications).where(where),
+      ]);
+      return { rows, total: Number(total?.n ?? 0) };
+    },
+
+    async unreadCount(recipientId: string, tx: Executor = db): Promise<number> {
+      const [row] = await tx
+        .select({ n: count() })
+        .from(notifications)
+        .where(and(eq(notifications.recipientId, recipientId), isNull(notifications.readAt)));
+      return Number(row?.n ?? 0);
+    },
+
+    /** Marks one of `recipientId`'s notifications read (kept as first read); undefined when it is not theirs. */
+    async markRead(id: string, recipientId: string, tx: Executor = db): Promise<NotificationRow | undefined> {
+      const [row] = await tx
+        .update(notifications)
+        .set({ readAt: sql`coalesce(${notifications.readAt}, now())` })
+        .where(and(eq(notifications.id, id), eq(notifications.recipientId, recipientId)))
+        .returning();
+      return row;
+    },
+
+    async markAllRead(recipientId: string, tx: Executor = db): Promise<number> {
+      const rows = await tx
+        .update(notifications)
+        .set({ readAt: sql`now()` })
+        .where(and(eq(notifications.recipientId, recipientId), isNull(notifications.readAt)))
+        .returning({ id: notifications.id });
+      return rows.length;
+    },
+
+    /** The categories whose email `userId` switched off or on explicitly (absent: on). */
+    async preferences(userId: string, tx: Executor = db): Promise<Partial<Record<Category, boolean>>> {
+      const rows = await tx.select().from(notificationPreferences).where(eq(notificationPreferences.userId, userId));
+      return Object.fromEntries(rows.map((r) => [r.category, r.email]));
+    },
+
+    /** Of `userIds`, those who switched email off for `category`. */
+    async emailOff(userIds: string[], category: Category, tx: Executor = db): Promise<Set<string>> {
+      if (userIds.length === 0) return new Set();
+      const rows = await tx
+        .select({ userId: notificationPreferences.userId })
+        .from(notificationPreferences)
+        .where(and(inArray(notificationPreferences.userId, userIds), eq(notificationPreferences.category, category), eq(notificationPreferences.email, false)));
+      return new Set(rows.map((r) => r.userId));
+    },
+
+    async setPreferences(userId: string, email: Partial<Record<Category, boolean>>, tx: Executor = db): Promise<void> {
+      const rows = Object.entries(email).map(([category, on]) => ({ userId, category: category as Category, email: on! }));
+      if (rows.length === 0) return;
+      await tx
+        .insert(notificationPreferences)
+        .values(rows)
+        .onConflictDoUpdate({
+          target: [notificationPreferences.userId, notificationPreferences.category],
+          set: { email: sql`excluded.email`, updatedAt: sql`now()` },
+        });
+    },
+  };
+}
+
+export type NotificationsRepository = ReturnType<typeof createNotificationsRepository>;

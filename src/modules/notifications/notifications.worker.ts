@@ -1,0 +1,204 @@
+import type { JobWithMetadata, PgBoss } from 'pg-boss';
+import type { Database } from '../../db/client.js';
+import type { DesignsRepository } from '../designs/designs.repository.js';
+import type { InvitationsRepository } from '../invitations/invitations.repository.js';
+import type { OrdersRepository } from '../orders/orders.repository.js';
+import type { UsersRepository } from '../users/users.repository.js';
+import { CATEGORY_OF, type Category, type Notice, type OutboxEvent } from './events.js';
+import { type ChannelName, type Channels, type NoticeContext, QUEUES, buildNotice, recipientsOf, stableId } from './notifications.domain.js';
+import type { NotificationsRepository } from './notifications.repository.js';
+import { inTransaction } from './queue.js';
+
+export interface WorkerLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface WorkerDeps {
+  db: Database;
+  boss: PgBoss;
+  repo: NotificationsRepository;
+  /** Reads of the other modules (never their writes): the order, people, the design, the invitation. */
+  orders: Pick<OrdersRepository, 'findById'>;
+  users: Pick<UsersRepository, 'findPeople' | 'technicianIds'>;
+  designs: Pick<DesignsRepository, 'findById'>;
+  invitations: Pick<InvitationsRepository, 'findWithInviter'>;
+  channels: Channels;
+  log: WorkerLogger;
+  settings: { pollIntervalS: number; batchSize: number };
+}
+
+interface FanoutJob {
+  event_id: string;
+}
+interface EmailJob {
+  notice: Notice;
+  to: { email: string; name: string };
+  category: Category | null;
+}
+interface LiveJob {
+  notice: Notice;
+}
+interface WebhooksJob {
+  event_id: string;
+}
+
+/** An error a channel marks as not worth retrying (e.g. a mailer's 5xx "no such recipient"): dead-lettered at once. */
+const isPermanent = (err: unknown) => typeof err === 'object' && err !== null && (err as { retryable?: unknown }).retryable === false;
+
+/**
+ * The notification worker: the fan-out job of each outbox event writes the in-app notifications and enqueues
+ * one job per (notice, channel) in one transaction, with ids derived from the event, so a fan-out run twice
+ * (at-least-once) writes and enqueues nothing twice; each channel job then retries on its own, with
+ * exponential backoff, into the dead-letter queue after the configured attempts. One log line per retry and
+ * per dead letter.
+ */
+export function createNotificationWorker(deps: WorkerDeps) {
+  const { boss, repo, log } = deps;
+  const queues: string[] = [];
+
+  /** What the fan-out needs besides the event, read once per event. */
+  async function contextOf(event: OutboxEvent): Promise<NoticeContext> {
+    const context: NoticeContext = {};
+    if (event.orderId) {
+      const order = await deps.orders.findById(event.orderId);
+      if (order) {
+        context.order = {
+          id: order.id,
+          customerId: order.customerId,
+          technicianId: order.technicianId,
+          status: order.status,
+          quantity: order.quantity,
+          totalPriceCents: order.totalPriceCents,
+          currency: order.currency,
+          feedback: order.feedback,
+          carrier: order.carrier,
+          trackingNumber: order.trackingNumber,
+        };
+      }
+      if (event.type === 'order.submitted' && order && order.technicianId === null) context.technicianIds = await deps.users.technicianIds();
+    }
+    if (event.designId && (event.type === 'comment.created' || event.type === 'design.reused')) {
+      context.designOwnerId = (await deps.designs.findById(event.designId))?.design.ownerId;
+    }
+    return context;
+  }
+
+  /** The invitation's address: read here, never carried by the event (webhooks see events). */
+  async function invitedNotice(event: OutboxEvent): Promise<EmailJob | undefined> {
+    const found = await deps.invitations.findWithInviter(String(event.data.invitation_id ?? ''));
+    if (!found) return undefined;
+    const { invitation } = found;
+    const notice = buildNotice(event, invitation.id, {});
+    notice.body += ` Your link, valid until ${invitation.expiresAt.toISOString().slice(0, 10)}: ${invitation.ticketUrl}`;
+    return { notice, to: { email: invitation.email, name: invitation.name }, category: null };
+  }
+
+  async function fanOut(eventId: string): Promise<void> {
+    const event = await repo.findEvent(eventId);
+    // The job commits with its event, so this means the row was removed by hand: nothing to tell.
+    if (!event) return log.warn({ event_id: eventId }, 'notification event not found; nothing to deliver');
+    const emails: EmailJob[] = [];
+    const notices: Notice[] = [];
+    if (event.type === 'technician.invited') {
+      const invited = await invitedNotice(event);
+      if (invited) emails.push(invited);
+    } else {
+      const context = await contextOf(event);
+      const recipients = recipientsOf(event, context);
+      const people = await deps.users.findPeople(recipients);
+      const category = CATEGORY_OF[event.type];
+      const off = category && deps.channels.email ? await repo.emailOff(recipients, category) : new Set<string>();
+      for (const person of people) {
+        const notice = buildNotice(event, person.id, context);
+        notices.push(notice);
+        if (person.email && !off.has(person.id)) emails.push({ notice, to: { email: person.email, name: person.name }, category });
+      }
+    }
+    await deps.db.transaction(async (tx) => {
+      await repo.insertNotifications(
+        notices.map((n) => ({
+          id: n.id,
+          eventId: n.eventId,
+          recipientId: n.recipientId,
+          type: n.type,
+          title: n.title,
+          body: n.body,
+          link: n.link,
+          orderFacts: n.order ?? null,
+          createdAt: new Date(n.createdAt),
+        })),
+        tx,
+      );
+      const db = inTransaction(tx);
+      const jobs = (channel: ChannelName, items: Array<{ key: string; data: object }>) =>
+        deps.channels[channel] && items.length
+          ? boss.insert(QUEUES[channel], items.map((i) => ({ id: stableId(i.key, channel), data: i.data })), { db })
+          : undefined;
+      await jobs('live', notices.map((notice) => ({ key: notice.id, data: { notice } satisfies LiveJob })));
+      await jobs('email', emails.map((job) => ({ key: job.notice.id, data: job })));
+      await jobs('webhooks', [{ key: event.id, data: { event_id: event.id } satisfies WebhooksJob }]);
+    });
+  }
+
+  const handlers: Record<string, (data: never) => Promise<void>> = {
+    [QUEUES.fanout]: (data: FanoutJob) => fanOut(data.event_id),
+    [QUEUES.email]: (data: EmailJob) => deps.channels.email!(data.notice, data.to, data.category),
+    [QUEUES.live]: (data: LiveJob) => deps.channels.live!(data.notice),
+    [QUEUES.webhooks]: async (data: WebhooksJob) => {
+      const event = await repo.findEvent(data.event_id);
+      if (event) await deps.channels.webhooks!(event);
+    },
+  };
+
+  /** Each job of a batch settles on its own: one failure retries that job only. */
+  async function run(queue: string, jobs: Array<JobWithMetadata<unknown>>) {
+    const handler = handlers[queue]!;
+    return Promise.all(
+      jobs.map(async (job) => {
+        try {
+          await handler(job.data as never);
+          return { id: job.id, status: 'completed' as const };
+        } catch (err) {
+          const error = { message: err instanceof Error ? err.message : String(err) };
+          const attempt = job.retryCount + 1;
+          if (isPermanent(err) || job.retryCount >= job.retryLimit) {
+            log.error({ queue, job_id: job.id, attempt, err: error }, `notification job dead-lettered to ${QUEUES.dead}`);
+            return { id: job.id, status: 'deadletter' as const, output: error };
+          }
+          log.warn({ queue, job_id: job.id, attempt, retry_limit: job.retryLimit, err: error }, 'notification job failed; it will be retried with backoff');
+          return { id: job.id, status: 'failed' as const, output: error };
+        }
+      }),
+    );
+  }
+
+  return {
+    /** Starts polling the fan-out queue and the queue of every channel plugged in. */
+    async start() {
+      const names = [QUEUES.fanout, ...(['email', 'live', 'webhooks'] as const).filter((c) => deps.channels[c]).map((c) => QUEUES[c])];
+      for (const name of names) {
+        if (queues.includes(name)) continue;
+        await boss.work(
+          name,
+          { batchSize: deps.settings.batchSize, pollingIntervalSeconds: deps.settings.pollIntervalS, includeMetadata: true, perJobResults: true },
+          (jobs) => run(name, jobs),
+        );
+        queues.push(name);
+      }
+      log.info({ queues: names }, 'notification worker started');
+    },
+
+    /** Stops fetching and waits for the jobs in hand to finish; what was not fetched stays queued for the next worker. */
+    async stop() {
+      const names = queues.splice(0);
+      await Promise.all(names.map((name) => boss.offWork(name, { wait: true })));
+      if (names.length) log.info({ queues: names }, 'notification worker stopped');
+    },
+
+    fanOut,
+  };
+}
+
+export type NotificationWorker = ReturnType<typeof createNotificationWorker>;

@@ -1,0 +1,77 @@
+import pino from 'pino';
+import { ConfigError, loadConfig } from './config.js';
+import { createDatabase } from './db/client.js';
+import { explainDatabaseError } from './db/errors.js';
+import { runMigrationsDirect } from './db/migrate.js';
+import type { Channels } from './modules/notifications/notifications.domain.js';
+import { REDACT_PATHS } from './plugins/request-log.js';
+import { wireIdentity, wireNotifications, wireOrders, wireWorker } from './wiring.js';
+import { createStorageCleanup } from './storage/cleanup.js';
+import { createStorage } from './storage/index.js';
+
+/**
+ * The notification worker dyno (Procfile `worker: node dist/worker.js`): delivers the outbox through pg-boss
+ * with the same wiring as the API (wiring.ts), and runs pg-boss's maintenance. In development the web process
+ * runs the same worker itself (WORKER_IN_PROCESS). On SIGTERM it stops fetching, lets the jobs in hand finish
+ * within SHUTDOWN_TIMEOUT_MS, and exits; a job still active then is retried after WORKER_JOB_TIMEOUT_S.
+ */
+
+/** The delivery channels plugged in here; in-app notifications need none. The mailer, live stream and webhooks join here. */
+export function workerChannels(): Channels {
+  return {};
+}
+
+async function main() {
+  let config;
+  try {
+    config = loadConfig(process.env, 'worker');
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(JSON.stringify({ level: 60, time: Date.now(), problems: err.problems, msg: `Cannot start: ${err.problems.join('; ')}` }));
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = pino({ level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { process: 'worker' } });
+  const database = await createDatabase(config, log);
+  if (config.environment === 'development') await runMigrationsDirect(config, database);
+  const db = database.db;
+  const notifications = wireNotifications(config, database, { log, supervise: true });
+  await notifications.ready();
+  const identity = wireIdentity(config, db, { log, notify: notifications.notify });
+  const storage = await createStorage(config);
+  const cleanup = createStorageCleanup({ db, storage, log, intervalMs: config.storageCleanupIntervalMs });
+  const orders = wireOrders(config, db, { storage, cleanup, users: identity.usersRepository, log: log as never, notify: notifications.notify });
+  const worker = wireWorker(config, db, { notifications, identity, orders, channels: workerChannels(), log });
+  await worker.start();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'worker shutting down');
+    const timer = setTimeout(() => {
+      log.error('worker shutdown took too long; exiting (active jobs are retried after their timeout)');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 2000);
+    timer.unref();
+    try {
+      await worker.stop();
+      await notifications.stop(config.shutdownTimeoutMs);
+      await database.close();
+      process.exit(0);
+    } catch (err) {
+      log.error({ err }, 'error during worker shutdown');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  const hint = explainDatabaseError(err);
+  const error = err instanceof Error ? { type: err.name, message: err.message, stack: err.stack } : { message: String(err) };
+  console.error(JSON.stringify({ level: 60, time: Date.now(), err: error, ...(hint ? { hint } : {}), msg: hint ? `Cannot start: ${hint}` : 'Cannot start the worker' }));
+  process.exit(1);
+});
