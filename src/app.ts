@@ -16,7 +16,7 @@ import { ErrorBody } from './lib/envelope.js';
 import { buildValidator } from './lib/validators.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
 import { type LiveBus, createLiveBus } from './modules/live/bus.js';
-import { type Backlog, emptyBacklog } from './modules/live/live.domain.js';
+import type { Backlog } from './modules/live/live.domain.js';
 import { createLiveRepository } from './modules/live/live.repository.js';
 import { liveRoutes } from './modules/live/live.routes.js';
 import { createLiveHub, createTickets } from './modules/live/live.service.js';
@@ -48,7 +48,7 @@ import { filesRoutes } from './storage/files.routes.js';
 import { createStorageCleanup } from './storage/cleanup.js';
 import { createStorage, isLocal, storageCheck } from './storage/index.js';
 import type { Storage } from './storage/storage.js';
-import { type NotificationsWiring, type WebhooksSeams, wireIdentity, wireNotifications, wireOrders, wireWebhooks, wireWorker } from './wiring.js';
+import { type NotificationsWiring, type WebhooksSeams, notificationBacklog, wireDelivery, wireIdentity, wireNotifications, wireOrders, wireWebhooks, wireWorker } from './wiring.js';
 import type { Channels } from './modules/notifications/notifications.domain.js';
 import { notificationsRoutes } from './modules/notifications/notifications.routes.js';
 import type { NotificationWorker } from './modules/notifications/notifications.worker.js';
@@ -83,7 +83,7 @@ export interface AppOverrides {
   channels?: Channels;
   /** The webhooks service's name resolution and clock (tests check URLs against a fake DNS). */
   webhooks?: WebhooksSeams;
-  /** What a resuming live stream reads (modules/live); nothing until the notifications table is wired in. */
+  /** What a resuming live stream reads (modules/live); the person's stored notifications when absent. */
   liveBacklog?: Backlog;
 }
 
@@ -220,20 +220,27 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     stripeEndpoint: overrides.stripe,
     notify: notifications.notify,
   });
-  const worker = config.worker.inProcess
-    ? wireWorker(config, db, { notifications, identity, orders: services, channels: overrides.channels ?? {}, log: app.log })
-    : null;
-  if (worker) await worker.start();
-  beforeDatabaseCloses.push(async () => worker?.stop(), () => notifications.stop(config.shutdownTimeoutMs));
-  app.decorate('notifications', { wiring: notifications, worker });
-
   // The live stream (GET /api/v1/stream): tickets in the database, the bus between processes, this process's streams.
   const tickets = createTickets({ live: createLiveRepository(db), users: identity.usersRepository, ttlS: config.stream.ticketTtlS });
   const liveBus = await createLiveBus({ config, database, log: app.log });
-  const liveHub = createLiveHub({ bus: liveBus, backlog: overrides.liveBacklog ?? emptyBacklog, limits: config.stream, log: app.log });
+  const liveHub = createLiveHub({ bus: liveBus, backlog: overrides.liveBacklog ?? notificationBacklog(notifications), limits: config.stream, log: app.log });
   app.addHook('onClose', () => liveBus.close());
   app.decorate('live', { kind: liveBus.kind, publish: (userId: string, item: Parameters<LiveBus['publish']>[1]) => liveBus.publish(userId, item) });
   const webhooks = wireWebhooks(config, db, { log: app.log, ...overrides.webhooks });
+
+  // The notification worker, in this process in development (WORKER_IN_PROCESS); deployed, the worker dyno runs it.
+  const delivery = config.worker.inProcess ? wireDelivery(config, { live: liveBus, webhooks, log: app.log }) : null;
+  const worker = delivery
+    ? wireWorker(config, db, { notifications, identity, orders: services, channels: overrides.channels ?? delivery.channels, log: app.log })
+    : null;
+  if (worker) await worker.start();
+  delivery?.pump.start();
+  beforeDatabaseCloses.push(
+    async () => worker?.stop(),
+    async () => delivery?.stop(),
+    () => notifications.stop(config.shutdownTimeoutMs),
+  );
+  app.decorate('notifications', { wiring: notifications, worker });
 
   const checks: DependencyCheck[] = [
     { name: 'database', run: () => database.ping() },

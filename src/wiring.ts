@@ -23,7 +23,10 @@ import { createOrdersRepository } from './modules/orders/orders.repository.js';
 import { createOrdersService } from './modules/orders/orders.service.js';
 import type { Channels } from './modules/notifications/notifications.domain.js';
 import { createNotificationsRepository } from './modules/notifications/notifications.repository.js';
-import { createNotificationsService } from './modules/notifications/notifications.service.js';
+import { createNotificationsService, noticeOf } from './modules/notifications/notifications.service.js';
+import { type MailLogger, createMailer } from './modules/notifications/mailer.js';
+import type { Backlog } from './modules/live/live.domain.js';
+import type { LiveBus } from './modules/live/bus.js';
 import { type WorkerLogger, createNotificationWorker } from './modules/notifications/notifications.worker.js';
 import { type Notify, createOutbox, outboxForWorkflow } from './modules/notifications/outbox.js';
 import { createBoss, ensureQueues } from './modules/notifications/queue.js';
@@ -35,7 +38,8 @@ import { cacheProfiles } from './modules/users/users.cache.js';
 import { createUsersRepository } from './modules/users/users.repository.js';
 import { createUserInfoFetcher, createUsersService } from './modules/users/users.service.js';
 import { createWebhooksRepository } from './modules/webhooks/webhooks.repository.js';
-import { type WebhooksOptions, createWebhooksService } from './modules/webhooks/webhooks.service.js';
+import { type WebhooksOptions, type WebhooksService, createWebhooksService } from './modules/webhooks/webhooks.service.js';
+import { type PumpLogger, createDeliveryPump } from './modules/webhooks/webhooks.pump.js';
 import { DEVELOPMENT_KEY, createSecretBox } from './modules/webhooks/secrets.js';
 import type { StorageCleanup } from './storage/cleanup.js';
 import { processDesignImage } from './storage/png.js';
@@ -108,6 +112,40 @@ export function wireWorker(
     settings: { pollIntervalS: config.worker.pollIntervalS, batchSize: config.worker.batchSize },
   });
 }
+
+/**
+ * What the worker delivers through: email (the mailer; none when deployed without SMTP_URL), the live bus (each
+ * notice to its recipient's streams on every web process) and outgoing webhooks (a delivery per matching
+ * subscription), plus the pump that sends due webhook deliveries.
+ */
+export function wireDelivery(
+  config: Config,
+  deps: { live: Pick<LiveBus, 'publish'>; webhooks: WebhooksService; log: MailLogger & PumpLogger },
+) {
+  const mailer = createMailer(config, deps.log);
+  const channels: Channels = {
+    ...(mailer.mode === 'off' ? {} : { email: (notice, to, category) => mailer.send(notice, to, category) }),
+    live: (notice) => deps.live.publish(notice.recipientId, { id: notice.id, type: 'notification', data: notice }),
+    webhooks: async (event) => {
+      await deps.webhooks.enqueue(event);
+    },
+  };
+  const pump = createDeliveryPump(deps.webhooks, { intervalMs: config.worker.pollIntervalS * 1000, log: deps.log });
+  return {
+    channels,
+    pump,
+    async stop() {
+      await pump.stop();
+      await mailer.close();
+    },
+  };
+}
+
+/** A resuming live stream's backlog: the person's stored notifications after the last one it saw. */
+export const notificationBacklog =
+  (notifications: NotificationsWiring): Backlog =>
+  async (userId, afterId, limit) =>
+    (await notifications.repo.after(userId, afterId, limit)).map((row) => ({ id: row.id, type: 'notification' as const, data: noticeOf(row) }));
 
 /** People: profiles and technician invitations. Needs neither image storage nor anything only the web process has. */
 export function wireIdentity(config: Config, db: Database, deps: { log: AdminLogger; fetch?: typeof globalThis.fetch; notify?: Notify }) {

@@ -3,9 +3,9 @@ import { ConfigError, loadConfig } from './config.js';
 import { createDatabase } from './db/client.js';
 import { explainDatabaseError } from './db/errors.js';
 import { runMigrationsDirect } from './db/migrate.js';
-import type { Channels } from './modules/notifications/notifications.domain.js';
+import { createLiveBus } from './modules/live/bus.js';
 import { REDACT_PATHS } from './plugins/request-log.js';
-import { wireIdentity, wireNotifications, wireOrders, wireWorker } from './wiring.js';
+import { wireDelivery, wireIdentity, wireNotifications, wireOrders, wireWebhooks, wireWorker } from './wiring.js';
 import { createStorageCleanup } from './storage/cleanup.js';
 import { createStorage } from './storage/index.js';
 
@@ -15,11 +15,6 @@ import { createStorage } from './storage/index.js';
  * runs the same worker itself (WORKER_IN_PROCESS). On SIGTERM it stops fetching, lets the jobs in hand finish
  * within SHUTDOWN_TIMEOUT_MS, and exits; a job still active then is retried after WORKER_JOB_TIMEOUT_S.
  */
-
-/** The delivery channels plugged in here; in-app notifications need none. The mailer, live stream and webhooks join here. */
-export function workerChannels(): Channels {
-  return {};
-}
 
 async function main() {
   let config;
@@ -42,8 +37,12 @@ async function main() {
   const storage = await createStorage(config);
   const cleanup = createStorageCleanup({ db, storage, log, intervalMs: config.storageCleanupIntervalMs });
   const orders = wireOrders(config, db, { storage, cleanup, users: identity.usersRepository, log: log as never, notify: notifications.notify });
-  const worker = wireWorker(config, db, { notifications, identity, orders, channels: workerChannels(), log });
+  // The worker only publishes to the live bus (web processes subscribe), and sends the webhooks it enqueued.
+  const live = await createLiveBus({ config, database, log: log as never });
+  const delivery = wireDelivery(config, { live, webhooks: wireWebhooks(config, db, { log }), log });
+  const worker = wireWorker(config, db, { notifications, identity, orders, channels: delivery.channels, log });
   await worker.start();
+  delivery.pump.start();
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -57,7 +56,9 @@ async function main() {
     timer.unref();
     try {
       await worker.stop();
+      await delivery.stop();
       await notifications.stop(config.shutdownTimeoutMs);
+      await live.close();
       await database.close();
       process.exit(0);
     } catch (err) {

@@ -1,9 +1,10 @@
 import type { Executor } from '../../db/client.js';
-import { and, desc, eq, inArray, isNull, sql } from '../../db/orm.js';
+import { and, asc, desc, eq, inArray, isNull, sql } from '../../db/orm.js';
 import { notificationPreferences, notifications, outboxEvents } from '../../db/schema.js';
 import type { Category, EventType, OutboxEvent } from './events.js';
 
 const count = () => sql<number>`count(*)::int`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type NotificationRow = typeof notifications.$inferSelect;
 export type NewNotification = typeof notifications.$inferInsert;
@@ -60,6 +61,21 @@ export function createNotificationsRepository(db: Executor) {
         tx.select({ n: count() }).from(notifications).where(where),
       ]);
       return { rows, total: Number(total?.n ?? 0) };
+    },
+
+    /** What a live stream resuming after notification `afterId` missed, oldest first (nothing when it is not theirs). */
+    async after(recipientId: string, afterId: string, limit: number): Promise<NotificationRow[]> {
+      if (!UUID.test(afterId)) return [];
+      const mark = db
+        .select({ at: notifications.createdAt, id: notifications.id })
+        .from(notifications)
+        .where(and(eq(notifications.id, afterId), eq(notifications.recipientId, recipientId)));
+      return db
+        .select()
+        .from(notifications)
+        .where(and(eq(notifications.recipientId, recipientId), sql`(${notifications.createdAt}, ${notifications.id}) > (${mark})`))
+        .orderBy(asc(notifications.createdAt), asc(notifications.id))
+        .limit(limit);
     },
 
     async unreadCount(recipientId: string, tx: Executor = db): Promise<number> {

@@ -1,6 +1,6 @@
 import { fail } from '../../errors.js';
 import type { UserRow } from '../users/users.repository.js';
-import { CATEGORIES, type Category } from './events.js';
+import { CATEGORIES, type Category, type Notice } from './events.js';
 import type { NotificationRow, NotificationsRepository } from './notifications.repository.js';
 
 const notFound = () => fail('NOTIFICATION_NOT_FOUND', 'No such notification among yours.');
@@ -16,6 +16,19 @@ export const renderNotification = (row: NotificationRow) => ({
   read: row.readAt !== null,
   read_at: row.readAt?.toISOString() ?? null,
   created_at: row.createdAt.toISOString(),
+});
+
+/** A stored notification as the live stream carries it: what the worker published when it wrote the row. */
+export const noticeOf = (row: NotificationRow): Notice => ({
+  id: row.id,
+  eventId: row.eventId,
+  type: row.type,
+  recipientId: row.recipientId,
+  createdAt: row.createdAt.toISOString(),
+  title: row.title,
+  body: row.body,
+  link: row.link,
+  ...(row.orderFacts ? { order: row.orderFacts as Notice['order'] } : {}),
 });
 
 /** A person's in-app notifications and email preferences: only ever their own (another's answers 404). */
