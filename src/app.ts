@@ -28,7 +28,6 @@ import { UserSummarySchema } from './modules/users/users.schemas.js';
 import authPlugin from './plugins/auth.js';
 import corsPlugin from './plugins/cors.js';
 import errorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/errors.js';
-import handlerTimeoutPlugin from './plugins/handler-timeout.js';
 import httpsOnlyPlugin from './plugins/https-only.js';
 import healthPlugin, { type DependencyCheck } from './plugins/health.js';
 import inputGuards from './plugins/input-guards.js';
@@ -103,10 +102,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: 100 * 1024,
     // Under Heroku's 30 s router limit: the whole request must arrive (requestTimeout), the socket must not
-    // sit silent mid-request (connectionTimeout), and the route must answer (plugins/handler-timeout.ts:
-    // 503 in the envelope; Fastify's own handlerTimeout costs a timer and an AbortController per request).
+    // sit silent mid-request (connectionTimeout), and the route must answer (handlerTimeout: 503 in the
+    // envelope, plugins/errors.ts). Fastify's own handlerTimeout, not a hand-written sweep: the sweep saved
+    // no measurable throughput on bench figure 1 (bench/README.md, "Stock pieces").
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: config.requestTimeoutMs,
+    handlerTimeout: config.requestTimeoutMs,
     // Longer than the router's 90 s keep-alive idle timeout, so the router, not Node, closes idle
     // connections and never sends a request down one Node is closing (Heroku's own Node guidance: 95 s).
     keepAliveTimeout: 95_000,
@@ -183,7 +184,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addSchema(ErrorBody);
   app.addSchema(UserSummarySchema);
   await app.register(errorsPlugin);
-  await app.register(handlerTimeoutPlugin, { timeoutMs: config.requestTimeoutMs });
   await app.register(inputGuards);
   await app.register(requestLogPlugin);
   // Edge protection, before the docs and the auth hook (README "Edge protection"): CORS first so that
