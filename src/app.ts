@@ -133,8 +133,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: 100 * 1024,
     // Under Heroku's 30 s router limit: the whole request must arrive (requestTimeout), the socket must not
-    // sit silent mid-request (connectionTimeout), and the route must answer (plugins/handler-timeout.ts:
-    // 503 in the envelope; Fastify's own handlerTimeout costs a timer and an AbortController per request).
+    // sit silent mid-request (connectionTimeout), and the route must answer (plugins/handler-timeout.ts: 503 in
+    // the envelope). Not Fastify's own handlerTimeout: the live stream must stay open past it, and Fastify takes
+    // no per-route opt-out (a route's handlerTimeout must be a positive integer) (bench/README.md, "Stock pieces").
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: config.requestTimeoutMs,
     // Longer than the router's 90 s keep-alive idle timeout, so the router, not Node, closes idle

@@ -5,6 +5,8 @@ import { createHash, createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import pg from 'pg';
 
+// A calendar date (ship_by) stays the text PostgreSQL sends, as drizzle's `mode: 'string'` keeps it.
+pg.types.setTypeParser(pg.types.builtins.DATE, (text) => text);
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DB_POOL_MAX ?? 10) });
 
 // ---- presigned GET links, as the S3 SDK writes them (path style, UNSIGNED-PAYLOAD, 1 hour) ----
@@ -38,53 +40,72 @@ function presign(key) {
   return `${endpoint.origin}${path}?${before}&X-Amz-Signature=${signature}${after}`;
 }
 
-// ---- the SQL ----
-// The caller's unread thread items, as src/modules/threads/threads.repository.ts unreadCount writes them (`viewer`: the parameter).
-const unread = (viewer) => `(select ((select count(*) from order_events ue where ue.order_id = o."id" and ue.created_at > m.at and ue.actor_id is distinct from ${viewer}::uuid)
-      + case when o."customer_id" = ${viewer}::uuid or o."technician_id" = ${viewer}::uuid
-        then (select count(*) from messages um where um.order_id = o."id" and um.created_at > m.at and um.sender_id <> ${viewer}::uuid) else 0 end)::int
-    from (select coalesce(max(tr.read_at), '-infinity'::timestamptz) as at from thread_reads tr where tr.order_id = o."id" and tr.user_id = ${viewer}::uuid) m) as unread_count`;
-
+// ---- the SQL: the API's statements as its query log shows them (BENCH_PG_LOG_STATEMENTS=1) ----
+const inGallery = `("designs"."is_public" = $1 and "designs"."removed_at" is null and "designs"."hidden_at" is null)`;
+const galleryOrder = `order by "designs"."published_at" desc, "designs"."id" desc`;
+const orderColumns = `"orders"."id", "orders"."customer_id", "orders"."technician_id", "orders"."description", "orders"."quantity", "orders"."shape",
+  "orders"."length", "orders"."nail_sizes", "orders"."status", "orders"."image_key", "orders"."thumbnail_key", "orders"."complexity_multiplier",
+  "orders"."unit_price_cents", "orders"."total_price_cents", "orders"."currency", "orders"."payment_status", "orders"."payment_method",
+  "orders"."payment_reference", "orders"."paid_at", "orders"."feedback", "orders"."revision_count", "orders"."carrier", "orders"."tracking_number",
+  "orders"."original_order_id", "orders"."source_design_id", "orders"."ship_by", "orders"."status_changed_at", "orders"."created_at",
+  "orders"."updated_at", "customer"."name" as customer_name, "technician"."name" as technician_name, "designs"."id" as design_id`;
+const orderJoins = `from "orders" inner join "users" "customer" on "customer"."id" = "orders"."customer_id"
+  left join "users" "technician" on "technician"."id" = "orders"."technician_id" left join "designs" on "designs"."order_id" = "orders"."id"`;
+const techOrders = (columns, limit) => `(select ${columns} from "orders" where "orders"."technician_id" = $1 order by "orders"."created_at" desc, "orders"."id" desc limit ${limit[0]})
+  union all (select ${columns} from "orders" where "orders"."technician_id" is null order by "orders"."created_at" desc, "orders"."id" desc limit ${limit[1]})`;
+const moved = (set, n, where = '') => `with "moved" as (update "orders" set "status" = $1, ${set} where ("orders"."id" = $${n} and "orders"."technician_id" = $${n + 1}
+  and "orders"."customer_id" <> $${n + 2} and "orders"."status" = $${n + 3}${where}) returning "id")`;
+const eventInsert = (n) => `insert into "order_events" ("id", "order_id", "actor_id", "from_status", "to_status", "note", "kind", "changes", "created_at", "updated_at")
+  select gen_random_uuid() as "id", "id", $${n}::uuid as "actor_id", $${n + 1}::text as "from_status", $${n + 2}::text as "to_status", $${n + 3}::text as "note",
+  $${n + 4}::text as "kind", $${n + 5}::jsonb as "changes", clock_timestamp() as "created_at", now() as "updated_at" from "moved"
+  returning "id", "order_id", "actor_id", "note", "created_at"`;
+// The caller's unread thread items, as src/modules/threads/threads.repository.ts unreadCount writes them (`viewer`: its parameter).
+const unread = (viewer) => `(select ((select count(*) from order_events ue where ue.order_id = "orders"."id" and ue.created_at > m.at and ue.actor_id is distinct from ${viewer}::uuid)
+      + case when "orders"."customer_id" = ${viewer}::uuid or "orders"."technician_id" = ${viewer}::uuid
+        then (select count(*) from messages um where um.order_id = "orders"."id" and um.created_at > m.at and um.sender_id <> ${viewer}::uuid) else 0 end)::int
+    from (select coalesce(max(tr.read_at), '-infinity'::timestamptz) as at from thread_reads tr where tr.order_id = "orders"."id" and tr.user_id = ${viewer}::uuid) m) as unread_count`;
 const SQL = {
-  galleryPage: `select d.id, d.order_id, d.owner_id, d.description, d.is_public, d.published_at, d.reuse_count, d.comment_count, d.created_at,
-      u.name as owner_name, o.image_key, o.thumbnail_key
-    from designs d join users u on u.id = d.owner_id join orders o on o.id = d.order_id
-    join (select id from designs where is_public = $1 and removed_at is null order by published_at desc, id desc limit $2 offset $3) page on page.id = d.id
-    order by d.published_at desc, d.id desc`,
-  galleryCount: `select count(*)::int as n from ((select 1 from designs where is_public = $1 and removed_at is null
-    order by published_at desc, id desc limit $2)) as bounded`,
-  galleryEstimate: `explain (format json) (select 1 from designs where is_public = $1 and removed_at is null)`,
-  ordersPage: `select o.*, c.name as customer_name, t.name as technician_name, d.id as design_id, ${unread('$1')}
-    from orders o join users c on c.id = o.customer_id left join users t on t.id = o.technician_id left join designs d on d.order_id = o.id
-    join ((select id, created_at as sort_key from orders where technician_id = $1 order by created_at desc, id desc limit $2)
-          union all (select id, created_at as sort_key from orders where technician_id is null order by created_at desc, id desc limit $2)
-          order by sort_key desc, id desc limit $3 offset $4) page on page.id = o.id
-    order by o.created_at desc, o.id desc`,
-  ordersCount: `select count(*)::int as n from ((select 1 from orders where technician_id = $1 order by created_at desc, id desc limit $2)
-    union all (select 1 from orders where technician_id is null order by created_at desc, id desc limit $2)) as bounded`,
-  ordersEstimate: `explain (format json) (select 1 from orders where technician_id = $1) union all (select 1 from orders where technician_id is null)`,
-  // The API's statements for each step: production needs payment; shipping sets carrier and tracking.
+  galleryPage: `select "designs"."id", "designs"."order_id", "designs"."owner_id", "designs"."description", "designs"."is_public", "designs"."published_at",
+      "designs"."removed_at", "designs"."hidden_at", "designs"."reuse_count", "designs"."comment_count", "designs"."favourite_count", "designs"."ordered_count",
+      "designs"."ancestor_ids", "designs"."shape", "designs"."length", "designs"."tags", "designs"."created_at", "users"."name" as owner_name,
+      (select json_build_object('average', avg(r.stars), 'count', count(*)) from "order_ratings" r where r.order_id = "designs"."order_id"
+        or r.order_id in (select dd.order_id from "designs" dd where dd.ancestor_ids @> array["designs"."id"])) as rating,
+      "orders"."image_key", "orders"."thumbnail_key"
+    from "designs" inner join "users" on "users"."id" = "designs"."owner_id" inner join "orders" on "orders"."id" = "designs"."order_id"
+    inner join (select "id" from "designs" where ${inGallery} ${galleryOrder} limit $2 offset $3) "page" on "page"."id" = "designs"."id" ${galleryOrder}`,
+  galleryCount: `select count(*)::int as n from (((select 1 from "designs" where ${inGallery} ${galleryOrder} limit $2))) as bounded`,
+  galleryEstimate: `explain (format json) ((select 1 from "designs" where ${inGallery}))`,
+  ordersPage: `select ${orderColumns}, ${unread('$1')} ${orderJoins}
+    inner join (${techOrders('"id", "created_at" as "sort_key"', ['$2', '$3'])} order by "sort_key" desc, "id" desc limit $4 offset $5) "page" on "page"."id" = "orders"."id"
+    order by "orders"."created_at" desc, "orders"."id" desc`,
+  ordersCount: `select count(*)::int as n from (${techOrders('1', ['$2', '$3'])}) as bounded`,
+  ordersEstimate: `explain (format json) ((select 1 from "orders" where "orders"."technician_id" = $1)) union all ((select 1 from "orders" where "orders"."technician_id" is null))`,
+  // Each step is one statement, the conditional update feeding the event insert: production needs payment; shipping sets carrier and tracking.
   advance: {
-    in_production: `update orders set status = $1, status_changed_at = $2, updated_at = $3
-      where id = $4 and status = $5 and technician_id = $6 and payment_status = 'paid' returning id`,
-    shipped: `update orders set status = $1, status_changed_at = $2, carrier = null, tracking_number = null, updated_at = $3
-      where id = $4 and status = $5 and technician_id = $6 returning id`,
-    delivered: `update orders set status = $1, status_changed_at = $2, updated_at = $3
-      where id = $4 and status = $5 and technician_id = $6 returning id`,
+    in_production: `${moved('"status_changed_at" = $2::timestamptz, "updated_at" = $3::timestamptz', 4, ' and "orders"."payment_status" = $8')} ${eventInsert(9)}`,
+    shipped: `${moved('"carrier" = $2, "tracking_number" = $3, "status_changed_at" = $4::timestamptz, "updated_at" = $5::timestamptz', 6)} ${eventInsert(10)}`,
+    delivered: `${moved('"status_changed_at" = $2::timestamptz, "updated_at" = $3::timestamptz', 4)} ${eventInsert(8)}`,
   },
-  event: `insert into order_events (order_id, actor_id, from_status, to_status, note, created_at) values ($1, $2, $3, $4, $5, clock_timestamp())`,
-  orderDetail: `select o.*, c.name as customer_name, t.name as technician_name, d.id as design_id, ${unread('$2')}
-    from orders o join users c on c.id = o.customer_id left join users t on t.id = o.technician_id left join designs d on d.order_id = o.id
-    where o.id = $1 limit 1`,
-  events: `select e.*, u.name as actor_name from order_events e left join users u on u.id = e.actor_id where e.order_id = $1 order by e.created_at, e.id`,
-  revisions: `select * from order_revisions where order_id = $1 order by revision`,
-  message: `insert into messages (order_id, sender_id, text) select o.id, $2, $3 from orders o
-    where o.id = $1 and (o.customer_id = $2 or o.technician_id = $2)
-    returning id, order_id, sender_id, text, created_at, (select name from users where id = $2) as sender_name`,
+
+  // An order with its timeline and revisions in one round trip, as the API reads every write's answer.
+  orderDetail: `select ${orderColumns}, ${unread('$3')},
+      (select coalesce(json_agg(json_build_object('fromStatus', e.from_status, 'toStatus', e.to_status, 'actorId', e.actor_id, 'actorName', u.name,
+        'note', e.note, 'createdAt', e.created_at) order by e.created_at, e.id), '[]'::json)
+        from "order_events" e left join "users" u on u.id = e.actor_id where e.order_id = "orders"."id") as "events",
+      (select coalesce(json_agg(json_build_object('revision', r.revision, 'description', r.description, 'imageKey', r.image_key,
+        'thumbnailKey', r.thumbnail_key, 'feedback', r.feedback, 'createdAt', r.created_at) order by r.revision), '[]'::json)
+        from "order_revisions" r where r.order_id = "orders"."id") as "revisions"
+    ${orderJoins} where "orders"."id" = $1 limit $2`,
+  // The API knows the sender's name from its cached profile; without auth the baseline reads it here.
+  message: `insert into "messages" ("id", "order_id", "sender_id", "text", "created_at", "updated_at")
+    select gen_random_uuid() as "id", "id", $1::uuid as "sender_id", $2::text as "text", now() as "created_at", now() as "updated_at"
+    from "orders" where ("orders"."id" = $3 and "orders"."technician_id" = $4)
+    returning "id", "order_id", "sender_id", "text", "created_at", "updated_at", (select name from users where id = $1) as sender_name`,
 };
 
 // ---- rendering, field for field as the API ----
 const iso = (d) => (d === null ? null : d.toISOString());
+const isoText = (text) => new Date(text).toISOString();
 const pageInfo = (page, limit, total) => {
   const totalPages = Math.ceil(total / limit);
   return { page, limit, total, totalPages, hasNext: page < totalPages, hasPrev: page > 1 };
@@ -99,9 +120,19 @@ const design = (r) => ({
   thumbnail_url: presign(r.thumbnail_key),
   reuse_count: r.reuse_count,
   comment_count: r.comment_count,
+  favourite_count: r.favourite_count,
+  ordered_count: r.ordered_count,
+  root_design_id: r.ancestor_ids[0] ?? null,
+  parent_design_id: r.ancestor_ids.at(-1) ?? null,
+  shape: r.shape,
+  length: r.length,
+  tags: r.tags,
+  rating_average: r.rating.average === null ? null : Math.round(Number(r.rating.average) * 100) / 100,
+  rating_count: Number(r.rating.count),
   published_at: iso(r.published_at),
   created_at: iso(r.created_at),
 });
+const UNSHIPPED = ['accepted', 'in_production'];
 const order = (r) => ({
   id: r.id,
   status: r.status,
@@ -122,22 +153,27 @@ const order = (r) => ({
   total_price_cents: r.total_price_cents,
   currency: r.currency,
   payment_status: r.payment_status,
+  payment_method: r.payment_method,
+  payment_reference: r.payment_reference,
+  paid_at: iso(r.paid_at),
   feedback: r.feedback,
   revision_count: r.revision_count,
   carrier: r.carrier,
   tracking_number: r.tracking_number,
+  ship_by: r.ship_by,
+  overdue: r.ship_by !== null && r.ship_by < new Date().toISOString().slice(0, 10) && UNSHIPPED.includes(r.status),
+  unread_count: r.unread_count,
   original_order_id: r.original_order_id,
   source_design_id: r.source_design_id,
   status_changed_at: iso(r.status_changed_at),
   created_at: iso(r.created_at),
   updated_at: iso(r.updated_at),
-  unread_count: r.unread_count,
 });
 
 // ---- routes ----
 // The API's list totals: counted up to 1 000 rows past the page, the planner's estimate beyond.
-async function total(countSql, estimateSql, params, cap) {
-  const counted = (await pool.query(countSql, [...params, cap])).rows[0].n;
+async function total(countSql, estimateSql, params, cap, branches = 1) {
+  const counted = (await pool.query(countSql, [...params, ...Array(branches).fill(cap)])).rows[0].n;
   if (counted < cap) return counted;
   const plan = (await pool.query(estimateSql, params)).rows[0]['QUERY PLAN'];
   return Math.max(cap, Math.round(plan[0].Plan['Plan Rows']));
@@ -161,59 +197,55 @@ async function gallery(url) {
 async function orders(url, userId) {
   const { page, limit, offset, cap } = paging(url);
   const [rows, count] = await Promise.all([
-    pool.query(SQL.ordersPage, [userId, offset + limit, limit, offset]),
-    total(SQL.ordersCount, SQL.ordersEstimate, [userId], cap),
+    pool.query(SQL.ordersPage, [userId, offset + limit, offset + limit, limit, offset]),
+    total(SQL.ordersCount, SQL.ordersEstimate, [userId], cap, 2),
   ]);
   return [200, { success: true, data: rows.rows.map(order), pagination: pageInfo(page, limit, count) }];
 }
 
-async function detail(id, viewer) {
-  const [o, events, revisions] = await Promise.all([pool.query(SQL.orderDetail, [id, viewer]), pool.query(SQL.events, [id]), pool.query(SQL.revisions, [id])]);
+async function detail(id, viewerId) {
+  const { rows } = await pool.query(SQL.orderDetail, [id, 1, viewerId]);
+  const o = rows[0];
   return {
-    ...order(o.rows[0]),
-    events: events.rows.map((e) => ({
-      from_status: e.from_status,
-      to_status: e.to_status,
-      actor: e.actor_id ? { id: e.actor_id, name: e.actor_name ?? '' } : null,
+    ...order(o),
+    events: o.events.map((e) => ({
+      from_status: e.fromStatus,
+      to_status: e.toStatus,
+      actor: e.actorId ? { id: e.actorId, name: e.actorName ?? '' } : null,
       note: e.note,
-      created_at: iso(e.created_at),
+      created_at: isoText(e.createdAt),
     })),
-    revisions: revisions.rows.map((r) => ({
+    revisions: o.revisions.map((r) => ({
       revision: r.revision,
       description: r.description,
-      image_url: presign(r.image_key),
-      thumbnail_url: presign(r.thumbnail_key),
+      image_url: presign(r.imageKey),
+      thumbnail_url: presign(r.thumbnailKey),
       feedback: r.feedback,
-      created_at: iso(r.created_at),
+      created_at: isoText(r.createdAt),
     })),
   };
 }
 
 const FROM = { in_production: 'accepted', shipped: 'in_production', delivered: 'shipped' };
 
+const KIND = { in_production: 'start_production', shipped: 'ship', delivered: 'deliver' };
+
 async function advance(id, userId, to) {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    const now = new Date();
-    const moved = await client.query(SQL.advance[to], [to, now, now, id, FROM[to], userId]);
-    if (moved.rowCount !== 1) {
-      await client.query('rollback');
-      return [422, { success: false, error: { code: 'INVALID_STATE', message: 'not accepted and paid' } }];
-    }
-    await client.query(SQL.event, [id, userId, FROM[to], to, null]);
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  const now = new Date();
+  const from = FROM[to];
+  const event = [userId, from, to, null, KIND[to]];
+  const values = {
+    in_production: [to, now, now, id, userId, userId, from, 'paid', ...event, '{}'],
+    shipped: [to, null, null, now, now, id, userId, userId, from, ...event, '{"carrier":null,"tracking_number":null}'],
+    delivered: [to, now, now, id, userId, userId, from, ...event, '{}'],
+  }[to];
+  const moved = await pool.query(SQL.advance[to], values);
+  if (moved.rowCount !== 1) return [422, { success: false, error: { code: 'INVALID_STATE', message: 'not accepted and paid' } }];
   return [200, { success: true, data: await detail(id, userId) }];
 }
 
 async function postMessage(id, userId, text) {
-  const { rows } = await pool.query(SQL.message, [id, userId, text.trim()]);
+  const { rows } = await pool.query(SQL.message, [userId, text.trim(), id, userId]);
   if (!rows[0]) return [404, { success: false, error: { code: 'ORDER_NOT_FOUND', message: 'no such order' } }];
   const m = rows[0];
   return [201, { success: true, data: { id: m.id, order_id: m.order_id, sender: { id: m.sender_id, name: m.sender_name }, text: m.text, created_at: iso(m.created_at) } }];

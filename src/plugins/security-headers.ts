@@ -1,3 +1,9 @@
+/*
+ * Kept (issue 15, bench/README.md "Stock pieces"): the stock piece is @fastify/helmet, and this plugin
+ * keeps its interface (HelmetOptions, the `helmet` route option). Bench figure 1 on Node 24, same run,
+ * 7 rounds, with @fastify/helmet registered in its place: 0.85 of the throughput and 0.55 in CPU per
+ * request (it rebuilds helmet's middleware and reads request.routeOptions on every request).
+ */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';

@@ -2,7 +2,6 @@ import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCom
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config } from '../config.js';
-import { type ObjectLocation, locationOf, presignGet } from './presign.js';
 import { SIGNED_URL_TTL_SECONDS, type PutOptions, type Storage, StorageUnavailableError } from './storage.js';
 
 type S3Config = NonNullable<Config['s3']>;
@@ -19,7 +18,9 @@ const OPERATION_DEADLINE_MS = 8000;
  * Links are signed as of the start of a five-minute window and last the hour plus the window, so each
  * is valid for at least an hour from when it is handed out (at most 65 min). Within a window the same
  * object gets the same link: browsers and CDNs cache the image across page views instead of seeing a new
- * URL each time, and a gallery page (40 links) is not re-signed on every request.
+ * URL each time, and a gallery page (40 links) is not re-signed on every request. The SDK's presigner
+ * signs them (~0.3 ms a link, once per object per window): a hand-written signer measured no gain on bench
+ * figure 2a once links were reused (bench/README.md, "Stock pieces").
  */
 const LINK_WINDOW_S = 300;
 /** Bounds the links remembered within one window (~600 bytes each). */
@@ -65,18 +66,6 @@ export function createS3Storage(cfg: S3Config): Storage & { client: S3Client } {
   });
   const bucket = cfg.bucket;
   const links = createLinkCache();
-  // The SDK decides where the bucket's objects live (path or virtual-host style, custom endpoints);
-  // it is asked once, and links are then signed without it (see presign.ts).
-  const PROBE_KEY = 'location-probe.png';
-  let location: Promise<ObjectLocation> | undefined;
-  const locate = () =>
-    (location ??= getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: PROBE_KEY }), { expiresIn: 60 }).then(
-      (url) => locationOf(url, PROBE_KEY),
-      (err: unknown) => {
-        location = undefined;
-        throw err;
-      },
-    ));
   const guard = async <T>(what: string, op: (options: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> => {
     try {
       return await op({ abortSignal: AbortSignal.timeout(OPERATION_DEADLINE_MS) });
@@ -130,8 +119,10 @@ export function createS3Storage(cfg: S3Config): Storage & { client: S3Client } {
       const window = links.windowStart();
       const cached = links.get(key, expiresInSeconds);
       if (cached) return cached;
-      const [where, credentials] = await Promise.all([locate(), client.config.credentials()]);
-      const url = presignGet(where, { key, region: cfg.region, credentials, expiresIn: expiresInSeconds + LINK_WINDOW_S, now: new Date(window * 1000) });
+      const url = await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), {
+        expiresIn: expiresInSeconds + LINK_WINDOW_S,
+        signingDate: new Date(window * 1000),
+      });
       // A window that turned during the await would hand this link out for less than the hour.
       if (links.windowStart() === window) links.set(key, expiresInSeconds, url);
       return url;
