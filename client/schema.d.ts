@@ -154,7 +154,7 @@ export interface paths {
         };
         /**
          * My profile
-         * @description The profile of the signed-in user; 404 USER_NOT_FOUND until they have registered.
+         * @description The profile of the signed-in user, with `unread_notifications`; 404 USER_NOT_FOUND until they have registered.
          */
         get: operations["getMyProfile"];
         /**
@@ -162,6 +162,90 @@ export interface paths {
          * @description Replaces name, phone, shipping address, nail sizes and preferred shape and length; fields left out become null. Read-only fields (id, email, role, timestamps) may be sent back as received and are ignored.
          */
         put: operations["updateMyProfile"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My in-app notifications, unread first, then newest
+         * @description What happened to my orders, messages and designs, written by the notification worker within seconds of the change. `unread=true` lists only unread ones. The count of unread ones is also `unread_notifications` on GET /users/me.
+         */
+        get: operations["listNotifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/{id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Mark one notification read
+         * @description Idempotent: a notification read before keeps its first read_at. Only my own notifications: another person’s id answers 404 NOTIFICATION_NOT_FOUND.
+         */
+        put: operations["markNotificationRead"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/read-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark all my notifications read
+         * @description Marks every unread notification of mine read and says how many it changed.
+         */
+        post: operations["markAllNotificationsRead"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My notification preferences
+         * @description Email on or off per category (on unless switched off); in-app notifications are always on.
+         */
+        get: operations["getMyNotificationPreferences"];
+        /**
+         * Switch email on or off per category
+         * @description Categories: order_updates, messages, gallery. Those left out keep their setting. In-app notifications cannot be switched off. An invitation email (technician.invited) goes to an address with no account yet and has no preference.
+         */
+        put: operations["updateMyNotificationPreferences"];
         post?: never;
         delete?: never;
         options?: never;
@@ -449,6 +533,46 @@ export interface paths {
          * @description Only the order's customer and its assigned technician. Other customers get 404; other technicians 403. Text is 1–2000 characters after trimming. Accepts Idempotency-Key.
          */
         post: operations["postMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orders/{id}/thread": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The order’s messages and status events, oldest first
+         * @description Whoever may read the order (as GET /orders/{id}): its customer, its technician, any technician while it is unassigned; another customer's order answers 404, an order assigned to another technician 403 NOT_ASSIGNED. Messages are the conversation's: a technician reading an unassigned order sees its events only. Items are typed `message` or `event` and ordered by time (an event before a message of the same instant). Paged by cursor, not by page number, so that new items never shift a page: `limit` (1–100, default 50), then `cursor` = `pagination.nextCursor` until `hasNext` is false. A cursor stays valid for good; one this API did not give → 400 VALIDATION_ERROR. Emails never appear; prices only as the order shows them (the acceptance note).
+         */
+        get: operations["getOrderThread"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orders/{id}/thread/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Mark the order’s thread read
+         * @description Whoever may read the order (as GET /orders/{id}): its customer, its technician, any technician while it is unassigned; another customer's order answers 404, an order assigned to another technician 403 NOT_ASSIGNED. Messages are the conversation's: a technician reading an unassigned order sees its events only. Moves my read marker to `item_id` (that item's instant), to `read_at`, or, with neither (or no body), to now. A marker only moves forward (an earlier point leaves it where it is) and never past now. Answers the marker and the unread count that every order then shows me (`unread_count`: items by others after the marker).
+         */
+        put: operations["markOrderThreadRead"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -787,6 +911,158 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/stream/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A ticket to open the live stream
+         * @description Browsers' EventSource cannot send an Authorization header: trade the access token for a ticket and open `GET /api/v1/stream?ticket=…` within 30 s. A ticket works once, on any server.
+         */
+        post: operations["createStreamTicket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My notifications, live (Server-Sent Events)
+         * @description Signed in with `Authorization: Bearer` or `?ticket=` (POST /api/v1/stream/tickets). Pushes each new notification as it happens, whichever server the client is connected to. On reconnect, `Last-Event-ID` (or `?last_event_id=`) sends what was missed first. A comment line every 15 s keeps proxies from closing an idle stream; the stream ends when the server restarts and the client reconnects after the `retry:` hint.
+         */
+        get: operations["openStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My webhooks, newest first
+         * @description Technicians only; each technician sees their own. Secrets are never listed.
+         */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Subscribe a URL to events
+         * @description Technicians only, up to 20 each. The signing secret is in this answer only. Deliveries follow Standard Webhooks: a POST of `{ type, timestamp, data }` with `webhook-id` (the event id, the same on every retry), `webhook-timestamp` and `webhook-signature` (HMAC-SHA256 with the secret; verify with any Standard Webhooks library). A webhook receives only what its owner may read through the API: events of orders assigned to them, the submission of unassigned orders, messages on their orders, comments on public designs, and invitations they sent. Staging and production accept only https URLs whose host resolves to public addresses only (422 WEBHOOK_URL_NOT_ALLOWED).
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One of my webhooks
+         * @description Technicians only, on their own webhooks: another technician’s answers 404 WEBHOOK_NOT_FOUND.
+         */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook
+         * @description Technicians only, on their own webhooks: another technician’s answers 404 WEBHOOK_NOT_FOUND. Its deliveries and their log go with it.
+         */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Change, enable or disable a webhook
+         * @description Technicians only, on their own webhooks: another technician’s answers 404 WEBHOOK_NOT_FOUND. A new URL is checked as at creation. `enabled: false` pauses it: its deliveries wait. `enabled: true` resumes one disabled by you, by a 410 Gone or by a day of failures, and sends what was waiting.
+         */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the signing secret
+         * @description Technicians only, on their own webhooks: another technician’s answers 404 WEBHOOK_NOT_FOUND. The new secret is in this answer only. The previous one keeps signing beside it (two signatures in `webhook-signature`) for `grace_period_seconds` (a day by default), so the receiver can switch without missing a delivery.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A webhook’s deliveries and their attempts, newest first
+         * @description Technicians only, on their own webhooks: another technician’s answers 404 WEBHOOK_NOT_FOUND. A delivery is retried with growing delays (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, with jitter) for 24 h, then marked failed; any 2xx answer delivers it, redirects are not followed. A day without a single success, or one 410 Gone, disables the webhook.
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/deliveries/{deliveryId}/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivery again
+         * @description Technicians only, on their own webhooks: another technician’s answers 404 WEBHOOK_NOT_FOUND. Queues it now with a fresh retry window, delivered or not, with the same `webhook-id` (receivers de-duplicate on it); the worker sends it within seconds. A disabled webhook must be enabled first (422 WEBHOOK_DISABLED).
+         */
+        post: operations["resendWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/files/{key}": {
         parameters: {
             query?: never;
@@ -862,10 +1138,60 @@ export interface components {
             preferred_shape: string | null;
             preferred_length: string | null;
             last_login_at: string | null;
+            /** @description GET /users/me only: my unread in-app notifications */
+            unread_notifications?: number;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        /** Notification */
+        Notification: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The event it tells of; the same on every channel (email, live, webhooks)
+             */
+            event_id: string;
+            type: "order.submitted" | "order.assigned" | "order.accepted" | "order.rejected" | "order.revised" | "order.paid" | "order.in_production" | "order.shipped" | "order.delivered" | "message.created" | "comment.created" | "design.reused" | "technician.invited";
+            title: string;
+            body: string;
+            /** @description Path in the web front end, e.g. /orders/<id> */
+            link: string;
+            order: {
+                /** Format: uuid */
+                id: string;
+                /** @description The order's short number: the first 8 hex digits of its id, upper case */
+                number: string;
+                /** @description The status the event moved it to */
+                status: string;
+                total_price_cents?: number | null;
+                currency?: string;
+                feedback?: string | null;
+                carrier?: string | null;
+                tracking_number?: string | null;
+            } | null;
+            read: boolean;
+            /** Format: date-time */
+            read_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+        };
+        /** NotificationPreferences */
+        NotificationPreferences: {
+            /** @description Email per category: order_updates (the order journey), messages (on my orders), gallery (comments on and reuse of my designs); on unless switched off */
+            email: {
+                order_updates: boolean;
+                messages: boolean;
+                gallery: boolean;
+            };
+            /** @description In-app notifications: always on */
+            in_app: {
+                order_updates: boolean;
+                messages: boolean;
+                gallery: boolean;
+            };
         };
         /** Invitation */
         Invitation: {
@@ -950,6 +1276,8 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+            /** @description Items of the order’s thread (GET /orders/{id}/thread) by others — status events, and messages if I take part in the conversation — after my read marker (PUT /orders/{id}/thread/read); all of them before I first mark it */
+            unread_count: number;
         };
         /** OrderDetail */
         OrderDetail: components["schemas"]["Order"] & {
@@ -1004,6 +1332,79 @@ export interface components {
             text: string;
             /** Format: date-time */
             created_at: string;
+        };
+        /**
+         * ThreadEvent
+         * @description A status event of the order’s timeline
+         */
+        ThreadEvent: {
+            /** @enum {string} */
+            type: "event";
+            /** Format: uuid */
+            id: string;
+            /** @description The workflow move (submit, auto_assign, take, accept, reject, revise, record_payment, pay_online, start_production, ship, deliver, confirm_delivery…); null on events older than named moves */
+            kind: string | null;
+            /** @enum {string|null} */
+            from_status: "submitted" | "under_review" | "accepted" | "rejected" | "in_production" | "shipped" | "delivered" | null;
+            /** @enum {string} */
+            to_status: "submitted" | "under_review" | "accepted" | "rejected" | "in_production" | "shipped" | "delivered";
+            /** @description Who made the move; null when the service or Stripe did */
+            actor: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+            } | null;
+            note: string | null;
+            /** @description The rejection’s feedback (reject only) */
+            feedback: string | null;
+            /** @description ship only, when given */
+            carrier: string | null;
+            /** @description ship only, when given */
+            tracking_number: string | null;
+            /** Format: date-time */
+            created_at: string;
+        };
+        /**
+         * ThreadMessage
+         * @description A message of the order’s conversation
+         */
+        ThreadMessage: {
+            /** @enum {string} */
+            type: "message";
+            /** Format: uuid */
+            id: string;
+            /** @description Who wrote it: display name and role, never the email */
+            author: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                /** @enum {string} */
+                role: "customer" | "nail_technician";
+            };
+            text: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        /**
+         * ThreadItem
+         * @description A message or a status event, told apart by `type`
+         */
+        ThreadItem: components["schemas"]["ThreadEvent"] | components["schemas"]["ThreadMessage"];
+        /** CursorPagination */
+        CursorPagination: {
+            limit: number;
+            hasNext: boolean;
+            /** @description Pass as `cursor` for the next page; null on the last page */
+            nextCursor: string | null;
+        };
+        /** ThreadReadMarker */
+        ThreadReadMarker: {
+            /** Format: uuid */
+            order_id: string;
+            /** Format: date-time */
+            read_at: string;
+            /** @description Items by others after read_at, as on the order */
+            unread_count: number;
         };
         /** Design */
         Design: {
@@ -1137,6 +1538,104 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        /** StreamTicket */
+        StreamTicket: {
+            /** @description Single use: put it in `GET /api/v1/stream?ticket=…` before `expires_at`. */
+            ticket: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        /** Webhook */
+        Webhook: {
+            /** Format: uuid */
+            id: string;
+            url: string;
+            description: string | null;
+            event_types: string[];
+            enabled: boolean;
+            /** @description Why it is disabled: by_owner, gone, failing */
+            disabled_reason: string | null;
+            /** Format: date-time */
+            disabled_at: string | null;
+            /**
+             * Format: date-time
+             * @description The first failed attempt since the last success
+             */
+            failing_since: string | null;
+            /**
+             * Format: date-time
+             * @description Until when the previous secret also signs (after a rotation)
+             */
+            previous_secret_expires_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** WebhookWithSecret */
+        WebhookWithSecret: {
+            /** Format: uuid */
+            id: string;
+            url: string;
+            description: string | null;
+            event_types: string[];
+            enabled: boolean;
+            /** @description Why it is disabled: by_owner, gone, failing */
+            disabled_reason: string | null;
+            /** Format: date-time */
+            disabled_at: string | null;
+            /**
+             * Format: date-time
+             * @description The first failed attempt since the last success
+             */
+            failing_since: string | null;
+            /**
+             * Format: date-time
+             * @description Until when the previous secret also signs (after a rotation)
+             */
+            previous_secret_expires_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description The signing secret (whsec_…), shown this once: verify webhook-signature with it */
+            secret: string;
+        };
+        /** WebhookAttempt */
+        WebhookAttempt: {
+            /** Format: date-time */
+            attempted_at: string;
+            /** @description The receiver’s answer; null when there was none */
+            status_code: number | null;
+            duration_ms: number;
+            /** @description Why the attempt failed without an answer, or the redirect not followed */
+            error: string | null;
+        };
+        /** WebhookDelivery */
+        WebhookDelivery: {
+            /** Format: uuid */
+            id: string;
+            /** @description Sent as webhook-id: the same on every attempt and re-send */
+            event_id: string;
+            event_type: string;
+            /** @description One of pending, delivered, failed */
+            status: string;
+            attempt_count: number;
+            /** Format: date-time */
+            next_attempt_at: string | null;
+            /** Format: date-time */
+            retry_until: string;
+            /** Format: date-time */
+            delivered_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The JSON body sent: { type, timestamp, data } */
+            payload: {
+                [key: string]: unknown;
+            };
+            /** @description Oldest first */
+            attempts: components["schemas"]["WebhookAttempt"][];
         };
         /** GetHealthError */
         GetHealthError: {
@@ -1396,6 +1895,148 @@ export interface components {
             /** @enum {boolean} */
             success: true;
             data: components["schemas"]["User"];
+            message?: string;
+        };
+        /** ListNotificationsError */
+        ListNotificationsError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ListNotificationsResponse */
+        ListNotificationsResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Notification"][];
+            pagination: {
+                page: number;
+                limit: number;
+                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
+                total: number;
+                /** @description ceil(total / limit): an estimate when total is one */
+                totalPages: number;
+                hasNext: boolean;
+                hasPrev: boolean;
+            };
+        };
+        /** MarkNotificationReadError */
+        MarkNotificationReadError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "NOTIFICATION_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** MarkNotificationReadResponse */
+        MarkNotificationReadResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Notification"];
+            message?: string;
+        };
+        /** MarkAllNotificationsReadError */
+        MarkAllNotificationsReadError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** MarkAllNotificationsReadResponse */
+        MarkAllNotificationsReadResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: {
+                /** @description Notifications marked read by this call */
+                updated: number;
+                unread_notifications: number;
+            };
+            message?: string;
+        };
+        /** GetMyNotificationPreferencesError */
+        GetMyNotificationPreferencesError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** GetMyNotificationPreferencesResponse */
+        GetMyNotificationPreferencesResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["NotificationPreferences"];
+            message?: string;
+        };
+        /** UpdateMyNotificationPreferencesError */
+        UpdateMyNotificationPreferencesError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** UpdateMyNotificationPreferencesRequest */
+        UpdateMyNotificationPreferencesRequest: {
+            /** @description Categories to switch on (true) or off (false); those left out keep their setting */
+            email: {
+                order_updates?: boolean;
+                messages?: boolean;
+                gallery?: boolean;
+            };
+        };
+        /** UpdateMyNotificationPreferencesResponse */
+        UpdateMyNotificationPreferencesResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["NotificationPreferences"];
             message?: string;
         };
         /** InviteTechnicianError */
@@ -1877,6 +2518,70 @@ export interface components {
             /** @enum {boolean} */
             success: true;
             data: components["schemas"]["Message"];
+            message?: string;
+        };
+        /** GetOrderThreadError */
+        GetOrderThreadError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ThreadPage */
+        GetOrderThreadResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["ThreadItem"][];
+            pagination: components["schemas"]["CursorPagination"];
+        };
+        /** MarkOrderThreadReadError */
+        MarkOrderThreadReadError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "ORDER_NOT_FOUND" | "NOT_ASSIGNED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /**
+         * ThreadReadBody
+         * @description Optional; no body marks everything up to now read
+         */
+        MarkOrderThreadReadRequest: {
+            /**
+             * Format: uuid
+             * @description Read up to and including this item of the thread
+             */
+            item_id?: string;
+            /**
+             * Format: date-time
+             * @description Read up to this instant (a later one counts as now)
+             */
+            read_at?: string;
+        };
+        /** MarkOrderThreadReadResponse */
+        MarkOrderThreadReadResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["ThreadReadMarker"];
             message?: string;
         };
         /** ListDesignsError */
@@ -2406,6 +3111,284 @@ export interface components {
                 average: number | null;
                 count: number;
             };
+            message?: string;
+        };
+        /** CreateStreamTicketError */
+        CreateStreamTicketError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** CreateStreamTicketResponse */
+        CreateStreamTicketResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["StreamTicket"];
+            message?: string;
+        };
+        /** OpenStreamError */
+        OpenStreamError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "USER_NOT_FOUND" | "INVALID_STREAM_TICKET" | "TOO_MANY_STREAMS" | "STREAM_CAPACITY_REACHED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** CreateWebhookError */
+        CreateWebhookError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "WEBHOOK_URL_NOT_ALLOWED" | "WEBHOOK_LIMIT_REACHED" | "WEBHOOKS_NOT_CONFIGURED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** CreateWebhookRequest */
+        CreateWebhookRequest: {
+            /**
+             * @description Where deliveries are POSTed. Staging and production: https only, to a host whose every address is public.
+             * @example https://example.com/hooks/kendalls-nails
+             */
+            url: string;
+            /** @description The event types to receive */
+            event_types: ("order.submitted" | "order.assigned" | "order.accepted" | "order.rejected" | "order.revised" | "order.paid" | "order.in_production" | "order.shipped" | "order.delivered" | "message.created" | "comment.created" | "technician.invited")[];
+            /** @description What the webhook is for, for you */
+            description?: string;
+        };
+        /** CreateWebhookResponse */
+        CreateWebhookResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["WebhookWithSecret"];
+            message?: string;
+        };
+        /** ListWebhooksError */
+        ListWebhooksError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ListWebhooksResponse */
+        ListWebhooksResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Webhook"][];
+            pagination: {
+                page: number;
+                limit: number;
+                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
+                total: number;
+                /** @description ceil(total / limit): an estimate when total is one */
+                totalPages: number;
+                hasNext: boolean;
+                hasPrev: boolean;
+            };
+        };
+        /** GetWebhookError */
+        GetWebhookError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "WEBHOOK_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** GetWebhookResponse */
+        GetWebhookResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Webhook"];
+            message?: string;
+        };
+        /** UpdateWebhookError */
+        UpdateWebhookError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "WEBHOOK_NOT_FOUND" | "WEBHOOK_URL_NOT_ALLOWED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** UpdateWebhookRequest */
+        UpdateWebhookRequest: {
+            /**
+             * @description Where deliveries are POSTed. Staging and production: https only, to a host whose every address is public.
+             * @example https://example.com/hooks/kendalls-nails
+             */
+            url?: string;
+            /** @description The event types to receive */
+            event_types?: ("order.submitted" | "order.assigned" | "order.accepted" | "order.rejected" | "order.revised" | "order.paid" | "order.in_production" | "order.shipped" | "order.delivered" | "message.created" | "comment.created" | "technician.invited")[];
+            /** @description What the webhook is for, for you */
+            description?: string | null;
+            /** @description false pauses deliveries (they wait); true resumes them and clears a failure */
+            enabled?: boolean;
+        };
+        /** UpdateWebhookResponse */
+        UpdateWebhookResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["Webhook"];
+            message?: string;
+        };
+        /** DeleteWebhookError */
+        DeleteWebhookError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "WEBHOOK_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** RotateWebhookSecretError */
+        RotateWebhookSecretError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "WEBHOOK_NOT_FOUND" | "WEBHOOKS_NOT_CONFIGURED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /**
+         * RotateWebhookSecretRequest
+         * @description Optional; an empty body keeps the previous secret for a day
+         */
+        RotateWebhookSecretRequest: {
+            /** @description How long the previous secret keeps signing beside the new one (0: stop at once); 86400 when absent */
+            grace_period_seconds?: number;
+        };
+        /** RotateWebhookSecretResponse */
+        RotateWebhookSecretResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["WebhookWithSecret"];
+            message?: string;
+        };
+        /** ListWebhookDeliveriesError */
+        ListWebhookDeliveriesError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "WEBHOOK_NOT_FOUND" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ListWebhookDeliveriesResponse */
+        ListWebhookDeliveriesResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["WebhookDelivery"][];
+            pagination: {
+                page: number;
+                limit: number;
+                /** @description Items in the whole list. Exact on short lists; on the order list and the gallery, exact while fewer than 1 000 items lie beyond this page, and beyond that PostgreSQL's estimate (never less than the items known to exist), so that a long list is not counted row by row on every page. hasNext and the last pages are always exact. */
+                total: number;
+                /** @description ceil(total / limit): an estimate when total is one */
+                totalPages: number;
+                hasNext: boolean;
+                hasPrev: boolean;
+            };
+        };
+        /** ResendWebhookDeliveryError */
+        ResendWebhookDeliveryError: {
+            /** @enum {boolean} */
+            success: false;
+            error: {
+                /**
+                 * @description Stable UPPER_SNAKE code clients branch on
+                 * @enum {string}
+                 */
+                code: "WEBHOOK_NOT_FOUND" | "WEBHOOK_DELIVERY_NOT_FOUND" | "WEBHOOK_DISABLED" | "INVALID_TOKEN" | "IDENTITY_PROVIDER_UNAVAILABLE" | "INTERNAL_ERROR" | "UNAUTHORIZED" | "FORBIDDEN" | "USER_NOT_FOUND" | "DATABASE_UNAVAILABLE" | "SERVICE_UNAVAILABLE" | "RATE_LIMITED" | "HTTPS_REQUIRED" | "VALIDATION_ERROR" | "BAD_URL" | "INVALID_JSON" | "BAD_REQUEST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE";
+                /** @description What went wrong and what to do about it */
+                message: string;
+                details?: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** ResendWebhookDeliveryResponse */
+        ResendWebhookDeliveryResponse: {
+            /** @enum {boolean} */
+            success: true;
+            data: components["schemas"]["WebhookDelivery"];
             message?: string;
         };
         /** GetFileError */
@@ -3315,6 +4298,520 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UpdateMyProfileError"];
+                };
+            };
+        };
+    };
+    listNotifications: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+                /** @description true: only unread notifications */
+                unread?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListNotificationsResponse"];
+                };
+            };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListNotificationsError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListNotificationsError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListNotificationsError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListNotificationsError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListNotificationsError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListNotificationsError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListNotificationsError"];
+                };
+            };
+        };
+    };
+    markNotificationRead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkNotificationReadResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkNotificationReadError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkNotificationReadError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkNotificationReadError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. `NOTIFICATION_NOT_FOUND`: No such notification among yours. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkNotificationReadError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkNotificationReadError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkNotificationReadError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkNotificationReadError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkNotificationReadError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkNotificationReadError"];
+                };
+            };
+        };
+    };
+    markAllNotificationsRead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkAllNotificationsReadResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkAllNotificationsReadError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkAllNotificationsReadError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkAllNotificationsReadError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkAllNotificationsReadError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkAllNotificationsReadError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkAllNotificationsReadError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkAllNotificationsReadError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkAllNotificationsReadError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkAllNotificationsReadError"];
+                };
+            };
+        };
+    };
+    getMyNotificationPreferences: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyNotificationPreferencesResponse"];
+                };
+            };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetMyNotificationPreferencesError"];
+                };
+            };
+        };
+    };
+    updateMyNotificationPreferences: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateMyNotificationPreferencesRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyNotificationPreferencesResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyNotificationPreferencesError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateMyNotificationPreferencesError"];
                 };
             };
         };
@@ -4968,6 +6465,218 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PostMessageError"];
+                };
+            };
+        };
+    };
+    getOrderThread: {
+        parameters: {
+            query?: {
+                /** @description pagination.nextCursor of the previous page; absent: from the start */
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderThreadResponse"];
+                };
+            };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderThreadError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderThreadError"];
+                };
+            };
+            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderThreadError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. `ORDER_NOT_FOUND`: No such order among those you can see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderThreadError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderThreadError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderThreadError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetOrderThreadError"];
+                };
+            };
+        };
+    };
+    markOrderThreadRead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Optional; no body marks everything up to now read */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["MarkOrderThreadReadRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkOrderThreadReadResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkOrderThreadReadError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkOrderThreadReadError"];
+                };
+            };
+            /** @description `NOT_ASSIGNED`: The order is assigned to another technician. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkOrderThreadReadError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. `ORDER_NOT_FOUND`: No such order among those you can see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkOrderThreadReadError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkOrderThreadReadError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkOrderThreadReadError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkOrderThreadReadError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkOrderThreadReadError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkOrderThreadReadError"];
                 };
             };
         };
@@ -7011,6 +8720,1077 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GetMyRatingsError"];
+                };
+            };
+        };
+    };
+    createStreamTicket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateStreamTicketResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateStreamTicketError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateStreamTicketError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateStreamTicketError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateStreamTicketError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateStreamTicketError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateStreamTicketError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateStreamTicketError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateStreamTicketError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateStreamTicketError"];
+                };
+            };
+        };
+    };
+    openStream: {
+        parameters: {
+            query?: {
+                /** @description Same as the `Last-Event-ID` header, for EventSource polyfills that cannot send it; the header wins. */
+                last_event_id?: string;
+            };
+            header?: {
+                /** @description The id of the last event received: the events after it are sent first (browsers send it on reconnect). */
+                "last-event-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An event stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenStreamError"];
+                };
+            };
+            /** @description `INVALID_STREAM_TICKET`: The stream ticket is unknown, expired or already used; get a new one from POST /api/v1/stream/tickets. `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenStreamError"];
+                };
+            };
+            /** @description `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenStreamError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenStreamError"];
+                };
+            };
+            /** @description `TOO_MANY_STREAMS`: You already have as many live streams open as allowed (STREAM_MAX_PER_USER); close one first. `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenStreamError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenStreamError"];
+                };
+            };
+            /** @description `STREAM_CAPACITY_REACHED`: This server holds as many live streams as it can (STREAM_MAX_PER_PROCESS); retry after `Retry-After`, another server may take it. `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenStreamError"];
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhooksResponse"];
+                };
+            };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhooksError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhooksError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhooksError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhooksError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhooksError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhooksError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhooksError"];
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookError"];
+                };
+            };
+            /** @description `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookError"];
+                };
+            };
+            /** @description `WEBHOOK_URL_NOT_ALLOWED`: The webhook URL is refused: not https, carries credentials, does not resolve, or reaches a private, loopback or link-local address (staging and production); `details.problem` says which. `WEBHOOK_LIMIT_REACHED`: You have as many webhooks as one technician may have; delete one first. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookError"];
+                };
+            };
+            /** @description `WEBHOOKS_NOT_CONFIGURED`: Webhooks need WEBHOOK_ENCRYPTION_KEYS on this server; nothing was saved. `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookError"];
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetWebhookResponse"];
+                };
+            };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetWebhookError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetWebhookError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetWebhookError"];
+                };
+            };
+            /** @description `WEBHOOK_NOT_FOUND`: No such webhook among yours. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetWebhookError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetWebhookError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetWebhookError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetWebhookError"];
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteWebhookError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteWebhookError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteWebhookError"];
+                };
+            };
+            /** @description `WEBHOOK_NOT_FOUND`: No such webhook among yours. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteWebhookError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteWebhookError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteWebhookError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteWebhookError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteWebhookError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteWebhookError"];
+                };
+            };
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateWebhookResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateWebhookError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateWebhookError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateWebhookError"];
+                };
+            };
+            /** @description `WEBHOOK_NOT_FOUND`: No such webhook among yours. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateWebhookError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateWebhookError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateWebhookError"];
+                };
+            };
+            /** @description `WEBHOOK_URL_NOT_ALLOWED`: The webhook URL is refused: not https, carries credentials, does not resolve, or reaches a private, loopback or link-local address (staging and production); `details.problem` says which. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateWebhookError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateWebhookError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateWebhookError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateWebhookError"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Optional; an empty body keeps the previous secret for a day */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateWebhookSecretRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateWebhookSecretResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateWebhookSecretError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateWebhookSecretError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateWebhookSecretError"];
+                };
+            };
+            /** @description `WEBHOOK_NOT_FOUND`: No such webhook among yours. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateWebhookSecretError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateWebhookSecretError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateWebhookSecretError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateWebhookSecretError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateWebhookSecretError"];
+                };
+            };
+            /** @description `WEBHOOKS_NOT_CONFIGURED`: Webhooks need WEBHOOK_ENCRYPTION_KEYS on this server; nothing was saved. `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RotateWebhookSecretError"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+                /** @description Only deliveries in this status */
+                status?: "pending" | "delivered" | "failed";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhookDeliveriesResponse"];
+                };
+            };
+            /** @description Plain HTTP in staging or production: the same URL over https, in `Location` */
+            308: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhookDeliveriesError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhookDeliveriesError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhookDeliveriesError"];
+                };
+            };
+            /** @description `WEBHOOK_NOT_FOUND`: No such webhook among yours. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhookDeliveriesError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhookDeliveriesError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhookDeliveriesError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhookDeliveriesError"];
+                };
+            };
+        };
+    };
+    resendWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                deliveryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResendWebhookDeliveryResponse"];
+                };
+            };
+            /** @description `VALIDATION_ERROR`: A field, parameter or header is invalid; `details` names each one. `BAD_URL`: The URL does not decode or a path value is too long. `INVALID_JSON`: The body is not valid JSON. `BAD_REQUEST`: The request could not be read (headers, framing). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResendWebhookDeliveryError"];
+                };
+            };
+            /** @description `INVALID_TOKEN`: The access token is malformed, invalid or expired. `UNAUTHORIZED`: No access token was sent. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResendWebhookDeliveryError"];
+                };
+            };
+            /** @description `FORBIDDEN`: Your role may not do this. `HTTPS_REQUIRED`: The request came over plain HTTP; staging and production answer HTTPS only (GET and HEAD are redirected). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResendWebhookDeliveryError"];
+                };
+            };
+            /** @description `WEBHOOK_NOT_FOUND`: No such webhook among yours. `WEBHOOK_DELIVERY_NOT_FOUND`: No such delivery of this webhook. `USER_NOT_FOUND`: No profile exists for this account yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResendWebhookDeliveryError"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: The JSON body is larger than 100 KB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResendWebhookDeliveryError"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: The body is neither JSON nor, for uploads, multipart/form-data. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResendWebhookDeliveryError"];
+                };
+            };
+            /** @description `WEBHOOK_DISABLED`: The webhook is disabled; enable it before re-sending a delivery. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResendWebhookDeliveryError"];
+                };
+            };
+            /** @description `RATE_LIMITED`: Too many requests; wait `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResendWebhookDeliveryError"];
+                };
+            };
+            /** @description `INTERNAL_ERROR`: An unexpected error; quote the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResendWebhookDeliveryError"];
+                };
+            };
+            /** @description `IDENTITY_PROVIDER_UNAVAILABLE`: The identity provider cannot be reached to check the token. `DATABASE_UNAVAILABLE`: The database is unavailable; retry after `Retry-After`. `SERVICE_UNAVAILABLE`: Overloaded, or the request ran past the time limit; retry after `Retry-After`. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResendWebhookDeliveryError"];
                 };
             };
         };
