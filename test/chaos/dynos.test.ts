@@ -1,36 +1,74 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import type { TestUser } from '../support/app.js';
 import { type Action, Load, sleep, tally } from '../support/load.js';
 import { createOrder, png, submitOrder } from '../support/orders.js';
 import { type PrivateRedis, startPrivateRedis } from '../support/private-redis.js';
 import { recordResults } from '../support/results.js';
 import { type Stack, startStack } from '../support/stack.js';
 import { LIMITS } from '../../src/plugins/rate-limit.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type Spawned, spawnNode } from '../support/process.js';
+import { SseClient } from '../support/sse.js';
 
 /**
- * Several dynos (issue 18): two web processes share one PostgreSQL, one Redis and one S3 store, as two
- * Heroku web dynos do behind the router. Whatever one process promises must hold across both: a user's
- * rate limit is counted once, a retried request with the same Idempotency-Key makes one order whichever
- * process each attempt reaches, automatic assignment balances technicians as a single process does, and a
- * process restarted in the middle of a mixed load loses nothing it answered 2xx.
+ * Several dynos (issue 18): two web processes and the worker (src/worker.ts, WORKER_IN_PROCESS=false on the web
+ * processes) share one PostgreSQL, one Redis and one S3 store, as Heroku's web and worker dynos do. Whatever one
+ * process promises must hold across all: a user's rate limit is counted once, a retried request with the same
+ * Idempotency-Key makes one order whichever process each attempt reaches, automatic assignment balances
+ * technicians as a single process does, a live event reaches a stream on whichever web process it is open on
+ * (Redis pub/sub) before and after a restart, and a process restarted in the middle of a mixed load loses
+ * nothing it answered 2xx.
  */
 describe('several dynos: two web processes on one PostgreSQL, Redis and S3 store', () => {
   let redis: PrivateRedis;
   let stack: Stack;
+  let worker: Spawned;
+  const workerDir = mkdtempSync(path.join(os.tmpdir(), 'kn-worker-'));
   const figures: Record<string, unknown> = {};
 
   before(async () => {
     redis = await startPrivateRedis();
-    stack = await startStack({ servers: 2, env: { REDIS_URL: redis.url, RATE_LIMIT_ENABLED: 'true' } });
+    stack = await startStack({ servers: 2, env: { REDIS_URL: redis.url, RATE_LIMIT_ENABLED: 'true', WORKER_IN_PROCESS: 'false', WORKER_POLL_INTERVAL_MS: '500' } });
+    worker = spawnNode(['src/worker.ts'], { ...stack.env, ENVIRONMENT: 'development', DATA_DIR: workerDir, LOG_LEVEL: 'warn' });
   });
   after(async () => {
     recordResults('dynos', figures);
+    worker?.child.kill('SIGKILL');
     await stack?.close();
     await redis?.stop();
+    rmSync(workerDir, { recursive: true, force: true });
   });
 
+  let liveOrder: { id: string; customer: TestUser; tech: TestUser } | undefined;
+
+  /** A message from `from` on `orderId` through process `via`; `to`'s stream on another process must show it. */
+  async function liveAcross(via: number, streamOn: number, from: { auth: Record<string, string> }, to: { token: string }, orderId: string) {
+    const stream = await SseClient.open(`${stack.servers[streamOn]!.url}/api/v1/stream`, { authorization: `Bearer ${to.token}` });
+    try {
+      assert.equal(stream.status, 200);
+      await stream.until(() => stream.retry !== undefined, 'the stream to open');
+      const text = `Live across dynos ${Math.random()}`;
+      const sent = await on(via).app.inject({ method: 'POST', url: `/api/v1/orders/${orderId}/messages`, headers: from.auth, payload: { text } });
+      assert.equal(sent.statusCode, 201, sent.body);
+      const t0 = Date.now();
+      await stream.until(() => stream.events.some((e) => e.data.includes(text)), `the message on process ${streamOn}'s stream`, 15_000);
+      return Date.now() - t0;
+    } finally {
+      stream.close();
+    }
+  }
+
   const on = (i: number) => stack.client(i);
+  const techs = new Map<string, TestUser>();
+  const registerTech = async (name: string) => {
+    const tech = await stack.register('nail_technician', name);
+    techs.set(tech.id, tech);
+    return tech;
+  };
 
   it("counts a user's rate limit once across both processes", async () => {
     const user = await stack.register('customer', 'Rita');
@@ -63,8 +101,8 @@ describe('several dynos: two web processes on one PostgreSQL, Redis and S3 store
   });
 
   it('assigns concurrent submissions through both processes to the least-loaded technicians, evenly', async () => {
-    await stack.register('nail_technician', 'Tam');
-    await stack.register('nail_technician', 'Toni');
+    await registerTech('Tam');
+    await registerTech('Toni');
     const fresh = await stack.pg.query<{ technician_id: string | null; n: number }>(
       `select technician_id, count(*)::int as n from orders where status not in ('delivered', 'rejected') group by 1`,
     );
@@ -82,8 +120,17 @@ describe('several dynos: two web processes on one PostgreSQL, Redis and S3 store
     assert.ok(Math.max(...totals) - Math.min(...totals) <= 1, `open orders per technician stay within one of each other: ${JSON.stringify(load)} on top of ${JSON.stringify(fresh)}`);
   });
 
+  it('carries live events from one web process to a stream on the other, through the worker', async () => {
+    const customer = await stack.register('customer', 'Liv');
+    const order = await createOrder(on(0), customer, { image: await png(120, 120, 9) });
+    const tech = techs.get(order.technician_id)!;
+    // The technician writes through process 0; the customer listens on process 1.
+    figures.live_ms = await liveAcross(0, 1, tech, customer, order.id);
+    liveOrder = { id: order.id, customer, tech };
+  });
+
   it('loses nothing answered 2xx when one process restarts under a mixed load', async (t) => {
-    await stack.register('nail_technician', 'Tess');
+    await registerTech('Tess');
     const customers = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => stack.register('customer', `Load ${i}`)));
     const orders = new Map<string, string>();
     for (const c of customers) orders.set(c.id, (await createOrder(on(0), c)).id);
@@ -147,6 +194,11 @@ describe('several dynos: two web processes on one PostgreSQL, Redis and S3 store
     assert.equal(placed.length, written.orders.length, 'every 201 order is stored');
     assert.ok(written.messages.length > 20 && written.orders.length > 3, `writes happened (${written.messages.length} messages, ${written.orders.length} orders)`);
     assert.deepEqual(await stack.violations(), []);
+    // The restarted process serves streams and sends events like the other.
+    figures.live_after_restart_ms = [
+      await liveAcross(1, 0, liveOrder!.tech, liveOrder!.customer, liveOrder!.id),
+      await liveAcross(0, 1, liveOrder!.customer, liveOrder!.tech, liveOrder!.id),
+    ];
     figures.restart = { requests: load.outcomes.length, statuses, restart_ms: restarted - restarting, refusals, acknowledged_writes: written.messages.length + written.orders.length };
     t.diagnostic(JSON.stringify(figures.restart));
   });
