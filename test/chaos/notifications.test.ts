@@ -103,7 +103,8 @@ describe('notifications: worker killed, SMTP down, webhook receiver failing', ()
         await sleep(150);
       }
     })();
-    await sleep(1200);
+    // Killed once it is delivering: some emails out, more jobs in hand.
+    for (let i = 0; i < 200 && smtp.received.length < 2; i++) await sleep(100);
     worker!.child.kill('SIGKILL');
     await worker!.exit;
     const killedAfter = smtp.received.length;
@@ -137,6 +138,7 @@ describe('notifications: worker killed, SMTP down, webhook receiver failing', ()
     const ordersHooked = new Set(delivered.map((h) => (JSON.parse(h.body) as { data: { order_id: string } }).data.order_id));
     assert.deepEqual([...ordersHooked].sort(), orders.map((o) => o.id).sort());
     assert.ok(hooks.some((h) => h.status === 500), 'the receiver did refuse some first');
+    assert.ok(killedAfter > 0 && killedAfter < all().length, `the worker was killed mid-run (${killedAfter} emails before)`);
 
     Object.assign(figures, {
       orders: ORDERS,
