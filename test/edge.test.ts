@@ -508,7 +508,8 @@ describe('edge: load shedding', () => {
     });
     const database = await createTestDatabase();
     const ctx = await buildTestApp({
-      env: { LOAD_MAX_DB_WAITING: '1', LOAD_SAMPLE_INTERVAL_MS: '20' },
+      // The job queue would be on the silent pool too: no worker in this process, so it starts in the background.
+      env: { LOAD_MAX_DB_WAITING: '1', LOAD_SAMPLE_INTERVAL_MS: '20', WORKER_IN_PROCESS: 'false' },
       database: { ...database, handle: { ...database.handle, pool } },
     });
     try {

@@ -109,7 +109,8 @@ describe('webhooks', () => {
   let receiver: Receiver;
 
   before(async () => {
-    ctx = await buildTestApp({ overrides: { webhooks: { resolve: fakeResolve } } });
+    // The tests drive deliveries themselves on a clock they move: no in-process worker pumping them on real time.
+    ctx = await buildTestApp({ env: { WORKER_IN_PROCESS: 'false' }, overrides: { webhooks: { resolve: fakeResolve } } });
     tech = await registerUser(ctx, 'nail_technician', 'Tia Hooks');
     customer = await registerUser(ctx, 'customer', 'Cara Customer');
     // The only technician at submission: auto-assignment gives it to her.

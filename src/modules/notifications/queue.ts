@@ -57,10 +57,22 @@ export function createBoss(handle: DatabaseHandle, options: { supervise: boolean
 
 /** Installs or upgrades pg-boss's schema (part of migrating the database: the release phase, or start-up in development). */
 export async function migrateQueue(handle: DatabaseHandle): Promise<void> {
-  const boss = createBoss(handle, { supervise: false });
-  boss.on('error', () => undefined);
-  await boss.start();
-  await boss.stop({ close: false, graceful: false });
+  // Two processes installing at once (release phase and a dyno, or two dynos in development) can both find the
+  // schema missing; CREATE SCHEMA IF NOT EXISTS then fails in the loser with a unique violation (23505) or
+  // duplicate_schema (42P06). The loser starts again and finds it installed.
+  for (let attempt = 1; ; attempt++) {
+    const boss = createBoss(handle, { supervise: false });
+    boss.on('error', () => undefined);
+    try {
+      await boss.start();
+      await boss.stop({ close: false, graceful: false });
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt >= 5 || (code !== '23505' && code !== '42P06')) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
 }
 
 /** Creates the queues, or brings their retry settings in line with the configuration. */
