@@ -94,8 +94,10 @@ export async function startPgbouncer(opts) {
   if (asRoot) chownSync(path.join(dir, 'userlist.txt'), Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()), -1);
   const [cmd, args] = asRoot ? ['runuser', ['-u', 'postgres', '--', BIN, path.join(dir, 'pgbouncer.ini')]] : [BIN, [path.join(dir, 'pgbouncer.ini')]];
   const child = spawn(cmd, args, { stdio: 'ignore' });
+  // SIGTERM is PgBouncer's immediate shutdown; SIGINT (safe shutdown) waits for every client to leave, and a client
+  // that never does kept it running after runuser was killed (strays found after test runs).
   const kill = () => {
-    if (child.exitCode === null) child.kill('SIGINT');
+    if (child.exitCode === null) child.kill('SIGTERM');
   };
   // If the process that started it dies, the pooler must not outlive it.
   process.once('exit', kill);
@@ -109,8 +111,8 @@ export async function startPgbouncer(opts) {
       process.removeListener('exit', kill);
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
-        // runuser passes the signal on to pgbouncer; SIGINT is its "safe shutdown".
-        child.kill('SIGINT');
+        // runuser passes the signal on to pgbouncer.
+        child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
         await exited;
         clearTimeout(timer);
