@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { sql } from '../src/db/orm.js';
 import { ConfigError, REQUIRED_IN_PRODUCTION, loadConfig } from '../src/config.js';
 import { createPostgres, sslModeFor } from '../src/db/client.js';
 import { type TestContext, buildTestApp, registerUser } from './support/app.js';
@@ -314,6 +315,22 @@ if (usingPostgres) {
       } finally {
         await admin.query(`drop database if exists ${name} with (force)`);
         await admin.end();
+      }
+    });
+
+    it('gives a pooled client back when its connection dies before the transaction begins, so the pool still serves and closes', async () => {
+      // drizzle-orm 0.45 sent BEGIN outside its try/finally: the client was never released, the next query waited
+      // for a slot forever and pool.end() never returned (the follower chaos test hung CI this way after a restart).
+      const config = loadConfig({ ENVIRONMENT: 'development', DATABASE_URL: process.env.TEST_DATABASE_URL!, DB_CONNECTION_TIMEOUT_MS: '1000' });
+      const handle = createPostgres(config, undefined, undefined, { max: 1 });
+      try {
+        await handle.ping();
+        handle.pool!.once('acquire', (client: pg.PoolClient) => (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy());
+        await assert.rejects(handle.db.transaction(async (tx) => tx.execute(sql`select 1`)));
+        await handle.ping();
+        assert.equal(handle.pool!.totalCount, 1, 'the dead client was dropped and a new one made');
+      } finally {
+        await handle.close();
       }
     });
 

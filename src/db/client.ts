@@ -72,8 +72,11 @@ export function createPostgres(
     ssl: mode === 'off' ? false : { rejectUnauthorized: mode === 'verify' },
     application_name: options.application ?? 'kendalls-nails-api',
   });
-  // An idle client losing its server must not crash the process; the next query reports it.
+  // A client losing its server must not crash the process; the query in flight or the next one reports it. pg-pool
+  // listens for errors only while a client is idle: one checked out (a drizzle transaction) would emit an uncaught
+  // 'error', so every client gets a listener of its own for life.
   pool.on('error', (err) => logger?.warn({ err: { message: err.message } }, 'idle database client error'));
+  pool.on('connect', (client) => client.on('error', (err) => logger?.warn({ err: { message: err.message } }, 'database connection lost')));
   const db = drizzlePg(pool, { schema, casing: CASING }) as unknown as Database;
   return {
     db,

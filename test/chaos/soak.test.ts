@@ -57,7 +57,8 @@ describe(`soak: ${SECONDS} s at ${RATE} requests/s on two processes`, () => {
     await stack?.close();
   });
 
-  it('answers every request as expected, keeps memory flat and accounts for every order', async (t) => {
+  // Longer than the chaos suite's per-test limit: the load alone runs SECONDS.
+  it('answers every request as expected, keeps memory flat and accounts for every order', { timeout: (SECONDS + 300) * 1000 }, async (t) => {
     const techs = [await stack.register('nail_technician', 'Tia'), await stack.register('nail_technician', 'Ted')];
     const customers: TestUser[] = [];
     for (let i = 0; i < 6; i++) customers.push(await stack.register('customer', `Customer ${i}`));
