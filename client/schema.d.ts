@@ -1154,7 +1154,7 @@ export interface components {
              * @description The event it tells of; the same on every channel (email, live, webhooks)
              */
             event_id: string;
-            type: "order.submitted" | "order.assigned" | "order.accepted" | "order.rejected" | "order.revised" | "order.paid" | "order.in_production" | "order.shipped" | "order.delivered" | "message.created" | "comment.created" | "design.reused" | "technician.invited";
+            type: "order.submitted" | "order.assigned" | "order.accepted" | "order.rejected" | "order.revised" | "order.paid" | "order.in_production" | "order.shipped" | "order.delivered" | "message.created" | "comment.created" | "design.reused" | "technician.invited" | "webhook.disabled";
             title: string;
             body: string;
             /** @description Path in the web front end, e.g. /orders/<id> */

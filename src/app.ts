@@ -56,7 +56,7 @@ import type { NotificationWorker } from './modules/notifications/notifications.w
 declare module 'fastify' {
   interface FastifyInstance {
     /** The queue and, when WORKER_IN_PROCESS, the notification worker running in this process (tests stop and start it). */
-    notifications: { wiring: NotificationsWiring; worker: NotificationWorker | null };
+    notifications: { wiring: NotificationsWiring; worker: NotificationWorker | null; retention: ReturnType<typeof wireDelivery>['retention'] | null };
   }
 }
 
@@ -227,21 +227,21 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const liveHub = createLiveHub({ bus: liveBus, backlog: overrides.liveBacklog ?? notificationBacklog(notifications), limits: config.stream, log: app.log });
   app.addHook('onClose', () => liveBus.close());
   app.decorate('live', { kind: liveBus.kind, publish: (userId: string, item: Parameters<LiveBus['publish']>[1]) => liveBus.publish(userId, item) });
-  const webhooks = wireWebhooks(config, db, { log: app.log, ...overrides.webhooks });
+  const webhooks = wireWebhooks(config, db, { log: app.log, notify: notifications.notify, ...overrides.webhooks });
 
   // The notification worker, in this process in development (WORKER_IN_PROCESS); deployed, the worker dyno runs it.
-  const delivery = config.worker.inProcess ? wireDelivery(config, { live: liveBus, webhooks, log: app.log }) : null;
+  const delivery = config.worker.inProcess ? wireDelivery(config, { live: liveBus, webhooks, notifications, log: app.log }) : null;
   const worker = delivery
     ? wireWorker(config, db, { notifications, identity, orders: services, channels: overrides.channels ?? delivery.channels, log: app.log })
     : null;
   if (worker) await worker.start();
-  delivery?.pump.start();
+  delivery?.start();
   beforeDatabaseCloses.push(
     async () => worker?.stop(),
     async () => delivery?.stop(),
     () => notifications.stop(config.shutdownTimeoutMs),
   );
-  app.decorate('notifications', { wiring: notifications, worker });
+  app.decorate('notifications', { wiring: notifications, worker, retention: delivery?.retention ?? null });
 
   const checks: DependencyCheck[] = [
     { name: 'database', run: () => database.ping() },

@@ -21,7 +21,7 @@ import { createRatingsRepository } from './modules/ratings/ratings.repository.js
 import { createRatingsService } from './modules/ratings/ratings.service.js';
 import { createOrdersRepository } from './modules/orders/orders.repository.js';
 import { createOrdersService } from './modules/orders/orders.service.js';
-import type { Channels } from './modules/notifications/notifications.domain.js';
+import { type Channels, NOTIFICATION_RETENTION_DAYS } from './modules/notifications/notifications.domain.js';
 import { createNotificationsRepository } from './modules/notifications/notifications.repository.js';
 import { createNotificationsService, noticeOf } from './modules/notifications/notifications.service.js';
 import { type MailLogger, createMailer } from './modules/notifications/mailer.js';
@@ -38,6 +38,8 @@ import { cacheProfiles } from './modules/users/users.cache.js';
 import { createUsersRepository } from './modules/users/users.repository.js';
 import { createUserInfoFetcher, createUsersService } from './modules/users/users.service.js';
 import { createWebhooksRepository } from './modules/webhooks/webhooks.repository.js';
+import { DELIVERY_RETENTION_DAYS } from './modules/webhooks/webhooks.domain.js';
+import { RETENTION_SWEEP_INTERVAL_MS, type RetentionLogger, createRetentionSweep } from './lib/retention.js';
 import { type WebhooksOptions, type WebhooksService, createWebhooksService } from './modules/webhooks/webhooks.service.js';
 import { type PumpLogger, createDeliveryPump } from './modules/webhooks/webhooks.pump.js';
 import { DEVELOPMENT_KEY, createSecretBox } from './modules/webhooks/secrets.js';
@@ -116,11 +118,11 @@ export function wireWorker(
 /**
  * What the worker delivers through: email (the mailer; none when deployed without SMTP_URL), the live bus (each
  * notice to its recipient's streams on every web process) and outgoing webhooks (a delivery per matching
- * subscription), plus the pump that sends due webhook deliveries.
+ * subscription), plus the pump that sends due webhook deliveries and the retention sweep of what was delivered.
  */
 export function wireDelivery(
   config: Config,
-  deps: { live: Pick<LiveBus, 'publish'>; webhooks: WebhooksService; log: MailLogger & PumpLogger },
+  deps: { live: Pick<LiveBus, 'publish'>; webhooks: WebhooksService; notifications: NotificationsWiring; log: MailLogger & PumpLogger & RetentionLogger },
 ) {
   const mailer = createMailer(config, deps.log);
   const channels: Channels = {
@@ -131,11 +133,31 @@ export function wireDelivery(
     },
   };
   const pump = createDeliveryPump(deps.webhooks, { intervalMs: config.worker.pollIntervalS * 1000, log: deps.log });
+  const retention = createRetentionSweep(
+    [
+      {
+        name: 'notifications',
+        keepDays: NOTIFICATION_RETENTION_DAYS,
+        purge: async (cutoff, limit) => {
+          const { notifications, events } = await deps.notifications.repo.purgeBefore(cutoff, limit);
+          return Math.max(notifications, events);
+        },
+      },
+      { name: 'webhook_deliveries', keepDays: DELIVERY_RETENTION_DAYS, purge: (cutoff, limit) => deps.webhooks.purgeSettledBefore(cutoff, limit) },
+    ],
+    { intervalMs: RETENTION_SWEEP_INTERVAL_MS, log: deps.log },
+  );
   return {
     channels,
     pump,
+    retention,
+    start() {
+      pump.start();
+      retention.start();
+    },
     async stop() {
       await pump.stop();
+      await retention.stop();
       await mailer.close();
     },
   };
@@ -237,14 +259,14 @@ export function wireOrders(
 }
 
 /** What a test or the worker may replace in the webhooks service (its clock, resolver, retry policy, owner notice). */
-export type WebhooksSeams = Partial<Pick<WebhooksOptions, 'resolve' | 'clock' | 'random' | 'post' | 'schedule' | 'retryWindowMs' | 'timeoutMs' | 'batchSize' | 'onDisabled'>>;
+export type WebhooksSeams = Partial<Pick<WebhooksOptions, 'resolve' | 'clock' | 'random' | 'post' | 'schedule' | 'retryWindowMs' | 'timeoutMs' | 'batchSize'>>;
 
 /**
  * Outgoing webhooks: the API manages subscriptions with it; the worker calls its enqueue(event, tx) for each
  * outbox event and deliverDue() periodically. Development without WEBHOOK_ENCRYPTION_KEYS seals secrets with a
  * public built-in key; staging and production without one answer 503 WEBHOOKS_NOT_CONFIGURED.
  */
-export function wireWebhooks(config: Config, db: Database, deps: { log: WebhooksOptions['log'] } & WebhooksSeams) {
+export function wireWebhooks(config: Config, db: Database, deps: Pick<WebhooksOptions, 'log' | 'notify'> & WebhooksSeams) {
   const { log, ...seams } = deps;
   const keys = config.webhooks.encryptionKeys ?? (config.environment === 'development' ? [DEVELOPMENT_KEY] : undefined);
   return createWebhooksService({

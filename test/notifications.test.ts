@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { sql } from '../src/db/orm.js';
+import { type SQL, sql } from '../src/db/orm.js';
 import { EVENT_TYPES, type Category, type EventType, type Notice, type OutboxEvent } from '../src/modules/notifications/events.js';
 import { shortOrderNumber } from '../src/modules/orders/orders.domain.js';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { advanceOrder, createOrder, put } from './support/orders.js';
 import { rows } from './support/store.js';
+import { webhookAttempts, webhookDeliveries, webhookSubscriptions } from '../src/db/schema.js';
+import { NOTIFICATION_RETENTION_DAYS } from '../src/modules/notifications/notifications.domain.js';
+import { DELIVERY_RETENTION_DAYS } from '../src/modules/webhooks/webhooks.domain.js';
 
 /**
  * Issue 16's spine: every event is written to the outbox in its change's transaction, and the in-process worker
@@ -156,7 +159,8 @@ describe('notifications', () => {
     // Every type reached someone, and nobody was told of what they did themselves.
     const all = [...(await list(ctx, ana, '?limit=100')).data, ...(await list(ctx, tech, '?limit=100')).data, ...(await list(ctx, bea, '?limit=100')).data];
     const types = new Set([...all.map((n) => n.type), ...d.email.map((e) => e.notice.type)]);
-    assert.deepEqual(EVENT_TYPES.filter((t) => !types.has(t)), [], 'every event type produced a notice');
+    // webhook.disabled comes from the webhook worker, not the journey: its own test below.
+    assert.deepEqual(EVENT_TYPES.filter((t) => !types.has(t) && t !== 'webhook.disabled'), [], 'every event type produced a notice');
     const tellsActor = await rows<{ n: number }>(
       ctx.database.handle.db,
       'select count(*)::int as n from notifications n join outbox_events e on e.id = n.event_id where e.actor_id = n.recipient_id',
@@ -187,6 +191,61 @@ describe('notifications', () => {
     assert.equal((await list(ctx, tech, '?limit=100')).data.filter((x) => x.type === 'order.rejected' && x.order?.id === order.id).length, 0);
     const me = await ctx.app.inject({ method: 'GET', url: '/api/v1/users/me', headers: ana.auth });
     assert.ok(me.json().data.unread_notifications >= 1);
+  });
+
+  it('tells a webhook’s owner it was disabled, in-app and by email whatever the preferences, and no webhook', async () => {
+    const webhookId = crypto.randomUUID();
+    await ctx.database.handle.db.transaction((tx) =>
+      ctx.app.notifications.wiring.notify(
+        { type: 'webhook.disabled', actorId: null, data: { webhook_id: webhookId, owner_id: tech.id, reason: 'failing', host: 'hooks.example.com', retry_window: '24 hours' } },
+        tx,
+      ),
+    );
+    const n = await notified(ctx, tech, 'webhook.disabled', (x) => x.link === `/webhooks/${webhookId}`);
+    assert.match(n.body, /Deliveries to hooks\.example\.com failed for 24 hours/);
+    assert.equal(n.order, null);
+    const mail = await waitFor('the email', async () => d.email.find((e) => e.notice.id === n.id));
+    assert.equal(mail.to.email, tech.email);
+    assert.equal(mail.category, null, 'not a category anyone can switch off');
+    assert.equal((await list(ctx, ana, '?limit=100')).data.filter((x) => x.type === 'webhook.disabled').length, 0);
+  });
+
+  it('removes notifications and events past their retention, and settled webhook deliveries past theirs, in the worker', async () => {
+    const db = ctx.database.handle.db;
+    const query = async <T>(q: SQL) => ((await db.execute(q)) as unknown as { rows: T[] }).rows;
+    const record = (text: string) =>
+      db.transaction((tx) =>
+        ctx.app.notifications.wiring.notify({ type: 'webhook.disabled', actorId: null, data: { webhook_id: crypto.randomUUID(), owner_id: tech.id, reason: 'gone', host: text } }, tx),
+      );
+    const [oldEvent, newEvent] = [await record('old.example'), await record('new.example')];
+    for (const id of [oldEvent, newEvent]) await waitFor('the notification', async () => (await query(sql`select 1 from notifications where event_id = ${id}`)).length > 0);
+    const days = (n: number) => sql.raw(`now() - interval '${n} days'`);
+    await db.execute(sql`update notifications set created_at = ${days(NOTIFICATION_RETENTION_DAYS + 1)} where event_id = ${oldEvent}`);
+    await db.execute(sql`update outbox_events set occurred_at = ${days(NOTIFICATION_RETENTION_DAYS + 1)} where id = ${oldEvent}`);
+    const [sub] = await db
+      .insert(webhookSubscriptions)
+      .values({ ownerId: tech.id, url: 'http://127.0.0.1:9/hook', eventTypes: ['order.shipped'], secret: 'v1.unused' })
+      .returning();
+    const delivery = (status: 'delivered' | 'failed' | 'pending', ageDays: number) =>
+      db
+        .insert(webhookDeliveries)
+        .values({ subscriptionId: sub!.id, eventId: crypto.randomUUID(), eventType: 'order.shipped', payload: {}, status, retryUntil: new Date(), updatedAt: new Date(Date.now() - ageDays * 86_400_000) })
+        .returning()
+        .then(([d]) => d!.id);
+    const oldDelivered = await delivery('delivered', DELIVERY_RETENTION_DAYS + 1);
+    await db.insert(webhookAttempts).values({ deliveryId: oldDelivered, attemptedAt: new Date(), statusCode: 200, durationMs: 5 });
+    const oldFailed = await delivery('failed', DELIVERY_RETENTION_DAYS + 1);
+    const oldPending = await delivery('pending', DELIVERY_RETENTION_DAYS + 1);
+    const recent = await delivery('delivered', DELIVERY_RETENTION_DAYS - 1);
+
+    await ctx.app.notifications.retention!.sweep();
+    const left = async (table: string, column: string, ids: string[]) =>
+      (await query<{ id: string }>(sql`select ${sql.raw(column)}::text as id from ${sql.raw(table)} where ${sql.raw(column)}::text in ${ids}`)).map((r) => r.id).sort();
+    assert.deepEqual(await left('outbox_events', 'id', [oldEvent, newEvent]), [newEvent]);
+    assert.deepEqual(await left('notifications', 'event_id', [oldEvent, newEvent]), [newEvent]);
+    assert.deepEqual(await left('webhook_deliveries', 'id', [oldDelivered, oldFailed, oldPending, recent]), [oldPending, recent].sort(), 'a pending delivery is never removed');
+    assert.deepEqual(await left('webhook_attempts', 'delivery_id', [oldDelivered]), [], 'attempts go with their delivery');
+    assert.ok(ctx.logs.some((l) => l.msg === 'retention: old rows removed'));
   });
 
   it('lists unread first, filters unread, marks one or all read, and hides others’ notifications', async () => {

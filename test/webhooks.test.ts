@@ -4,8 +4,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { eq } from '../src/db/orm.js';
-import { orders, webhookSubscriptions } from '../src/db/schema.js';
+import { and, eq, sql } from '../src/db/orm.js';
+import { orders, outboxEvents, webhookSubscriptions } from '../src/db/schema.js';
 import type { EventType, OutboxEvent } from '../src/modules/notifications/events.js';
 import { isPublicAddress, systemResolve, type Resolve } from '../src/modules/webhooks/url-guard.js';
 import { createSecretBox } from '../src/modules/webhooks/secrets.js';
@@ -137,8 +137,17 @@ describe('webhooks', () => {
   const deliveries = (user: TestUser, id: string) => ctx.app.inject({ method: 'GET', url: `/api/v1/webhooks/${id}/deliveries`, headers: user.auth });
 
   function worker(extra: Parameters<typeof wireWebhooks>[2] extends infer D ? Partial<D> : never = {}) {
-    return wireWebhooks(ctx.config, ctx.database.handle.db, { log: silent, resolve: fakeResolve, ...extra });
+    return wireWebhooks(ctx.config, ctx.database.handle.db, { log: silent, resolve: fakeResolve, notify: ctx.app.notifications.wiring.notify, ...extra });
   }
+
+  /** What the outbox holds to tell the owner that subscription `id` was disabled (the notification worker fans it out). */
+  const toldOwner = async (id: string) =>
+    (
+      await ctx.database.handle.db
+        .select()
+        .from(outboxEvents)
+        .where(and(eq(outboxEvents.type, 'webhook.disabled'), sql`${outboxEvents.data}->>'webhook_id' = ${id}`))
+    ).map((e) => e.data);
 
   describe('managing subscriptions', () => {
     it('lets a technician create one, shows the secret once, and keeps it sealed at rest and out of the logs', async () => {
@@ -299,14 +308,13 @@ describe('webhooks', () => {
       const rx = await Receiver.start([410]);
       try {
         const w = await subscribe(tech, rx.url(), ['order.shipped']);
-        const told: Array<{ id: string; owner: string; reason: string }> = [];
-        const hooks = worker({ onDisabled: (s, reason) => void told.push({ id: s.id, owner: s.owner_id, reason }) });
+        const hooks = worker();
         await hooks.enqueue(event('order.shipped', { orderId }));
         await hooks.deliverDue();
         const got = (await ctx.app.inject({ method: 'GET', url: `/api/v1/webhooks/${w.id}`, headers: tech.auth })).json().data;
         assert.equal(got.enabled, false);
         assert.equal(got.disabled_reason, 'gone');
-        assert.deepEqual(told, [{ id: w.id, owner: tech.id, reason: 'gone' }]);
+        assert.deepEqual(await toldOwner(w.id), [{ webhook_id: w.id, owner_id: tech.id, reason: 'gone', host: new URL(rx.url()).host, retry_window: '24 hours' }]);
         const [d] = (await deliveries(tech, w.id)).json().data;
         assert.equal(d.status, 'failed', 'not retried');
         // A disabled subscription gets no new deliveries.
@@ -321,14 +329,12 @@ describe('webhooks', () => {
       try {
         const w = await subscribe(tech, rx.url(), ['order.delivered']);
         const { clock, advance } = fakeClock();
-        const told: string[] = [];
-        const hooks = worker({ clock, random: () => 0.5, onDisabled: (s, reason) => void told.push(`${s.id}:${reason}`) });
+        const hooks = worker({ clock, random: () => 0.5 });
         await hooks.enqueue(event('order.delivered', { orderId }));
         const gaps: number[] = [];
         let last = clock().getTime();
         // Other tests' subscriptions whose receivers are gone may be disabled along the way; this one is what counts.
-        const mine = `${w.id}:failing`;
-        for (let step = 0; step < 400 && !told.includes(mine); step++) {
+        for (let step = 0; step < 400 && (await toldOwner(w.id)).length === 0; step++) {
           const r = await hooks.deliverDue();
           if (r.attempted) {
             gaps.push(clock().getTime() - last);
@@ -336,7 +342,7 @@ describe('webhooks', () => {
           }
           advance(5 * 60_000);
         }
-        assert.deepEqual(told.filter((t) => t.startsWith(w.id)), [mine], 'told once');
+        assert.deepEqual((await toldOwner(w.id)).map((t) => t.reason), ['failing'], 'told once');
         const got = (await ctx.app.inject({ method: 'GET', url: `/api/v1/webhooks/${w.id}`, headers: tech.auth })).json().data;
         assert.equal(got.enabled, false);
         assert.equal(got.disabled_reason, 'failing');

@@ -22,7 +22,7 @@ import type * as PgliteMigrator from 'drizzle-orm/pglite/migrator';
  */
 const require = createRequire(import.meta.url);
 
-export const { and, asc, desc, eq, getTableName, gt, ilike, inArray, isNull, lt, lte, ne, or, sql } = require('drizzle-orm') as typeof Core;
+export const { and, asc, desc, eq, getTableName, gt, ilike, inArray, isNull, lt, lte, ne, notExists, or, sql } = require('drizzle-orm') as typeof Core;
 export type { ExtractTablesWithRelations, Placeholder, SQL } from 'drizzle-orm';
 
 export const { PgDialect, alias, boolean, check, customType, date, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, unionAll, uniqueIndex, uuid } =

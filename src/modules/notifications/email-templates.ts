@@ -118,6 +118,7 @@ const TEMPLATES: Record<EventType, Template> = {
   'comment.created': { action: 'See the comment' },
   'design.reused': { action: 'See your design' },
   'technician.invited': { action: 'Accept the invitation' },
+  'webhook.disabled': { action: 'Review the webhook' },
 };
 
 /** A header value: one line, no control characters, bounded (a title is user-influenced). */

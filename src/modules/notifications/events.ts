@@ -17,6 +17,7 @@ export const EVENT_TYPES = [
   'comment.created',
   'design.reused',
   'technician.invited',
+  'webhook.disabled',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -39,6 +40,8 @@ export const CATEGORY_OF: Record<EventType, Category | null> = {
   'design.reused': 'gallery',
   // Sent to an address that has no account yet: no preferences apply.
   'technician.invited': null,
+  // About the owner's own integration, which stopped receiving: always emailed.
+  'webhook.disabled': null,
 };
 
 export interface OutboxEvent {

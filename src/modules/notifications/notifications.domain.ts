@@ -15,6 +15,9 @@ export interface Channels {
   webhooks?: (event: OutboxEvent) => Promise<void>;
 }
 export type ChannelName = keyof Channels;
+
+/** In-app notifications (and the outbox events behind them) are kept this long, then removed by the worker. */
+export const NOTIFICATION_RETENTION_DAYS = 180;
 export const CHANNEL_NAMES = ['email', 'live', 'webhooks'] as const satisfies readonly ChannelName[];
 
 /**
@@ -89,10 +92,12 @@ const ORDER_STATUS_OF: Partial<Record<EventType, string>> = {
  *   the technician hears of it through order.assigned instead.
  * - message.created: the other party of the order. comment.created, design.reused: the design's owner.
  * - technician.invited: nobody with an account (the invited address, handled by the caller).
+ * - webhook.disabled: the subscription's owner (the worker disabled it: there is no actor).
  */
 export function recipientsOf(event: OutboxEvent, context: NoticeContext): string[] {
   const ids = new Set<string>();
   if (event.type === 'technician.invited') return [];
+  if (event.type === 'webhook.disabled') return typeof event.data.owner_id === 'string' ? [event.data.owner_id] : [];
   if (event.type === 'comment.created' || event.type === 'design.reused') {
     if (context.designOwnerId) ids.add(context.designOwnerId);
   } else if (context.order) {
@@ -199,6 +204,15 @@ export function buildNotice(event: OutboxEvent, recipientId: string, context: No
       title = "You are invited to Kendall's Nails";
       body = `${text(d.invited_by_name) || "Kendall's Nails"} invited you to review and make orders as a nail technician. Set your password to start.`;
       link = '/';
+      break;
+    case 'webhook.disabled':
+      title = 'Your webhook was disabled';
+      body =
+        d.reason === 'gone'
+          ? `The receiver at ${text(d.host)} answered 410 Gone, so nothing more is sent to it.`
+          : `Deliveries to ${text(d.host)} failed for ${text(d.retry_window)}, so nothing more is sent to it.`;
+      body += ' Fix the receiver, then enable the webhook again and re-send the deliveries you need.';
+      link = `/webhooks/${text(d.webhook_id)}`;
       break;
   }
   const notice: Notice = {

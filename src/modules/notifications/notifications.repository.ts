@@ -1,5 +1,5 @@
 import type { Executor } from '../../db/client.js';
-import { and, asc, desc, eq, inArray, isNull, sql } from '../../db/orm.js';
+import { and, asc, desc, eq, inArray, isNull, lt, notExists, sql } from '../../db/orm.js';
 import { notificationPreferences, notifications, outboxEvents } from '../../db/schema.js';
 import type { Category, EventType, OutboxEvent } from './events.js';
 
@@ -39,6 +39,25 @@ export function createNotificationsRepository(db: Executor) {
     async findEvent(id: string, tx: Executor = db): Promise<OutboxEvent | undefined> {
       const [row] = await tx.select().from(outboxEvents).where(eq(outboxEvents.id, id)).limit(1);
       return row ? toEvent(row) : undefined;
+    },
+
+    /**
+     * Retention: up to `limit` notifications made before `cutoff`, then up to `limit` events before it that no
+     * notification refers to any more. No index on the dates: rows are appended in time order, so the oldest sit at
+     * the start of each table and the LIMITed scans stop early, and the outbox insert on the request path stays one
+     * index write.
+     */
+    async purgeBefore(cutoff: Date, limit: number, tx: Executor = db): Promise<{ notifications: number; events: number }> {
+      const old = tx.select({ id: notifications.id }).from(notifications).where(lt(notifications.createdAt, cutoff)).limit(limit);
+      const gone = await tx.delete(notifications).where(inArray(notifications.id, old)).returning({ id: notifications.id });
+      const told = tx.select({ one: sql`1` }).from(notifications).where(eq(notifications.eventId, outboxEvents.id));
+      const untold = tx
+        .select({ id: outboxEvents.id })
+        .from(outboxEvents)
+        .where(and(lt(outboxEvents.occurredAt, cutoff), notExists(told)))
+        .limit(limit);
+      const events = await tx.delete(outboxEvents).where(inArray(outboxEvents.id, untold)).returning({ id: outboxEvents.id });
+      return { notifications: gone.length, events: events.length };
     },
 
     /** Inserts the notifications not there yet; (event, recipient) is unique, so a re-run adds nothing. */

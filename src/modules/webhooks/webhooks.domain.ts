@@ -8,9 +8,11 @@ import { EVENT_TYPES, type EventType } from '../notifications/events.js';
 /**
  * What a technician's subscription may receive: never more than its owner could read through the API.
  * `design.reused` is left out: who reused a design is visible to the design's owner only, never to
- * technicians (GET /designs/{id}/inspiration is customers-only).
+ * technicians (GET /designs/{id}/inspiration is customers-only). `webhook.disabled` goes to the owner by email and
+ * in-app only: the receiver it is about no longer gets anything.
  */
-export const WEBHOOK_EVENT_TYPES = EVENT_TYPES.filter((t) => t !== 'design.reused') as Exclude<EventType, 'design.reused'>[];
+type NotForWebhooks = 'design.reused' | 'webhook.disabled';
+export const WEBHOOK_EVENT_TYPES = EVENT_TYPES.filter((t) => t !== 'design.reused' && t !== 'webhook.disabled') as Exclude<EventType, NotForWebhooks>[];
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
@@ -24,6 +26,8 @@ export const WEBHOOK_URL_MAX_LENGTH = 2000;
 export const WEBHOOK_DESCRIPTION_MAX_LENGTH = 500;
 /** Enough for every integration a small studio runs; bounds the fan-out of one event. */
 export const WEBHOOKS_PER_OWNER_MAX = 20;
+/** A delivery's log (its attempts) is kept this long after it settled (delivered, or failed for good). */
+export const DELIVERY_RETENTION_DAYS = 30;
 
 /**
  * Delay before retry n (1-based) after a failed attempt: Svix's published schedule, the reference

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, lte, ne, sql } from '../../db/orm.js';
+import { and, asc, desc, eq, inArray, lt, lte, ne, sql } from '../../db/orm.js';
 import type { Database, Executor } from '../../db/client.js';
 import { designs, orders, users, webhookAttempts, webhookDeliveries, webhookSubscriptions } from '../../db/schema.js';
 import { inGallery } from '../designs/designs.repository.js';
@@ -180,6 +180,16 @@ export function createWebhooksRepository(db: Database) {
 
     async attemptsOf(deliveryId: string, tx: Executor = db): Promise<AttemptRow[]> {
       return tx.select().from(webhookAttempts).where(eq(webhookAttempts.deliveryId, deliveryId)).orderBy(asc(webhookAttempts.attemptedAt), asc(webhookAttempts.id));
+    },
+
+    /** Retention: up to `limit` deliveries settled (delivered or failed) before `cutoff`, with their attempts (cascade). */
+    async purgeSettledBefore(cutoff: Date, limit: number, tx: Executor = db): Promise<number> {
+      const old = tx
+        .select({ id: webhookDeliveries.id })
+        .from(webhookDeliveries)
+        .where(and(ne(webhookDeliveries.status, 'pending'), lt(webhookDeliveries.updatedAt, cutoff)))
+        .limit(limit);
+      return (await tx.delete(webhookDeliveries).where(inArray(webhookDeliveries.id, old)).returning({ id: webhookDeliveries.id })).length;
     },
 
     /** Sends the delivery again from now, for a new retry window; its earlier attempts stay in its log. */

@@ -3,6 +3,7 @@ import { Webhook } from 'standardwebhooks';
 import type { Database, Executor } from '../../db/client.js';
 import { fail, serviceUnavailable } from '../../errors.js';
 import type { OutboxEvent } from '../notifications/events.js';
+import type { Notify } from '../notifications/outbox.js';
 import type { UserRow } from '../users/users.repository.js';
 import {
   ATTEMPT_TIMEOUT_MS,
@@ -33,8 +34,8 @@ export interface WebhooksOptions {
   /** Staging and production: https only, public addresses only (url-guard.ts). */
   strictUrls: boolean;
   log: Logger;
-  /** Tells a subscription's owner it was disabled; the lead wires notifications here. Logs a line by default. */
-  onDisabled?: (subscription: SubscriptionView & { owner_id: string }, reason: 'gone' | 'failing') => void | Promise<void>;
+  /** Records `webhook.disabled` in the outbox, in the transaction that disables a subscription: its owner is told. */
+  notify?: Notify;
   /** Test seams: name resolution, the scheduler's clock and jitter, the HTTP call and the retry policy. */
   resolve?: Resolve;
   clock?: () => Date;
@@ -129,10 +130,7 @@ export function createWebhooksService(opts: WebhooksOptions) {
   const windowMs = opts.retryWindowMs ?? RETRY_WINDOW_MS;
   const timeoutMs = opts.timeoutMs ?? ATTEMPT_TIMEOUT_MS;
   const batchSize = opts.batchSize ?? 20;
-  const onDisabled =
-    opts.onDisabled ??
-    ((s: SubscriptionView & { owner_id: string }, reason: string) =>
-      log.warn({ webhookId: s.id, ownerId: s.owner_id, reason }, `webhook ${s.id} disabled (${reason}); its owner should be told`));
+  const windowHours = Math.round(windowMs / 3_600_000);
 
   const notFound = () => fail('WEBHOOK_NOT_FOUND', 'No such webhook among yours.');
   const requireBox = (): SecretBox => {
@@ -158,6 +156,7 @@ export function createWebhooksService(opts: WebhooksOptions) {
         // Only the technician who sent the invitation: invitations are listed nowhere.
         return { owners: event.actorId ? [event.actorId] : [] };
       case 'design.reused':
+      case 'webhook.disabled':
         return { owners: [] };
       default: {
         // Order events and messages: the order's technician; an unassigned order's submission, every technician but its customer.
@@ -205,6 +204,7 @@ export function createWebhooksService(opts: WebhooksOptions) {
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
     const now = clock();
     let disabled: { row: SubscriptionRow; reason: 'gone' | 'failing' } | undefined;
+    // The owner is told through the outbox, in the transaction that disables: told exactly when it happened.
     const status = await db.transaction(async (tx) => {
       await webhooks.recordAttempt({ deliveryId: delivery.id, attemptedAt, ...result }, tx);
       if (ok) {
@@ -219,7 +219,17 @@ export function createWebhooksService(opts: WebhooksOptions) {
       const reason = result.statusCode === 410 ? 'gone' : failingSince && now.getTime() - failingSince.getTime() >= windowMs ? 'failing' : undefined;
       if (reason) {
         const row = await webhooks.disable(subscription.id, reason, now, tx);
-        if (row) disabled = { row, reason };
+        if (row) {
+          disabled = { row, reason };
+          await opts.notify?.(
+            {
+              type: 'webhook.disabled',
+              actorId: null,
+              data: { webhook_id: row.id, owner_id: row.ownerId, reason, host: new URL(row.url).host, retry_window: `${windowHours} hours` },
+            },
+            tx,
+          );
+        }
       }
       return next ? ('pending' as const) : ('failed' as const);
     });
@@ -227,18 +237,15 @@ export function createWebhooksService(opts: WebhooksOptions) {
       { webhookId: subscription.id, deliveryId: delivery.id, eventId: delivery.eventId, statusCode: result.statusCode, durationMs: result.durationMs, outcome: status },
       ok ? 'webhook delivered' : `webhook attempt failed${result.error ? `: ${result.error}` : ''}`,
     );
-    if (disabled) {
-      try {
-        await onDisabled({ ...renderSubscription(disabled.row, now), owner_id: disabled.row.ownerId }, disabled.reason);
-      } catch (err) {
-        log.error({ err: { message: (err as Error).message }, webhookId: subscription.id }, 'telling the owner of a disabled webhook failed');
-      }
-    }
+    if (disabled) log.warn({ webhookId: disabled.row.id, ownerId: disabled.row.ownerId, reason: disabled.reason }, `webhook ${disabled.row.id} disabled (${disabled.reason}); its owner is told`);
     return status;
   }
 
   return {
     configured: Boolean(opts.secrets),
+
+    /** Retention (the worker's sweep): deliveries settled before `cutoff`, with their attempts. */
+    purgeSettledBefore: (cutoff: Date, limit: number) => webhooks.purgeSettledBefore(cutoff, limit),
 
     async create(owner: UserRow, input: { url: string; event_types: WebhookEventType[]; description?: string }) {
       const box = requireBox();
