@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import { ConfigError, loadConfig } from './config.js';
 import { explainDatabaseError } from './db/errors.js';
+import { exitOnSignals } from './lib/shutdown.js';
 
 // Every line this process writes is one JSON object (Heroku's router, the log drain and `heroku logs` tools read
 // them as such), also before the app's logger exists and for what Node itself prints: its process warnings
@@ -39,27 +40,8 @@ async function main() {
     );
   }
 
-  // Heroku sends SIGTERM and kills after 30 s: stop accepting, let in-flight requests finish, then exit.
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    app.log.info({ signal }, 'shutting down');
-    const timer = setTimeout(() => {
-      app.log.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, config.shutdownTimeoutMs);
-    timer.unref();
-    try {
-      await app.close();
-      process.exit(0);
-    } catch (err) {
-      app.log.error({ err }, 'error during shutdown');
-      process.exit(1);
-    }
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  // Stop accepting, let in-flight requests finish, then exit.
+  exitOnSignals(app.log, { timeoutMs: config.shutdownTimeoutMs }, () => app.close());
 }
 
 main().catch((err: unknown) => {

@@ -4,6 +4,7 @@ import { createDatabase } from './db/client.js';
 import { explainDatabaseError } from './db/errors.js';
 import { runMigrationsDirect } from './db/migrate.js';
 import { createLiveBus } from './modules/live/bus.js';
+import { exitOnSignals } from './lib/shutdown.js';
 import { REDACT_PATHS } from './plugins/request-log.js';
 import { wireDelivery, wireIdentity, wireNotifications, wireOrders, wireWebhooks, wireWorker } from './wiring.js';
 import { createStorageCleanup } from './storage/cleanup.js';
@@ -44,30 +45,14 @@ async function main() {
   await worker.start();
   delivery.start();
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'worker shutting down');
-    const timer = setTimeout(() => {
-      log.error('worker shutdown took too long; exiting (active jobs are retried after their timeout)');
-      process.exit(1);
-    }, config.shutdownTimeoutMs + 2000);
-    timer.unref();
-    try {
-      await worker.stop();
-      await delivery.stop();
-      await notifications.stop(config.shutdownTimeoutMs);
-      await live.close();
-      await database.close();
-      process.exit(0);
-    } catch (err) {
-      log.error({ err }, 'error during worker shutdown');
-      process.exit(1);
-    }
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  // The jobs in hand get SHUTDOWN_TIMEOUT_MS to finish (notifications.stop), closing the rest 2 s more.
+  exitOnSignals(log, { timeoutMs: config.shutdownTimeoutMs + 2000, name: 'worker', lateHint: 'active jobs are retried after their timeout' }, async () => {
+    await worker.stop();
+    await delivery.stop();
+    await notifications.stop(config.shutdownTimeoutMs);
+    await live.close();
+    await database.close();
+  });
 }
 
 main().catch((err: unknown) => {
