@@ -1154,7 +1154,7 @@ export interface components {
              * @description The event it tells of; the same on every channel (email, live, webhooks)
              */
             event_id: string;
-            type: "order.submitted" | "order.assigned" | "order.accepted" | "order.rejected" | "order.revised" | "order.paid" | "order.in_production" | "order.shipped" | "order.delivered" | "message.created" | "comment.created" | "design.reused" | "technician.invited" | "webhook.disabled";
+            type: "order.submitted" | "order.assigned" | "order.accepted" | "order.rejected" | "order.revised" | "order.paid" | "order.in_production" | "order.shipped" | "order.delivered" | "order.ship_by_tomorrow" | "message.created" | "comment.created" | "design.reused" | "technician.invited" | "webhook.disabled";
             title: string;
             body: string;
             /** @description Path in the web front end, e.g. /orders/<id> */
@@ -3179,7 +3179,7 @@ export interface components {
              */
             url: string;
             /** @description The event types to receive */
-            event_types: ("order.submitted" | "order.assigned" | "order.accepted" | "order.rejected" | "order.revised" | "order.paid" | "order.in_production" | "order.shipped" | "order.delivered" | "message.created" | "comment.created" | "technician.invited")[];
+            event_types: ("order.submitted" | "order.assigned" | "order.accepted" | "order.rejected" | "order.revised" | "order.paid" | "order.in_production" | "order.shipped" | "order.delivered" | "order.ship_by_tomorrow" | "message.created" | "comment.created" | "technician.invited")[];
             /** @description What the webhook is for, for you */
             description?: string;
         };
@@ -3272,7 +3272,7 @@ export interface components {
              */
             url?: string;
             /** @description The event types to receive */
-            event_types?: ("order.submitted" | "order.assigned" | "order.accepted" | "order.rejected" | "order.revised" | "order.paid" | "order.in_production" | "order.shipped" | "order.delivered" | "message.created" | "comment.created" | "technician.invited")[];
+            event_types?: ("order.submitted" | "order.assigned" | "order.accepted" | "order.rejected" | "order.revised" | "order.paid" | "order.in_production" | "order.shipped" | "order.delivered" | "order.ship_by_tomorrow" | "message.created" | "comment.created" | "technician.invited")[];
             /** @description What the webhook is for, for you */
             description?: string | null;
             /** @description false pauses deliveries (they wait); true resumes them and clears a failure */

@@ -56,7 +56,7 @@ import type { NotificationWorker } from './modules/notifications/notifications.w
 declare module 'fastify' {
   interface FastifyInstance {
     /** The queue and, when WORKER_IN_PROCESS, the notification worker running in this process (tests stop and start it). */
-    notifications: { wiring: NotificationsWiring; worker: NotificationWorker | null; retention: ReturnType<typeof wireDelivery>['retention'] | null };
+    notifications: { wiring: NotificationsWiring; worker: NotificationWorker | null; upkeep: ReturnType<typeof wireDelivery>['upkeep'] | null };
   }
 }
 
@@ -230,7 +230,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const webhooks = wireWebhooks(config, db, { log: app.log, notify: notifications.notify, ...overrides.webhooks });
 
   // The notification worker, in this process in development (WORKER_IN_PROCESS); deployed, the worker dyno runs it.
-  const delivery = config.worker.inProcess ? wireDelivery(config, { live: liveBus, webhooks, notifications, log: app.log }) : null;
+  const delivery = config.worker.inProcess ? wireDelivery(config, db, { live: liveBus, webhooks, notifications, orders: services, identity, log: app.log }) : null;
   const worker = delivery
     ? wireWorker(config, db, { notifications, identity, orders: services, channels: overrides.channels ?? delivery.channels, log: app.log })
     : null;
@@ -241,7 +241,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     async () => delivery?.stop(),
     () => notifications.stop(config.shutdownTimeoutMs),
   );
-  app.decorate('notifications', { wiring: notifications, worker, retention: delivery?.retention ?? null });
+  app.decorate('notifications', { wiring: notifications, worker, upkeep: delivery?.upkeep ?? null });
 
   const checks: DependencyCheck[] = [
     { name: 'database', run: () => database.ping() },

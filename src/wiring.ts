@@ -39,7 +39,9 @@ import { createUsersRepository } from './modules/users/users.repository.js';
 import { createUserInfoFetcher, createUsersService } from './modules/users/users.service.js';
 import { createWebhooksRepository } from './modules/webhooks/webhooks.repository.js';
 import { DELIVERY_RETENTION_DAYS } from './modules/webhooks/webhooks.domain.js';
-import { RETENTION_SWEEP_INTERVAL_MS, type RetentionLogger, createRetentionSweep } from './lib/retention.js';
+import { type PeriodicLogger, every } from './lib/periodic.js';
+import { RETENTION_SWEEP_INTERVAL_MS, type RetentionLogger, retentionSweep } from './lib/retention.js';
+import { REMINDERS_INTERVAL_MS, createShipByReminders } from './modules/notifications/ship-by-reminders.js';
 import { type WebhooksOptions, type WebhooksService, createWebhooksService } from './modules/webhooks/webhooks.service.js';
 import { type PumpLogger, createDeliveryPump } from './modules/webhooks/webhooks.pump.js';
 import { DEVELOPMENT_KEY, createSecretBox } from './modules/webhooks/secrets.js';
@@ -118,11 +120,20 @@ export function wireWorker(
 /**
  * What the worker delivers through: email (the mailer; none when deployed without SMTP_URL), the live bus (each
  * notice to its recipient's streams on every web process) and outgoing webhooks (a delivery per matching
- * subscription), plus the pump that sends due webhook deliveries and the retention sweep of what was delivered.
+ * subscription), plus the worker's background work: the pump that sends due webhook deliveries, and hourly the
+ * retention sweep of what was delivered and the ship-by reminders.
  */
 export function wireDelivery(
   config: Config,
-  deps: { live: Pick<LiveBus, 'publish'>; webhooks: WebhooksService; notifications: NotificationsWiring; log: MailLogger & PumpLogger & RetentionLogger },
+  db: Database,
+  deps: {
+    live: Pick<LiveBus, 'publish'>;
+    webhooks: WebhooksService;
+    notifications: NotificationsWiring;
+    orders: ReturnType<typeof wireOrders>;
+    identity: ReturnType<typeof wireIdentity>;
+    log: MailLogger & PumpLogger & RetentionLogger & PeriodicLogger;
+  },
 ) {
   const mailer = createMailer(config, deps.log);
   const channels: Channels = {
@@ -133,7 +144,7 @@ export function wireDelivery(
     },
   };
   const pump = createDeliveryPump(deps.webhooks, { intervalMs: config.worker.pollIntervalS * 1000, log: deps.log });
-  const retention = createRetentionSweep(
+  const sweep = retentionSweep(
     [
       {
         name: 'notifications',
@@ -145,19 +156,26 @@ export function wireDelivery(
       },
       { name: 'webhook_deliveries', keepDays: DELIVERY_RETENTION_DAYS, purge: (cutoff, limit) => deps.webhooks.purgeSettledBefore(cutoff, limit) },
     ],
-    { intervalMs: RETENTION_SWEEP_INTERVAL_MS, log: deps.log },
+    { log: deps.log },
   );
+  const reminders = createShipByReminders({ db, orders: deps.orders.repositories.orders, users: deps.identity.usersRepository, notify: deps.notifications.notify });
+  const upkeep = {
+    retention: every(RETENTION_SWEEP_INTERVAL_MS, sweep, { name: 'retention', log: deps.log }),
+    reminders: every(REMINDERS_INTERVAL_MS, reminders.run, { name: 'ship-by reminders', log: deps.log }),
+  };
   return {
     channels,
     pump,
-    retention,
+    upkeep,
     start() {
       pump.start();
-      retention.start();
+      upkeep.retention.start();
+      upkeep.reminders.start();
     },
     async stop() {
       await pump.stop();
-      await retention.stop();
+      await upkeep.retention.stop();
+      await upkeep.reminders.stop();
       await mailer.close();
     },
   };

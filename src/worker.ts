@@ -40,7 +40,7 @@ async function main() {
   const orders = wireOrders(config, db, { storage, cleanup, users: identity.usersRepository, log: log as never, notify: notifications.notify });
   // The worker only publishes to the live bus (web processes subscribe), and sends the webhooks it enqueued.
   const live = await createLiveBus({ config, database, log: log as never });
-  const delivery = wireDelivery(config, { live, webhooks: wireWebhooks(config, db, { log, notify: notifications.notify }), notifications, log });
+  const delivery = wireDelivery(config, db, { live, webhooks: wireWebhooks(config, db, { log, notify: notifications.notify }), notifications, orders, identity, log });
   const worker = wireWorker(config, db, { notifications, identity, orders, channels: delivery.channels, log });
   await worker.start();
   delivery.start();

@@ -159,8 +159,9 @@ describe('notifications', () => {
     // Every type reached someone, and nobody was told of what they did themselves.
     const all = [...(await list(ctx, ana, '?limit=100')).data, ...(await list(ctx, tech, '?limit=100')).data, ...(await list(ctx, bea, '?limit=100')).data];
     const types = new Set([...all.map((n) => n.type), ...d.email.map((e) => e.notice.type)]);
-    // webhook.disabled comes from the webhook worker, not the journey: its own test below.
-    assert.deepEqual(EVENT_TYPES.filter((t) => !types.has(t) && t !== 'webhook.disabled'), [], 'every event type produced a notice');
+    // The worker's own events (a webhook disabled, a ship-by reminder) are not the journey's: their own tests below.
+    const fromWorker: EventType[] = ['webhook.disabled', 'order.ship_by_tomorrow'];
+    assert.deepEqual(EVENT_TYPES.filter((t) => !types.has(t) && !fromWorker.includes(t)), [], 'every event type produced a notice');
     const tellsActor = await rows<{ n: number }>(
       ctx.database.handle.db,
       'select count(*)::int as n from notifications n join outbox_events e on e.id = n.event_id where e.actor_id = n.recipient_id',
@@ -238,7 +239,7 @@ describe('notifications', () => {
     const oldPending = await delivery('pending', DELIVERY_RETENTION_DAYS + 1);
     const recent = await delivery('delivered', DELIVERY_RETENTION_DAYS - 1);
 
-    await ctx.app.notifications.retention!.sweep();
+    await ctx.app.notifications.upkeep!.retention.run();
     const left = async (table: string, column: string, ids: string[]) =>
       (await query<{ id: string }>(sql`select ${sql.raw(column)}::text as id from ${sql.raw(table)} where ${sql.raw(column)}::text in ${ids}`)).map((r) => r.id).sort();
     assert.deepEqual(await left('outbox_events', 'id', [oldEvent, newEvent]), [newEvent]);
@@ -246,6 +247,33 @@ describe('notifications', () => {
     assert.deepEqual(await left('webhook_deliveries', 'id', [oldDelivered, oldFailed, oldPending, recent]), [oldPending, recent].sort(), 'a pending delivery is never removed');
     assert.deepEqual(await left('webhook_attempts', 'delivery_id', [oldDelivered]), [], 'attempts go with their delivery');
     assert.ok(ctx.logs.some((l) => l.msg === 'retention: old rows removed'));
+  });
+
+  it('tells the technician, once, the day before an accepted order’s ship-by date; nobody else, and not for shipped orders', async () => {
+    const db = ctx.database.handle.db;
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const inTwoDays = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10);
+    const order = async (stage: 'accepted' | 'shipped', shipBy: string) => {
+      const o = await createOrder(ctx, ana, { description: `Ship-by ${stage} ${shipBy}` });
+      await advanceOrder(ctx, tech, o.id, stage);
+      await db.execute(sql`update orders set ship_by = ${shipBy} where id = ${o.id}`);
+      return o.id;
+    };
+    const due = await order('accepted', tomorrow);
+    const later = await order('accepted', inTwoDays);
+    const shipped = await order('shipped', tomorrow);
+    const upkeep = ctx.app.notifications.upkeep!;
+    await upkeep.reminders.run();
+    await upkeep.reminders.run();
+    const n = await notified(ctx, tech, 'order.ship_by_tomorrow', (x) => x.order?.id === due);
+    assert.match(n.body, new RegExp(`ship by ${tomorrow}`));
+    assert.equal(n.order?.status, 'accepted');
+    // The second run and the fan-out had time to add more: exactly one, and none for the others or the customer.
+    await new Promise((r) => setTimeout(r, 1500));
+    const mine = (await list(ctx, tech, '?limit=100')).data.filter((x) => x.type === 'order.ship_by_tomorrow');
+    assert.deepEqual(mine.map((x) => x.order?.id), [due]);
+    assert.ok(![later, shipped].includes(mine[0]!.order!.id as string));
+    assert.equal((await list(ctx, ana, '?limit=100')).data.filter((x) => x.type === 'order.ship_by_tomorrow').length, 0);
   });
 
   it('lists unread first, filters unread, marks one or all read, and hides others’ notifications', async () => {

@@ -11,20 +11,16 @@ export interface RetentionTask {
 
 export interface RetentionLogger {
   info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
 }
 
 /**
- * Removes old rows in the worker, a batch at a time (short transactions, no long lock), every `intervalMs` and once at
- * start. Several workers may sweep at once: each batch deletes what it finds, and a row is gone only once.
+ * Removes old rows, a batch at a time (short transactions, no long lock); run by the worker (lib/periodic.ts).
+ * Several workers may sweep at once: each batch deletes what it finds, and a row is gone only once.
  */
-export function createRetentionSweep(tasks: RetentionTask[], opts: { intervalMs: number; batch?: number; log: RetentionLogger; clock?: () => Date }) {
+export function retentionSweep(tasks: RetentionTask[], opts: { batch?: number; log: RetentionLogger; clock?: () => Date }) {
   const batch = opts.batch ?? 1000;
   const clock = opts.clock ?? (() => new Date());
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<Record<string, number>> | undefined;
-
-  async function sweepAll(): Promise<Record<string, number>> {
+  return async (): Promise<Record<string, number>> => {
     const removed: Record<string, number> = {};
     for (const task of tasks) {
       const cutoff = new Date(clock().getTime() - task.keepDays * 86_400_000);
@@ -38,29 +34,5 @@ export function createRetentionSweep(tasks: RetentionTask[], opts: { intervalMs:
     }
     if (Object.values(removed).some((n) => n > 0)) opts.log.info({ removed }, 'retention: old rows removed');
     return removed;
-  }
-
-  /** One sweep now (at most one at a time); a failure is logged and the next interval tries again. */
-  const sweep = () =>
-    (running ??= sweepAll()
-      .catch((err: unknown) => {
-        opts.log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'retention: sweep failed; retrying at the next interval');
-        return {};
-      })
-      .finally(() => (running = undefined)));
-
-  return {
-    start() {
-      if (timer) return;
-      timer = setInterval(() => void sweep(), opts.intervalMs);
-      timer.unref();
-      void sweep();
-    },
-    sweep,
-    async stop() {
-      clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
   };
 }

@@ -114,6 +114,7 @@ const TEMPLATES: Record<EventType, Template> = {
     action: 'Track the order',
   },
   'order.delivered': { action: 'Rate your nails' },
+  'order.ship_by_tomorrow': { detail: () => 'ships by tomorrow', action: 'Open the order' },
   'message.created': { detail: () => 'new message', action: 'Read and reply' },
   'comment.created': { action: 'See the comment' },
   'design.reused': { action: 'See your design' },

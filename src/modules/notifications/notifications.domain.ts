@@ -93,6 +93,7 @@ const ORDER_STATUS_OF: Partial<Record<EventType, string>> = {
  * - message.created: the other party of the order. comment.created, design.reused: the design's owner.
  * - technician.invited: nobody with an account (the invited address, handled by the caller).
  * - webhook.disabled: the subscription's owner (the worker disabled it: there is no actor).
+ * - order.ship_by_tomorrow: the order's technician only (the promise is theirs to keep).
  */
 export function recipientsOf(event: OutboxEvent, context: NoticeContext): string[] {
   const ids = new Set<string>();
@@ -104,6 +105,8 @@ export function recipientsOf(event: OutboxEvent, context: NoticeContext): string
     const order = context.order;
     if (event.type === 'order.submitted') {
       if (order.technicianId === null) for (const id of context.technicianIds ?? []) ids.add(id);
+    } else if (event.type === 'order.ship_by_tomorrow') {
+      if (order.technicianId) ids.add(order.technicianId);
     } else {
       ids.add(order.customerId);
       if (order.technicianId) ids.add(order.technicianId);
@@ -184,6 +187,10 @@ export function buildNotice(event: OutboxEvent, recipientId: string, context: No
     case 'order.delivered':
       title = `Order #${number} was delivered`;
       body = isCustomer ? 'Enjoy your nails! You can rate the order now.' : 'The order reached its customer.';
+      break;
+    case 'order.ship_by_tomorrow':
+      title = `Order #${number} ships by tomorrow`;
+      body = `It promised to ship by ${text(d.ship_by)} and is ${text(d.status).replace('_', ' ')}: ship it with its tracking by then, or tell the customer.`;
       break;
     case 'message.created':
       title = `New message on order #${number}`;

@@ -30,10 +30,13 @@ const toEvent = (row: typeof outboxEvents.$inferSelect): OutboxEvent => ({
 /** The outbox, the in-app notifications and the email preferences: this module's tables only. */
 export function createNotificationsRepository(db: Executor) {
   return {
-    /** The one write an event costs the request path (plus its job): in the caller's transaction. */
-    async insertEvent(values: NewOutboxEvent, tx: Executor): Promise<OutboxEvent> {
-      const [row] = await tx.insert(outboxEvents).values(values).returning();
-      return toEvent(row!);
+    /**
+     * The one write an event costs the request path (plus its job): in the caller's transaction. An event given a
+     * stable id (a reminder) is recorded once: undefined when that id is there already.
+     */
+    async insertEvent(values: NewOutboxEvent, tx: Executor): Promise<OutboxEvent | undefined> {
+      const [row] = await tx.insert(outboxEvents).values(values).onConflictDoNothing({ target: outboxEvents.id }).returning();
+      return row ? toEvent(row) : undefined;
     },
 
     async findEvent(id: string, tx: Executor = db): Promise<OutboxEvent | undefined> {

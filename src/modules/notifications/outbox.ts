@@ -14,9 +14,11 @@ import { inTransaction } from './queue.js';
  */
 export function createOutbox(deps: { repo: NotificationsRepository; boss: () => Promise<PgBoss> }) {
   return {
+    /** Returns the event's id; an event with a stable `id` already recorded is left as it was (no second job). */
     async record(event: NewOutboxEvent, tx: Executor): Promise<string> {
       const boss = await deps.boss();
       const row = await deps.repo.insertEvent(event, tx);
+      if (!row) return event.id!;
       await boss.send(QUEUES.fanout, { event_id: row.id }, { id: row.id, db: inTransaction(tx) });
       return row.id;
     },

@@ -239,6 +239,15 @@ export function createOrdersRepository(db: Executor) {
   );
 
   return {
+    /** Accepted, not yet shipped orders of these technicians promised to ship on `day` (their (technician, ship_by) index). */
+    async dueToShipOn(day: string, technicianIds: string[], tx: Executor = db) {
+      if (technicianIds.length === 0) return [];
+      return tx
+        .select({ id: orders.id, technicianId: orders.technicianId, shipBy: orders.shipBy, status: orders.status })
+        .from(orders)
+        .where(and(inArray(orders.technicianId, technicianIds), eq(orders.shipBy, day), inArray(orders.status, [...UNSHIPPED_STATUSES])));
+    },
+
     async findById(id: string, tx: Executor = db): Promise<OrderRow | undefined> {
       const [row] = await tx.select().from(orders).where(eq(orders.id, id)).limit(1);
       return row;

@@ -1,4 +1,0 @@
-ALTER TABLE "notifications" DROP CONSTRAINT "notifications_type_check";--> statement-breakpoint
-ALTER TABLE "outbox_events" DROP CONSTRAINT "outbox_events_type_check";--> statement-breakpoint
-ALTER TABLE "notifications" ADD CONSTRAINT "notifications_type_check" CHECK ("notifications"."type" in ('order.submitted', 'order.assigned', 'order.accepted', 'order.rejected', 'order.revised', 'order.paid', 'order.in_production', 'order.shipped', 'order.delivered', 'message.created', 'comment.created', 'design.reused', 'technician.invited', 'webhook.disabled'));--> statement-breakpoint
-ALTER TABLE "outbox_events" ADD CONSTRAINT "outbox_events_type_check" CHECK ("outbox_events"."type" in ('order.submitted', 'order.assigned', 'order.accepted', 'order.rejected', 'order.revised', 'order.paid', 'order.in_production', 'order.shipped', 'order.delivered', 'message.created', 'comment.created', 'design.reused', 'technician.invited', 'webhook.disabled'));
