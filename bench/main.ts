@@ -19,6 +19,7 @@ import { replicaOf } from '../test/support/private-postgres.js';
 import { type BenchDatabase, startDatabase } from './lib/postgres.js';
 import { type Child, announced, childrenOf, cpuSeconds, startNode, waitFor200 } from './lib/processes.js';
 import { type Figure, table, writeResults } from './lib/report.js';
+import { notificationFigures } from './notifications.js';
 import { seed, seedAcceptedOrders, seedCustomerSub, seedTechnicianSub } from './seed.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -413,6 +414,14 @@ async function main() {
       }
       const startup = median(startups);
       return { id: '6', name, value: startup, unit: 'ms', goal: '< 1500 ms', pass: startup < 1500, detail: { runs: startups } };
+    });
+
+    // ---- 8: notifications (issue 16) ----
+    await attempt('8', 'notifications: status changes → SMTP and webhooks through the worker process; raw pg-boss beside it', async () => {
+      // The shared API runs the notification worker in its own process (development's default): stopped first,
+      // so that figure 8's worker process is the only one delivering.
+      await api.child.stop();
+      return notificationFigures({ root: ROOT, dbUrl: db.url, dbServerPid: db.serverPid, env, quick: QUICK, log, startApi, techs, cleanups });
     });
 
     const result = {

@@ -8,7 +8,7 @@ export interface Figure {
   value: number;
   /** For throughput ratios: the same comparison in CPU per request (see Comparison.cpuRatio). */
   cpuRatio?: number;
-  unit: 'ratio' | 'ms' | 'MB' | 'x' | 'count';
+  unit: 'ratio' | 'ms' | 'MB' | 'x' | 'count' | '/s';
   goal: string;
   pass: boolean;
   detail?: Record<string, unknown>;
@@ -18,6 +18,7 @@ const fmt = (f: Figure) => {
   if (f.unit === 'ratio') return f.value.toFixed(2);
   if (f.unit === 'x') return `${f.value.toFixed(2)}×`;
   if (f.unit === 'count') return String(f.value);
+  if (f.unit === '/s') return `${f.value.toFixed(1)} /s`;
   return `${f.value.toFixed(f.unit === 'ms' ? 0 : 1)} ${f.unit}`;
 };
 
