@@ -96,6 +96,9 @@ async function main() {
       AUTH0_AUDIENCE: TEST_AUDIENCE,
       HOST: '127.0.0.1',
       DATA_DIR: path.join(os.tmpdir(), `kn-bench-data-${process.pid}`),
+      // A web dyno: the notification worker is its own dyno (figure 8 measures it). In development's default the web
+      // process would also run it, and figures 3a, 3b and 7b would count its fan-out's CPU against the API.
+      WORKER_IN_PROCESS: 'false',
     };
     // The API runs as the Procfile's web process does: the variables and Node.js flags its command line
     // sets (MALLOC_ARENA_MAX, the young generation's size); to try a setting, BENCH_API_ENV='NAME=value,…'
