@@ -162,12 +162,13 @@ const order = (r) => ({
   tracking_number: r.tracking_number,
   ship_by: r.ship_by,
   overdue: r.ship_by !== null && r.ship_by < new Date().toISOString().slice(0, 10) && UNSHIPPED.includes(r.status),
-  unread_count: r.unread_count,
   original_order_id: r.original_order_id,
   source_design_id: r.source_design_id,
   status_changed_at: iso(r.status_changed_at),
   created_at: iso(r.created_at),
   updated_at: iso(r.updated_at),
+  // Last, as the API's schema lists it (the thread module adds it to the orders' list item).
+  unread_count: r.unread_count,
 });
 
 // ---- routes ----
