@@ -6,7 +6,6 @@ import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import pg from 'pg';
 import sharp from 'sharp';
 import { FakeAuth0, TEST_AUDIENCE } from '../test/support/fake-auth0.js';
 import { multipart, pngPart } from '../test/support/multipart.js';
@@ -16,7 +15,7 @@ import { type Comparison, type Latency, type Target, compare, get, latency, medi
 import { AUTO_EXPLAIN_PGOPTIONS, capturePlans, hasSeqScan } from './lib/plans.js';
 import { startPgbouncer } from '../scripts/pgbouncer.mjs';
 import { replicaOf } from '../test/support/private-postgres.js';
-import { type BenchDatabase, startDatabase } from './lib/postgres.js';
+import { type BenchDatabase, query, startDatabase } from './lib/postgres.js';
 import { type Child, announced, childrenOf, cpuSeconds, startNode, waitFor200 } from './lib/processes.js';
 import { type Figure, table, writeResults } from './lib/report.js';
 import { notificationFigures } from './notifications.js';
@@ -473,16 +472,6 @@ function ratioFigure(id: string, name: string, c: Comparison, goal: number): Fig
       apiP97_5Ms: c.api.map((r) => r.p97_5Ms),
     },
   };
-}
-
-async function query<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await client.query<T>(text, values);
-  } finally {
-    await client.end();
-  }
 }
 
 async function userIds(url: string): Promise<Map<string, string>> {

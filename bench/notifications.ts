@@ -7,10 +7,10 @@ import { Agent, type IncomingMessage, type Server, createServer, request } from 
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 import { load } from './lib/load.js';
 import { type Child, announced, childrenOf, cpuSeconds, startNode } from './lib/processes.js';
+import { query } from './lib/postgres.js';
 import type { Figure } from './lib/report.js';
 import { seedAcceptedOrders } from './seed.js';
 
@@ -111,16 +111,6 @@ async function startReceiver(): Promise<{ url: string; arrivals: Arrival[]; stop
         server.close(() => resolve());
       }),
   };
-}
-
-async function query<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await client.query<T>(text, values);
-  } finally {
-    await client.end();
-  }
 }
 
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)]! : NaN);

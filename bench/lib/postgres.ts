@@ -123,3 +123,14 @@ function userIds(name: string): { uid: number; gid: number } {
   const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
   return { uid, gid };
 }
+
+/** One statement on a connection of its own (the bench's set-up and checks, never the measured load). */
+export async function query<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await client.query<T>(text, values);
+  } finally {
+    await client.end();
+  }
+}
