@@ -285,7 +285,7 @@ async function main() {
       return figure;
     });
 
-    if (wants('3')) {
+    if (['3a', '3b'].some(wants)) {
       // ---- 3: write paths ----
       // Each prepared order (accepted and paid) takes three steps: in_production, shipped, delivered.
       // A queue per server hands out the next step of the order that waited longest; with thousands of

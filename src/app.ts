@@ -192,12 +192,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const verifier = createVerifier({ issuer, audience: config.auth0.audience, roleClaim: config.auth0.roleClaim, jwks });
 
   const db = database.db;
-  // The job queue must be up before the first event is recorded: at once on PGlite (it has one session, which a
-  // start-up inside a request's transaction would wait for) and when the worker runs in this process (it polls the
-  // queue); otherwise (deployed web dynos) in the background like the database itself, on the first event at the latest.
+  // Recording an event is one outbox insert; only the worker uses the job queue. When it runs in this process, the
+  // queue starts before the first request (on PGlite it has one session, which a later start-up could wait for).
   const notifications = wireNotifications(config, database, { log: app.log, supervise: config.worker.inProcess });
-  if (config.worker.inProcess || database.kind === 'pglite') await notifications.ready();
-  else notifications.ready().catch((err: unknown) => app.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'job queue did not start; retried on the first event'));
+  if (config.worker.inProcess) await notifications.ready();
   const identity = wireIdentity(config, db, { log: app.log, fetch: fetchImpl, notify: notifications.notify });
 
   const storage = overrides.storage ?? (await createStorage(config));

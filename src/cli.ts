@@ -55,14 +55,9 @@ const commands: Record<string, Command> = {
       if (config.environment === 'development') await runMigrationsDirect(config, database);
       // The invitation's technician.invited event goes to the outbox like the API's, for the worker to email.
       const notifications = wireNotifications(config, database, { log, supervise: false });
-      try {
-        await notifications.ready();
-        const { invitations } = wireIdentity(config, database.db, { log, notify: notifications.notify });
-        const { invitation } = await invitations.invite({ email, name }, null);
-        console.log(JSON.stringify({ level: 'info', msg: 'technician invited: send them ticket_url to set a password', invitation }));
-      } finally {
-        await notifications.stop(5000);
-      }
+      const { invitations } = wireIdentity(config, database.db, { log, notify: notifications.notify });
+      const { invitation } = await invitations.invite({ email, name }, null);
+      console.log(JSON.stringify({ level: 'info', msg: 'technician invited: send them ticket_url to set a password', invitation }));
     } finally {
       await database.close();
     }

@@ -63,7 +63,7 @@ export function wireNotifications(config: Config, handle: DatabaseHandle, deps: 
   const boss = createBoss(handle, { supervise: deps.supervise });
   boss.on('error', (err: Error) => deps.log.error({ err: { message: err.message } }, 'job queue error'));
   let started: Promise<PgBoss> | undefined;
-  /** Starts the queue once (retried on the next call after a failure); sending needs it started. */
+  /** Starts the queue once (retried on the next call after a failure): the worker's, whether its own dyno or in-process. */
   const ready = () =>
     (started ??= (async () => {
       await boss.start();
@@ -73,7 +73,7 @@ export function wireNotifications(config: Config, handle: DatabaseHandle, deps: 
       started = undefined;
       throw err;
     }));
-  const outbox = createOutbox({ repo, boss: ready });
+  const outbox = createOutbox({ repo });
   return {
     repo,
     boss,

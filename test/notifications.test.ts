@@ -392,6 +392,33 @@ describe('notifications', () => {
     assert.ok(after > before);
   });
 
+  it('queues each event’s fan-out from the worker’s relay, once, and nothing from the request', async () => {
+    const worker = ctx.app.notifications.worker!;
+    const db = ctx.database.handle.db;
+    const order = await createOrder(ctx, ana, { description: 'Relay order' });
+    await worker.stop();
+    try {
+      assert.equal((await post(ctx, ana, `/api/v1/orders/${order.id}/messages`, { text: 'relayed' })).statusCode, 201);
+      const [event] = await rows<{ id: string; relayed: boolean }>(
+        db,
+        `select id, relayed_at is not null as relayed from outbox_events where type = 'message.created' and data->>'text' = 'relayed'`,
+      );
+      const jobsOf = async (id: string) =>
+        (await rows<{ n: number }>(db, `select count(*)::int as n from pgboss.job where name = 'notify-fanout' and id = '${id}'`))[0]!.n;
+      assert.equal(event!.relayed, false);
+      assert.equal(await jobsOf(event!.id), 0, 'the request wrote the outbox row only');
+      // A relay asked for while one runs joins it; one asked for after finds nothing left to queue.
+      const [first, joined] = await Promise.all([worker.relay(), worker.relay()]);
+      assert.ok((first ?? 0) >= 1 && joined === first);
+      assert.equal(await worker.relay(), 0);
+      assert.equal(await jobsOf(event!.id), 1);
+      assert.equal((await rows<{ relayed: boolean }>(db, `select relayed_at is not null as relayed from outbox_events where id = '${event!.id}'`))[0]!.relayed, true);
+    } finally {
+      await worker.start();
+    }
+    await notified(ctx, tech, 'message.created', (x) => x.body.endsWith(': relayed'));
+  });
+
   it('delivers everything once after the worker is stopped mid-batch and started again', async () => {
     const worker = ctx.app.notifications.worker!;
     const order = await createOrder(ctx, ana, { description: 'Busy order' });

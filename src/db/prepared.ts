@@ -31,3 +31,15 @@ export function byShape<A extends unknown[], T>(key: (...args: A) => string, bui
     return statement;
   };
 }
+
+/**
+ * A statement built once and run in whichever transaction it is given: one prepared on the pool (`prepared`)
+ * would run outside the caller's transaction. Its result is the driver's, rows unmapped.
+ */
+export function builtOnce(query: SQL) {
+  const built = dialect.sqlToQuery(query);
+  return async <Row>(tx: Executor, values: Record<string, unknown>): Promise<Row[]> => {
+    const result = (await tx._.session.prepareQuery(built, undefined, '', false).execute(values)) as { rows: Row[] };
+    return result.rows;
+  };
+}

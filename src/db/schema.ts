@@ -666,8 +666,13 @@ export const outboxEvents = pgTable(
     orderId: uuid('order_id'),
     designId: uuid('design_id'),
     data: jsonb('data').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+    /** When the worker's relay queued the event's fan-out job; null until then (the request path writes only the row). */
+    relayedAt: timestamp('relayed_at', { withTimezone: true, mode: 'date' }),
   },
-  (t) => [check('outbox_events_type_check', sql`${t.type} in (${inList(EVENT_TYPES)})`)],
+  (t) => [
+    check('outbox_events_type_check', sql`${t.type} in (${inList(EVENT_TYPES)})`),
+    index('outbox_events_unrelayed_idx').on(t.occurredAt).where(sql`${t.relayedAt} is null`),
+  ],
 );
 
 /** What one person was told about one event (in-app); one per (event, recipient), so a re-delivered event adds nothing. */

@@ -18,6 +18,8 @@ export type ChannelName = keyof Channels;
 
 /** In-app notifications (and the outbox events behind them) are kept this long, then removed by the worker. */
 export const NOTIFICATION_RETENTION_DAYS = 180;
+/** Outbox events the worker's relay queues per transaction (it goes on at once while batches come back full). */
+export const RELAY_BATCH = 500;
 export const CHANNEL_NAMES = ['email', 'live', 'webhooks'] as const satisfies readonly ChannelName[];
 
 /**

@@ -1,4 +1,5 @@
 import type { Executor } from '../../db/client.js';
+import { builtOnce } from '../../db/prepared.js';
 import { and, asc, desc, eq, inArray, isNull, lt, notExists, sql } from '../../db/orm.js';
 import { notificationPreferences, notifications, outboxEvents } from '../../db/schema.js';
 import type { Category, EventType, OutboxEvent } from './events.js';
@@ -27,16 +28,47 @@ const toEvent = (row: typeof outboxEvents.$inferSelect): OutboxEvent => ({
   data: row.data,
 });
 
+const p = sql.placeholder;
+/** Built once: it runs on every change that tells someone, in that change's transaction. */
+const insertEvent = builtOnce(
+  sql`insert into ${outboxEvents} (id, type, actor_id, order_id, design_id, data)
+      values (coalesce(${p('id')}::uuid, gen_random_uuid()), ${p('type')}, ${p('actorId')}::uuid, ${p('orderId')}::uuid, ${p('designId')}::uuid, ${p('data')}::jsonb)
+      on conflict (id) do nothing returning id`,
+);
+
 /** The outbox, the in-app notifications and the email preferences: this module's tables only. */
 export function createNotificationsRepository(db: Executor) {
   return {
     /**
-     * The one write an event costs the request path (plus its job): in the caller's transaction. An event given a
-     * stable id (a reminder) is recorded once: undefined when that id is there already.
+     * The one write an event costs the request path: in the caller's transaction. An event given a stable id (a
+     * reminder) is recorded once: undefined when that id is there already.
      */
-    async insertEvent(values: NewOutboxEvent, tx: Executor): Promise<OutboxEvent | undefined> {
-      const [row] = await tx.insert(outboxEvents).values(values).onConflictDoNothing({ target: outboxEvents.id }).returning();
-      return row ? toEvent(row) : undefined;
+    async insertEvent(values: NewOutboxEvent, tx: Executor): Promise<string | undefined> {
+      const [row] = await insertEvent<{ id: string }>(tx, {
+        id: values.id ?? null,
+        type: values.type,
+        actorId: values.actorId,
+        orderId: values.orderId ?? null,
+        designId: values.designId ?? null,
+        data: JSON.stringify(values.data),
+      });
+      return row?.id;
+    },
+
+    /**
+     * The relay's claim: up to `limit` events not yet queued, oldest first, marked relayed in the caller's transaction
+     * (which queues their jobs). A concurrent relay skips the rows this one holds instead of waiting for them.
+     */
+    async claimUnrelayed(limit: number, tx: Executor): Promise<string[]> {
+      const pending = tx
+        .select({ id: outboxEvents.id })
+        .from(outboxEvents)
+        .where(isNull(outboxEvents.relayedAt))
+        .orderBy(asc(outboxEvents.occurredAt))
+        .limit(limit)
+        .for('update', { skipLocked: true });
+      const rows = await tx.update(outboxEvents).set({ relayedAt: sql`now()` }).where(inArray(outboxEvents.id, pending)).returning({ id: outboxEvents.id });
+      return rows.map((row) => row.id);
     },
 
     async findEvent(id: string, tx: Executor = db): Promise<OutboxEvent | undefined> {

@@ -5,7 +5,8 @@ import type { InvitationsRepository } from '../invitations/invitations.repositor
 import type { OrdersRepository } from '../orders/orders.repository.js';
 import type { UsersRepository } from '../users/users.repository.js';
 import { CATEGORY_OF, type Category, type Notice, type OutboxEvent } from './events.js';
-import { type ChannelName, type Channels, type NoticeContext, QUEUES, buildNotice, recipientsOf, stableId } from './notifications.domain.js';
+import { every } from '../../lib/periodic.js';
+import { type ChannelName, type Channels, type NoticeContext, QUEUES, RELAY_BATCH, buildNotice, recipientsOf, stableId } from './notifications.domain.js';
 import type { NotificationsRepository } from './notifications.repository.js';
 import { inTransaction } from './queue.js';
 
@@ -57,6 +58,12 @@ const isPermanent = (err: unknown) => typeof err === 'object' && err !== null &&
 export function createNotificationWorker(deps: WorkerDeps) {
   const { boss, repo, log } = deps;
   const queues: string[] = [];
+  /** This process's pg-boss worker of each queue, woken when this process has just queued work for it. */
+  const workerIds = new Map<string, string>();
+  const wake = (queue: string) => {
+    const id = workerIds.get(queue);
+    if (id) boss.notifyWorker(id);
+  };
 
   /** What the fan-out needs besides the event, read once per event. */
   async function contextOf(event: OutboxEvent): Promise<NoticeContext> {
@@ -140,7 +147,30 @@ export function createNotificationWorker(deps: WorkerDeps) {
       await jobs('email', emails.map((job) => ({ key: job.notice.id, data: job })));
       await jobs('webhooks', [{ key: event.id, data: { event_id: event.id } satisfies WebhooksJob }]);
     });
+    for (const channel of ['live', 'email', 'webhooks'] as const) wake(QUEUES[channel]);
   }
+
+  /**
+   * The outbox relay: queues the fan-out job of each event the request path recorded, a batch per transaction
+   * (the job's id is the event's, so an event relayed twice is queued once), and goes on while batches come back
+   * full. One statement per batch instead of a job insert on every request.
+   */
+  async function relay(): Promise<number> {
+    let relayed = 0;
+    for (;;) {
+      const ids = await deps.db.transaction(async (tx) => {
+        const claimed = await repo.claimUnrelayed(RELAY_BATCH, tx);
+        if (claimed.length) {
+          await boss.insert(QUEUES.fanout, claimed.map((id) => ({ id, data: { event_id: id } satisfies FanoutJob })), { db: inTransaction(tx) });
+        }
+        return claimed;
+      });
+      relayed += ids.length;
+      if (ids.length) wake(QUEUES.fanout);
+      if (ids.length < RELAY_BATCH) return relayed;
+    }
+  }
+  const relaying = every(deps.settings.pollIntervalS * 1000, relay, { name: 'outbox relay', log });
 
   const handlers: Record<string, (data: never) => Promise<void>> = {
     [QUEUES.fanout]: (data: FanoutJob) => fanOut(data.event_id),
@@ -175,12 +205,12 @@ export function createNotificationWorker(deps: WorkerDeps) {
   }
 
   return {
-    /** Starts polling the fan-out queue and the queue of every channel plugged in. */
+    /** Starts the relay, and polling the fan-out queue and the queue of every channel plugged in. */
     async start() {
       const names = [QUEUES.fanout, ...(['email', 'live', 'webhooks'] as const).filter((c) => deps.channels[c]).map((c) => QUEUES[c])];
       for (const name of names) {
         if (queues.includes(name)) continue;
-        await boss.work(
+        const id = await boss.work(
           name,
           {
             batchSize: deps.settings.batchSize,
@@ -193,19 +223,25 @@ export function createNotificationWorker(deps: WorkerDeps) {
           },
           (jobs) => run(name, jobs),
         );
+        workerIds.set(name, id);
         queues.push(name);
       }
+      relaying.start();
       log.info({ queues: names }, 'notification worker started');
     },
 
     /** Stops fetching and waits for the jobs in hand to finish; what was not fetched stays queued for the next worker. */
     async stop() {
+      await relaying.stop();
       const names = queues.splice(0);
+      workerIds.clear();
       await Promise.all(names.map((name) => boss.offWork(name, { wait: true })));
       if (names.length) log.info({ queues: names }, 'notification worker stopped');
     },
 
     fanOut,
+    /** One relay pass now (or the one in progress): the number of events queued. */
+    relay: () => relaying.run(),
   };
 }
 

@@ -1,26 +1,18 @@
-import type { PgBoss } from 'pg-boss';
 import type { Executor } from '../../db/client.js';
 import type { OrderEvent } from '../orders/workflow.js';
 import type { EventType } from './events.js';
-import { QUEUES } from './notifications.domain.js';
 import type { NewOutboxEvent, NotificationsRepository } from './notifications.repository.js';
-import { inTransaction } from './queue.js';
 
 /**
- * Writes what happened, in the transaction of the change: the outbox row, and the fan-out job whose id is
- * the event's id (pg-boss inserts a job id once), through the same transaction. A change that rolls back
- * leaves neither; one that commits always has both, so nothing has to relay the outbox to the queue and no
- * event waits for a polling relay. Nothing is sent from the request path.
+ * Writes what happened, in the transaction of the change: the outbox row only. A change that rolls back leaves
+ * none; one that commits has it, and the worker's relay (notifications.worker.ts) queues its fan-out job. The
+ * request path pays one insert per event and never touches the job queue (bench figures 3a and 3b).
  */
-export function createOutbox(deps: { repo: NotificationsRepository; boss: () => Promise<PgBoss> }) {
+export function createOutbox(deps: { repo: NotificationsRepository }) {
   return {
-    /** Returns the event's id; an event with a stable `id` already recorded is left as it was (no second job). */
+    /** Returns the event's id; an event with a stable `id` already recorded is left as it was. */
     async record(event: NewOutboxEvent, tx: Executor): Promise<string> {
-      const boss = await deps.boss();
-      const row = await deps.repo.insertEvent(event, tx);
-      if (!row) return event.id!;
-      await boss.send(QUEUES.fanout, { event_id: row.id }, { id: row.id, db: inTransaction(tx) });
-      return row.id;
+      return (await deps.repo.insertEvent(event, tx)) ?? event.id!;
     },
   };
 }
