@@ -267,7 +267,7 @@ export function wireOrders(
     workflow,
     orders,
     payments,
-    messages: createMessagesService({ db, messages: createMessagesRepository(db), orders, notify: deps.notify }),
+    messages: createMessagesService({ db, messages: createMessagesRepository(db), orders }),
     threads: createThreadsService({ threads: createThreadsRepository(db), orders }),
     designs,
     comments: createCommentsService({ db, comments: createCommentsRepository(db), designs, designCounts: designsRepository, anonymous, notify: deps.notify }),

@@ -2,7 +2,6 @@ import type { Database } from '../../db/client.js';
 import { fail, validationError } from '../../errors.js';
 import { type IdempotencyInput, runIdempotent } from '../../lib/idempotency.js';
 import type { OrdersService } from '../orders/orders.service.js';
-import type { Notify } from '../notifications/outbox.js';
 import type { UserRow } from '../users/users.repository.js';
 import type { MessagesRepository } from './messages.repository.js';
 
@@ -17,22 +16,10 @@ const render = ({ message, senderName }: Row) => ({
 });
 
 /** Only the order's customer and its assigned technician take part in its conversation. */
-export function createMessagesService(deps: { db: Database; messages: MessagesRepository; orders: OrdersService; notify?: Notify }) {
-  /** The message and its message.created event in one transaction; without an outbox, the one prepared statement. */
-  const insert = (values: { orderId: string; senderId: string; text: string }, sender: UserRow) => {
-    const notify = deps.notify;
-    if (!notify) return deps.messages.insertIfParticipant(values, sender.role);
-    return deps.db.transaction(async (tx) => {
-      const message = await deps.messages.insertIfParticipant(values, sender.role, tx);
-      if (message) {
-        await notify(
-          { type: 'message.created', actorId: sender.id, orderId: values.orderId, data: { message_id: message.id, sender_name: sender.name, text: message.text } },
-          tx,
-        );
-      }
-      return message;
-    });
-  };
+export function createMessagesService(deps: { db: Database; messages: MessagesRepository; orders: OrdersService }) {
+  /** The message and its message.created event, in one statement. */
+  const insert = (values: { orderId: string; senderId: string; text: string }, sender: UserRow) =>
+    deps.messages.insertIfParticipant(values, sender.role, { type: 'message.created', data: { sender_name: sender.name, text: values.text } });
   return {
     async list(user: UserRow, orderId: string, limit: number, offset: number) {
       await deps.orders.conversationOrder(user, orderId);
