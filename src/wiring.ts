@@ -28,7 +28,7 @@ import { type MailLogger, createMailer } from './modules/notifications/mailer.js
 import type { Backlog } from './modules/live/live.domain.js';
 import type { LiveBus } from './modules/live/bus.js';
 import { type WorkerLogger, createNotificationWorker } from './modules/notifications/notifications.worker.js';
-import { type Notify, createOutbox, outboxForWorkflow } from './modules/notifications/outbox.js';
+import { type Notify, createOutbox, toldByMove } from './modules/notifications/outbox.js';
 import { createBoss, ensureQueues } from './modules/notifications/queue.js';
 import { createPaymentsRepository } from './modules/payments/payments.repository.js';
 import { createPaymentsService } from './modules/payments/payments.service.js';
@@ -236,7 +236,7 @@ export function wireOrders(
   }));
   const workflow = createWorkflow({ db, orders: ordersRepository });
   workflow.subscribe(lineageCounter(designsRepository), PAYMENT_MOVES);
-  if (deps.notify) workflow.subscribe(outboxForWorkflow(deps.notify));
+  if (deps.notify) workflow.tellWith(toldByMove);
   const orders = createOrdersService({
     db,
     orders: ordersRepository,

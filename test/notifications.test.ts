@@ -390,6 +390,13 @@ describe('notifications', () => {
     assert.equal((await post(ctx, bea, `/api/v1/orders/${order.id}/messages`, { text: 'hi' })).statusCode, 404);
     assert.equal((await rows<{ n: number }>(ctx.database.handle.db, 'select count(*)::int as n from outbox_events'))[0]!.n, after);
     assert.ok(after > before);
+    // Nor does a refused move, though its event is written by the move's own statement: shipping an unpaid order.
+    await advanceOrder(ctx, tech, order.id, 'accepted');
+    const accepted = (await rows<{ n: number }>(ctx.database.handle.db, `select count(*)::int as n from outbox_events where order_id = '${order.id}'`))[0]!.n;
+    const refused = await put(ctx, tech, `/api/v1/orders/${order.id}/status`, { status: 'shipped', carrier: 'UPS', tracking_number: '1Z999' });
+    assert.equal(refused.statusCode, 422, refused.body);
+    assert.equal((await rows<{ n: number }>(ctx.database.handle.db, `select count(*)::int as n from outbox_events where order_id = '${order.id}'`))[0]!.n, accepted);
+    assert.ok(accepted >= 2, 'the submission and the acceptance were told');
   });
 
   it('queues each event’s fan-out from the worker’s relay, once, and nothing from the request', async () => {

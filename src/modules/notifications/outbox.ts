@@ -26,7 +26,7 @@ export type Notify = Outbox['record'];
  * The event type a workflow move tells, if any (workflow.ts's MoveName → EventType); a payment move tells
  * only when the order becomes paid, and a failed online payment tells nobody.
  */
-export function eventTypeOfMove(event: OrderEvent): EventType | null {
+export function eventTypeOfMove(event: Pick<OrderEvent, 'kind' | 'changes'>): EventType | null {
   switch (event.kind) {
     case 'submit':
       return 'order.submitted';
@@ -54,19 +54,9 @@ export function eventTypeOfMove(event: OrderEvent): EventType | null {
   }
 }
 
-/** A workflow subscriber (workflow.subscribe) that records each telling move in the move's own transaction. */
-export function outboxForWorkflow(record: Notify) {
-  return async (event: OrderEvent, tx: Executor) => {
-    const type = eventTypeOfMove(event);
-    if (!type) return;
-    await record(
-      {
-        type,
-        actorId: event.actorId,
-        orderId: event.orderId,
-        data: { move: event.kind, from_status: event.from, to_status: event.to, ...(event.changes as Record<string, unknown>) },
-      },
-      tx,
-    );
-  };
+/** The workflow's teller (workflow.tellWith): the outbox event of each telling move, written by the move's own statement. */
+export function toldByMove(event: Omit<OrderEvent, 'id' | 'at' | 'note'>): { type: EventType; data: Record<string, unknown> } | null {
+  const type = eventTypeOfMove(event);
+  if (!type) return null;
+  return { type, data: { move: event.kind, from_status: event.from, to_status: event.to, ...(event.changes as Record<string, unknown>) } };
 }

@@ -3,6 +3,8 @@ import type { Executor } from '../../db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
 import { byShape, prepared, preparedSql } from '../../db/prepared.js';
 import { designs, orderEvents, orderRevisions, orders, users } from '../../db/schema.js';
+import type { EventType } from '../notifications/events.js';
+import { eventInsertFrom } from '../notifications/notifications.repository.js';
 import { unreadCount } from '../threads/threads.repository.js';
 import { OPEN_STATUSES, type OrderStatus, UNSHIPPED_STATUSES } from './orders.domain.js';
 
@@ -70,7 +72,11 @@ export type TransitionEvent = {
   toStatus: OrderStatus;
   note: string | null;
   changes: Record<string, unknown>;
+  /** What the move tells people (an outbox event of the notifications module), written by the same statement. */
+  told?: Told | null;
 };
+/** An outbox event's type and data; the notifications module decides both (outbox.ts, toldByMove). */
+export type Told = { type: EventType; data: Record<string, unknown> };
 /** The event row a transition wrote. */
 export type RecordedEvent = { id: string; orderId: string; actorId: string | null; note: string | null; at: Date };
 
@@ -153,7 +159,7 @@ export function createOrdersRepository(db: Executor) {
   // A transition's statement, prepared once per shape (which conditions it checks, which columns it sets)
   // rather than per request. Inside a caller's transaction it is built on that transaction instead.
   const conditionKey = (c: Condition) => `${c.column}_${c.op}`;
-  const buildTransition = (exec: Executor, where: Condition[], set: Array<keyof NewOrder>) => {
+  const buildTransition = (exec: Executor, where: Condition[], set: Array<keyof NewOrder>, tells: boolean) => {
     const p = sql.placeholder;
     const test = (c: Condition) =>
       c.op === 'null' ? isNull(orders[c.column]) : (c.op === 'eq' ? eq : ne)(orders[c.column], p(`w_${conditionKey(c)}`));
@@ -166,8 +172,18 @@ export function createOrdersRepository(db: Executor) {
         .where(and(eq(orders.id, p('id')), ...where.map(test)))
         .returning({ id: orders.id }),
     );
+    // The move's outbox event, through the notifications module's insert: a data-modifying CTE runs whether or not
+    // the statement reads it, and only for the row `moved` returned.
+    const told = exec.$with('told', { id: sql<string>`id` }).as(
+      sql`${eventInsertFrom(sql`moved`, {
+        type: sql`${p('toldType')}::text`,
+        actorId: sql`${p('actorId')}::uuid`,
+        orderId: sql`moved.id`,
+        data: sql`${p('toldData')}::jsonb`,
+      })} returning id`,
+    );
     return exec
-      .with(moved)
+      .with(...(tells ? [moved, told] : [moved]))
       .insert(orderEvents)
       .select(
         // insert … select takes every column of the table, in its order.
@@ -191,8 +207,8 @@ export function createOrdersRepository(db: Executor) {
       .prepare('');
   };
   const transitionStatement = byShape(
-    (where: Condition[], set: Array<keyof NewOrder>) => `${where.map(conditionKey).join()}|${set.join()}`,
-    (where: Condition[], set: Array<keyof NewOrder>) => buildTransition(db, where, set),
+    (where: Condition[], set: Array<keyof NewOrder>, tells: boolean) => `${where.map(conditionKey).join()}|${set.join()}|${tells}`,
+    (where: Condition[], set: Array<keyof NewOrder>, tells: boolean) => buildTransition(db, where, set, tells),
   );
 
   // A list's statements depend only on its shape (scope, sort, which filters are set): each shape is built
@@ -315,7 +331,8 @@ export function createOrdersRepository(db: Executor) {
      */
     async transition(id: string, where: Condition[], set: Partial<NewOrder>, event: TransitionEvent, tx?: Executor): Promise<RecordedEvent | undefined> {
       const columns = Object.keys(set) as Array<keyof NewOrder>;
-      const statement = tx ? buildTransition(tx, where, columns) : transitionStatement(where, columns);
+      const told = event.told ?? null;
+      const statement = tx ? buildTransition(tx, where, columns, told !== null) : transitionStatement(where, columns, told !== null);
       const [row] = await statement.execute({
         ...Object.fromEntries(where.filter((c) => c.op !== 'null').map((c) => [`w_${conditionKey(c)}`, (c as { value: unknown }).value])),
         ...prefixed('s_', Object.fromEntries(Object.entries(set).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v]))),
@@ -327,8 +344,21 @@ export function createOrdersRepository(db: Executor) {
         note: event.note,
         kind: event.kind,
         changes: JSON.stringify(event.changes),
+        ...(told ? { toldType: told.type, toldData: JSON.stringify(told.data) } : {}),
       });
       return row ? { ...row, at: new Date(row.at) } : undefined;
+    },
+
+    /** What a move outside `transition` tells (an order's creation), written in the caller's transaction. */
+    async tell(orderId: string, actorId: string | null, told: Told, tx: Executor): Promise<void> {
+      await tx.execute(
+        eventInsertFrom(sql`(select ${orderId}::uuid as id) as created`, {
+          type: sql`${told.type}::text`,
+          actorId: sql`${actorId}::uuid`,
+          orderId: sql`created.id`,
+          data: sql`${JSON.stringify(told.data)}::jsonb`,
+        }),
+      );
     },
 
     async addRevision(values: typeof orderRevisions.$inferInsert, tx: Executor): Promise<void> {

@@ -33,7 +33,7 @@ export interface OrdersServiceDeps {
   pricing: { basePriceCents: number; currency: string };
   /** TURNAROUND_BUSINESS_DAYS: from acceptance to ship_by. */
   turnaroundBusinessDays: number;
-  /** Records design.reused in the new order's transaction (order moves are recorded by the workflow's subscriber). */
+  /** Records design.reused in the new order's transaction (order moves are told by the workflow's teller). */
   notify?: Notify;
 }
 

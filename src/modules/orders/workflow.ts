@@ -2,7 +2,7 @@ import type { Database, Executor } from '../../db/client.js';
 import { type AppError, type ErrorCode, fail, validationError } from '../../errors.js';
 import type { Role } from '../users/users.domain.js';
 import { MULTIPLIER, type OrderStatus, type PaymentMethod, type PaymentStatus, addBusinessDays } from './orders.domain.js';
-import type { Condition, NewOrder, OrderRow, OrdersRepository } from './orders.repository.js';
+import type { Condition, NewOrder, OrderRow, OrdersRepository, Told } from './orders.repository.js';
 
 /**
  * The order workflow (SPEC §3), in one table: every move an order can make, who may make it, from which
@@ -433,6 +433,8 @@ function checkInput<K extends MoveName>(move: Move<K>, input: MoveInput[K]): voi
 }
 
 export type EventHandler = (event: OrderEvent, tx: Executor) => Promise<void> | void;
+/** What a move tells people, decided before it runs (null: nothing); the move's own statement writes it. */
+export type Teller = (event: Omit<OrderEvent, 'id' | 'at' | 'note'>) => Told | null;
 
 export interface WorkflowDeps {
   db: Database;
@@ -441,11 +443,13 @@ export interface WorkflowDeps {
 
 /**
  * Runs moves of the table against the database. Each move is one conditional statement that changes
- * the order and inserts its event; handlers registered with `subscribe` (notifications, payments) run
- * inside the same transaction with the typed event, and a handler that throws undoes the move.
+ * the order and inserts its event, and what the move tells people (the teller's outbox event, `tellWith`);
+ * handlers registered with `subscribe` (the gallery's lineage counts on payment) run inside the same
+ * transaction with the typed event, and a handler that throws undoes the move.
  */
 export function createWorkflow({ db, orders }: WorkflowDeps) {
   const handlers: { handler: EventHandler; kinds?: readonly MoveName[] }[] = [];
+  let teller: Teller = () => null;
   const listens = (kind: MoveName) => handlers.some((h) => !h.kinds || h.kinds.includes(kind));
 
   async function publish(event: OrderEvent, tx: Executor) {
@@ -456,11 +460,12 @@ export function createWorkflow({ db, orders }: WorkflowDeps) {
   async function run<K extends MoveName>(tx: Executor | undefined, move: Move<K>, actorId: string | null, orderId: string, input: MoveInput[K]) {
     const required = requirements(move, actorId, input);
     const { set, changes, note } = move.effect(input, actorId);
+    const told = teller({ orderId, kind: move.name, actorId, from: move.from, to: move.to, changes });
     const event = await orders.transition(
       orderId,
       required.map((r) => r.condition),
       move.from === move.to ? set : { ...set, status: move.to, statusChangedAt: new Date() },
-      { kind: move.name, actorId, fromStatus: move.from, toStatus: move.to, note, changes },
+      { kind: move.name, actorId, fromStatus: move.from, toStatus: move.to, note, changes, told },
       tx,
     );
     if (!event) {
@@ -484,6 +489,14 @@ export function createWorkflow({ db, orders }: WorkflowDeps) {
     },
 
     /**
+     * Sets what each move tells people (the notifications module's outbox event). Unlike a handler it needs no
+     * transaction: the move's one statement writes the event with the change.
+     */
+    tellWith(decide: Teller): void {
+      teller = decide;
+    },
+
+    /**
      * Makes `name` on order `orderId` as `actorId` (null: the system). Pass `tx` when the caller's
      * transaction changes more than the order; without one, and without handlers, it is one statement.
      */
@@ -502,6 +515,8 @@ export function createWorkflow({ db, orders }: WorkflowDeps) {
 
     /** The creation event of a new order, written by the caller with the order, published in its transaction. */
     async created(event: OrderEvent<'submit'>, tx: Executor): Promise<void> {
+      const told = teller(event);
+      if (told) await orders.tell(event.orderId, event.actorId, told, tx);
       await publish(event, tx);
     },
   };
