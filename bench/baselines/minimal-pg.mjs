@@ -101,6 +101,16 @@ const SQL = {
     select gen_random_uuid() as "id", "id", $1::uuid as "sender_id", $2::text as "text", now() as "created_at", now() as "updated_at"
     from "orders" where ("orders"."id" = $3 and "orders"."technician_id" = $4)
     returning "id", "order_id", "sender_id", "text", "created_at", "updated_at", (select name from users where id = $1) as sender_name`,
+  // MINIMAL_OUTBOX=1 (figure 3c): the same insert writing the message's outbox row in the same statement, as the API does.
+  messageTold: `with "message" as (insert into "messages" ("id", "order_id", "sender_id", "text", "created_at", "updated_at")
+    select gen_random_uuid() as "id", "id", $1::uuid as "sender_id", $2::text as "text", now() as "created_at", now() as "updated_at"
+    from "orders" where ("orders"."id" = $3 and "orders"."technician_id" = $4)
+    returning "id", "order_id", "sender_id", "text", "created_at", "updated_at"),
+    "sender" as (select name from users where id = $1),
+    "told" as (insert into "outbox_events" ("type", "actor_id", "order_id", "data")
+      select 'message.created', "message"."sender_id", "message"."order_id",
+        jsonb_build_object('sender_name', (select name from "sender"), 'text', "message"."text", 'message_id', "message"."id") from "message")
+    select "message".*, (select name from "sender") as sender_name from "message"`,
 };
 
 // ---- rendering, field for field as the API ----
@@ -246,7 +256,7 @@ async function advance(id, userId, to) {
 }
 
 async function postMessage(id, userId, text) {
-  const { rows } = await pool.query(SQL.message, [userId, text.trim(), id, userId]);
+  const { rows } = await pool.query(process.env.MINIMAL_OUTBOX === '1' ? SQL.messageTold : SQL.message, [userId, text.trim(), id, userId]);
   if (!rows[0]) return [404, { success: false, error: { code: 'ORDER_NOT_FOUND', message: 'no such order' } }];
   const m = rows[0];
   return [201, { success: true, data: { id: m.id, order_id: m.order_id, sender: { id: m.sender_id, name: m.sender_name }, text: m.text, created_at: iso(m.created_at) } }];
