@@ -7,6 +7,7 @@ import { type TestContext, buildTestApp, registerUser } from './support/app.js';
 import { createOrder, put } from './support/orders.js';
 import { TestSmtp } from './support/smtp.js';
 import { SseClient } from './support/sse.js';
+import { subscribeWebhook } from './support/webhooks.js';
 
 /**
  * Issue 16's "done when", end to end on the real channels wired as the app wires them (no channel hooks from
@@ -45,14 +46,7 @@ describe('a rejected design reaches its customer everywhere', () => {
   it('by email, in-app, on the live stream, in the thread and to the technician’s webhook', async () => {
     const tech = await registerUser(ctx, 'nail_technician', 'Tess');
     const customer = await registerUser(ctx, 'customer', 'Cleo');
-    const hook = await ctx.app.inject({
-      method: 'POST',
-      url: '/api/v1/webhooks',
-      headers: tech.auth,
-      payload: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`, event_types: ['order.rejected'] },
-    });
-    assert.equal(hook.statusCode, 201, hook.body);
-    const secret = hook.json().data.secret as string;
+    const secret = await subscribeWebhook(ctx, tech, receiver, ['order.rejected']);
     const order = await createOrder(ctx, customer);
     assert.equal(order.technician_id, tech.id);
     const stream = await SseClient.open(`${base}/api/v1/stream`, { authorization: `Bearer ${customer.token}` });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +12,7 @@ import { type Spawned, spawnNode } from '../support/process.js';
 import { recordResults } from '../support/results.js';
 import { TestSmtp } from '../support/smtp.js';
 import { type Stack, startStack } from '../support/stack.js';
+import { subscribeWebhook } from '../support/webhooks.js';
 
 /**
  * Notifications under faults (issue 16): a web process that only records events (WORKER_IN_PROCESS=false) and a
@@ -78,14 +78,7 @@ describe('notifications: worker killed, SMTP down, webhook receiver failing', ()
   it('delivers every email and webhook once the faults are over, each as one message', async (t) => {
     const client = stack.client();
     const tech = await stack.register('nail_technician', 'Tess');
-    const hook = await client.app.inject({
-      method: 'POST',
-      url: '/api/v1/webhooks',
-      headers: tech.auth,
-      payload: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`, event_types: ['order.accepted'] },
-    });
-    assert.equal(hook.statusCode, 201, hook.body);
-    const secret = hook.json().data.secret as string;
+    const secret = await subscribeWebhook(client, tech, receiver, ['order.accepted']);
     const customers: TestUser[] = [];
     for (let i = 0; i < 4; i++) customers.push(await stack.register('customer', `Cara ${i}`));
     const image = await png(120, 120, 4);
