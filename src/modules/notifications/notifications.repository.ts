@@ -85,6 +85,12 @@ export function createNotificationsRepository(db: Executor) {
       return row ? toEvent(row) : undefined;
     },
 
+    async findEvents(ids: string[], tx: Executor = db): Promise<OutboxEvent[]> {
+      if (ids.length === 0) return [];
+      const rows = await tx.select().from(outboxEvents).where(inArray(outboxEvents.id, ids));
+      return rows.map(toEvent);
+    },
+
     /**
      * Retention: up to `limit` notifications made before `cutoff`, then up to `limit` events before it that no
      * notification refers to any more. No index on the dates: rows are appended in time order, so the oldest sit at

@@ -269,6 +269,11 @@ export function createOrdersRepository(db: Executor) {
       return row;
     },
 
+    async findByIds(ids: string[], tx: Executor = db): Promise<OrderRow[]> {
+      if (ids.length === 0) return [];
+      return tx.select().from(orders).where(inArray(orders.id, ids));
+    },
+
     /** An order with its names, `viewerId`'s unread count, timeline (oldest first) and earlier versions (by revision); dates as ISO text. */
     async findDetail(id: string, viewerId: string): Promise<OrderDetailRow | undefined> {
       const [row] = await hot.detail.execute({ id, viewer: viewerId });
