@@ -1,7 +1,7 @@
 import { and, asc, eq, sql } from '../../db/orm.js';
 import type { Executor } from '../../db/client.js';
 import { preparedSql } from '../../db/prepared.js';
-import type { EventType } from '../notifications/events.js';
+import type { Told } from '../notifications/events.js';
 import { eventInsertFrom } from '../notifications/notifications.repository.js';
 import { messages, orders, users } from '../../db/schema.js';
 import type { Role } from '../users/users.domain.js';
@@ -94,7 +94,7 @@ export function createMessagesRepository(db: Executor) {
     async insertIfParticipant(
       values: { orderId: string; senderId: string; text: string },
       role: Role,
-      event: { type: EventType; data: Record<string, unknown> },
+      event: Told,
     ): Promise<MessageRow | undefined> {
       const statement = hot[role === 'customer' ? 'customer' : 'technician'];
       const result = (await statement.execute({ ...values, eventType: event.type, eventData: JSON.stringify(event.data) })) as { rows: MessageColumns[] };

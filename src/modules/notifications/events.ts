@@ -46,6 +46,9 @@ export const CATEGORY_OF: Record<EventType, Category | null> = {
   'webhook.disabled': null,
 };
 
+/** What a change tells, as a statement of another module writes it with the change (eventInsertFrom): type and data. */
+export type Told = { type: EventType; data: Record<string, unknown> };
+
 export interface OutboxEvent {
   id: string;
   type: EventType;

@@ -1,6 +1,6 @@
 import type { Executor } from '../../db/client.js';
 import type { OrderEvent } from '../orders/workflow.js';
-import type { EventType } from './events.js';
+import type { EventType, Told } from './events.js';
 import type { NewOutboxEvent, NotificationsRepository } from './notifications.repository.js';
 
 /**
@@ -55,7 +55,7 @@ export function eventTypeOfMove(event: Pick<OrderEvent, 'kind' | 'changes'>): Ev
 }
 
 /** The workflow's teller (workflow.tellWith): the outbox event of each telling move, written by the move's own statement. */
-export function toldByMove(event: Omit<OrderEvent, 'id' | 'at' | 'note'>): { type: EventType; data: Record<string, unknown> } | null {
+export function toldByMove(event: Omit<OrderEvent, 'id' | 'at' | 'note'>): Told | null {
   const type = eventTypeOfMove(event);
   if (!type) return null;
   return { type, data: { move: event.kind, from_status: event.from, to_status: event.to, ...(event.changes as Record<string, unknown>) } };

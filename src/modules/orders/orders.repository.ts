@@ -3,7 +3,7 @@ import type { Executor } from '../../db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
 import { byShape, prepared, preparedSql } from '../../db/prepared.js';
 import { designs, orderEvents, orderRevisions, orders, users } from '../../db/schema.js';
-import type { EventType } from '../notifications/events.js';
+import type { Told } from '../notifications/events.js';
 import { eventInsertFrom } from '../notifications/notifications.repository.js';
 import { unreadCount } from '../threads/threads.repository.js';
 import { OPEN_STATUSES, type OrderStatus, UNSHIPPED_STATUSES } from './orders.domain.js';
@@ -75,8 +75,6 @@ export type TransitionEvent = {
   /** What the move tells people (an outbox event of the notifications module), written by the same statement. */
   told?: Told | null;
 };
-/** An outbox event's type and data; the notifications module decides both (outbox.ts, toldByMove). */
-export type Told = { type: EventType; data: Record<string, unknown> };
 /** The event row a transition wrote. */
 export type RecordedEvent = { id: string; orderId: string; actorId: string | null; note: string | null; at: Date };
 

@@ -2,7 +2,8 @@ import type { Database, Executor } from '../../db/client.js';
 import { type AppError, type ErrorCode, fail, validationError } from '../../errors.js';
 import type { Role } from '../users/users.domain.js';
 import { MULTIPLIER, type OrderStatus, type PaymentMethod, type PaymentStatus, addBusinessDays } from './orders.domain.js';
-import type { Condition, NewOrder, OrderRow, OrdersRepository, Told } from './orders.repository.js';
+import type { Told } from '../notifications/events.js';
+import type { Condition, NewOrder, OrderRow, OrdersRepository } from './orders.repository.js';
 
 /**
  * The order workflow (SPEC §3), in one table: every move an order can make, who may make it, from which
