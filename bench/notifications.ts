@@ -9,7 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SMTPServer } from 'smtp-server';
 import { load } from './lib/load.js';
-import { type Child, announced, childrenOf, cpuSeconds, startNode } from './lib/processes.js';
+import { type Child, announced, cpuSeconds, startNode, treeCpuSeconds } from './lib/processes.js';
 import { query } from './lib/postgres.js';
 import type { Figure } from './lib/report.js';
 import { seedAcceptedOrders } from './seed.js';
@@ -190,7 +190,7 @@ export async function notificationFigures(ctx: NotificationBench): Promise<Figur
     ctx.cleanups.push(() => child.stop());
     return child;
   };
-  const dbCpu = () => (ctx.dbServerPid ? childrenOf(ctx.dbServerPid).reduce((n, pid) => n + cpuSeconds(pid), 0) : 0);
+  const dbCpu = () => (ctx.dbServerPid ? treeCpuSeconds(ctx.dbServerPid) : 0);
 
   // ---- burst: every change committed first, with no worker running; then the worker drains the backlog ----
   log(`8a: ${burstCount} status changes through the API (16 connections), no worker running`);

@@ -59,6 +59,11 @@ const eventInsert = (n) => `insert into "order_events" ("id", "order_id", "actor
   select gen_random_uuid() as "id", "id", $${n}::uuid as "actor_id", $${n + 1}::text as "from_status", $${n + 2}::text as "to_status", $${n + 3}::text as "note",
   $${n + 4}::text as "kind", $${n + 5}::jsonb as "changes", clock_timestamp() as "created_at", now() as "updated_at" from "moved"
   returning "id", "order_id", "actor_id", "note", "created_at"`;
+// MINIMAL_OUTBOX=1 (figures 3c, 3d): the move's outbox row written by the same statement, as the API's transition writes it.
+const told = (n) =>
+  process.env.MINIMAL_OUTBOX === '1'
+    ? `, "told" as (insert into "outbox_events" ("type", "actor_id", "order_id", "data") select $${n}::text, $${n + 1}::uuid, "moved"."id", $${n + 2}::jsonb from "moved" returning "id")`
+    : '';
 // The caller's unread thread items, as src/modules/threads/threads.repository.ts unreadCount writes them (`viewer`: its parameter).
 const unread = (viewer) => `(select ((select count(*) from order_events ue where ue.order_id = "orders"."id" and ue.created_at > m.at and ue.actor_id is distinct from ${viewer}::uuid)
       + case when "orders"."customer_id" = ${viewer}::uuid or "orders"."technician_id" = ${viewer}::uuid
@@ -82,9 +87,9 @@ const SQL = {
   ordersEstimate: `explain (format json) ((select 1 from "orders" where "orders"."technician_id" = $1)) union all ((select 1 from "orders" where "orders"."technician_id" is null))`,
   // Each step is one statement, the conditional update feeding the event insert: production needs payment; shipping sets carrier and tracking.
   advance: {
-    in_production: `${moved('"status_changed_at" = $2::timestamptz, "updated_at" = $3::timestamptz', 4, ' and "orders"."payment_status" = $8')} ${eventInsert(9)}`,
-    shipped: `${moved('"carrier" = $2, "tracking_number" = $3, "status_changed_at" = $4::timestamptz, "updated_at" = $5::timestamptz', 6)} ${eventInsert(10)}`,
-    delivered: `${moved('"status_changed_at" = $2::timestamptz, "updated_at" = $3::timestamptz', 4)} ${eventInsert(8)}`,
+    in_production: `${moved('"status_changed_at" = $2::timestamptz, "updated_at" = $3::timestamptz', 4, ' and "orders"."payment_status" = $8')}${told(15)} ${eventInsert(9)}`,
+    shipped: `${moved('"carrier" = $2, "tracking_number" = $3, "status_changed_at" = $4::timestamptz, "updated_at" = $5::timestamptz', 6)}${told(16)} ${eventInsert(10)}`,
+    delivered: `${moved('"status_changed_at" = $2::timestamptz, "updated_at" = $3::timestamptz', 4)}${told(14)} ${eventInsert(8)}`,
   },
 
   // An order with its timeline and revisions in one round trip, as the API reads every write's answer.
@@ -250,7 +255,9 @@ async function advance(id, userId, to) {
     shipped: [to, null, null, now, now, id, userId, userId, from, ...event, '{"carrier":null,"tracking_number":null}'],
     delivered: [to, now, now, id, userId, userId, from, ...event, '{}'],
   }[to];
-  const moved = await pool.query(SQL.advance[to], values);
+  const toldType = { in_production: 'order.in_production', shipped: 'order.shipped', delivered: 'order.delivered' }[to];
+  const toldData = JSON.stringify({ move: KIND[to], from_status: from, to_status: to, ...JSON.parse(values.at(-1)) });
+  const moved = await pool.query(SQL.advance[to], process.env.MINIMAL_OUTBOX === '1' ? [...values, toldType, userId, toldData] : values);
   if (moved.rowCount !== 1) return [422, { success: false, error: { code: 'INVALID_STATE', message: 'not accepted and paid' } }];
   return [200, { success: true, data: await detail(id, userId) }];
 }

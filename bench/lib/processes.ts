@@ -78,12 +78,17 @@ export async function announced<T>(child: Child, timeoutMs = 30_000): Promise<T>
 
 const TICKS_PER_SECOND = 100;
 
-/** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
-export function cpuSeconds(pid: number): number {
+/**
+ * CPU seconds (user + system) a process has used so far; 0 once it is gone. With `reaped`, those of its children
+ * that have exited and been waited for too (cutime, cstime): a PostgreSQL server's closed backends, whose CPU would
+ * otherwise vanish from a sum over the live ones and make a round's database CPU negative.
+ */
+export function cpuSeconds(pid: number, opts: { reaped?: boolean } = {}): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    const reaped = opts.reaped ? Number(fields[13]) + Number(fields[14]) : 0;
+    return (Number(fields[11]) + Number(fields[12]) + reaped) / TICKS_PER_SECOND;
   } catch {
     return 0;
   }
@@ -102,4 +107,12 @@ export function childrenOf(pid: number): number[] {
     }
   }
   return out;
+}
+
+/**
+ * CPU seconds of a server and all its children, live or exited (a PostgreSQL server: the postmaster, its
+ * backends, and those that closed meanwhile, e.g. a pool letting idle connections go mid-round).
+ */
+export function treeCpuSeconds(pid: number): number {
+  return cpuSeconds(pid, { reaped: true }) + childrenOf(pid).reduce((n, child) => n + cpuSeconds(child), 0);
 }

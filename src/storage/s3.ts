@@ -1,7 +1,7 @@
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config } from '../config.js';
+import { getSignedUrl } from './presign.js';
 import { SIGNED_URL_TTL_SECONDS, type PutOptions, type Storage, StorageUnavailableError } from './storage.js';
 
 type S3Config = NonNullable<Config['s3']>;
@@ -18,9 +18,8 @@ const OPERATION_DEADLINE_MS = 8000;
  * Links are signed as of the start of a five-minute window and last the hour plus the window, so each
  * is valid for at least an hour from when it is handed out (at most 65 min). Within a window the same
  * object gets the same link: browsers and CDNs cache the image across page views instead of seeing a new
- * URL each time, and a gallery page (40 links) is not re-signed on every request. The SDK's presigner
- * signs them (~0.3 ms a link, once per object per window): a hand-written signer measured no gain on bench
- * figure 2a once links were reused (bench/README.md, "Stock pieces").
+ * URL each time, and a gallery page (40 links) is not re-signed on every request. A link not yet made in the
+ * window is signed by presign.ts, the SDK's getSignedUrl without its middleware stack (bench figure 3a).
  */
 const LINK_WINDOW_S = 300;
 /** Bounds the links remembered within one window (~600 bytes each). */
