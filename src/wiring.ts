@@ -236,7 +236,7 @@ export function wireOrders(
   }));
   const workflow = createWorkflow({ db, orders: ordersRepository });
   workflow.subscribe(lineageCounter(designsRepository), PAYMENT_MOVES);
-  if (deps.notify) workflow.tellWith(toldByMove);
+  if (deps.notify) workflow.tellWith(toldByMove, deps.notify);
   const orders = createOrdersService({
     db,
     orders: ordersRepository,

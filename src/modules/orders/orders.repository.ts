@@ -352,18 +352,6 @@ export function createOrdersRepository(db: Executor) {
       return row ? { ...row, at: new Date(row.at) } : undefined;
     },
 
-    /** What a move outside `transition` tells (an order's creation), written in the caller's transaction. */
-    async tell(orderId: string, actorId: string | null, told: Told, tx: Executor): Promise<void> {
-      await tx.execute(
-        eventInsertFrom(sql`(select ${orderId}::uuid as id) as created`, {
-          type: sql`${told.type}::text`,
-          actorId: sql`${actorId}::uuid`,
-          orderId: sql`created.id`,
-          data: sql`${JSON.stringify(told.data)}::jsonb`,
-        }),
-      );
-    },
-
     async addRevision(values: typeof orderRevisions.$inferInsert, tx: Executor): Promise<void> {
       await tx.insert(orderRevisions).values(values);
     },

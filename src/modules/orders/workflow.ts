@@ -3,6 +3,7 @@ import { type AppError, type ErrorCode, fail, validationError } from '../../erro
 import type { Role } from '../users/users.domain.js';
 import { MULTIPLIER, type OrderStatus, type PaymentMethod, type PaymentStatus, addBusinessDays } from './orders.domain.js';
 import type { Told } from '../notifications/events.js';
+import type { Notify } from '../notifications/outbox.js';
 import type { Condition, NewOrder, OrderRow, OrdersRepository } from './orders.repository.js';
 
 /**
@@ -451,6 +452,7 @@ export interface WorkflowDeps {
 export function createWorkflow({ db, orders }: WorkflowDeps) {
   const handlers: { handler: EventHandler; kinds?: readonly MoveName[] }[] = [];
   let teller: Teller = () => null;
+  let record: Notify | undefined;
   const listens = (kind: MoveName) => handlers.some((h) => !h.kinds || h.kinds.includes(kind));
 
   async function publish(event: OrderEvent, tx: Executor) {
@@ -491,10 +493,12 @@ export function createWorkflow({ db, orders }: WorkflowDeps) {
 
     /**
      * Sets what each move tells people (the notifications module's outbox event). Unlike a handler it needs no
-     * transaction: the move's one statement writes the event with the change.
+     * transaction: the move's one statement writes the event with the change. An order's creation, made by the
+     * caller's own insert, records its event through the outbox (`notify`) in the caller's transaction.
      */
-    tellWith(decide: Teller): void {
+    tellWith(decide: Teller, notify: Notify): void {
       teller = decide;
+      record = notify;
     },
 
     /**
@@ -517,7 +521,7 @@ export function createWorkflow({ db, orders }: WorkflowDeps) {
     /** The creation event of a new order, written by the caller with the order, published in its transaction. */
     async created(event: OrderEvent<'submit'>, tx: Executor): Promise<void> {
       const told = teller(event);
-      if (told) await orders.tell(event.orderId, event.actorId, told, tx);
+      if (told) await record?.({ ...told, actorId: event.actorId, orderId: event.orderId }, tx);
       await publish(event, tx);
     },
   };
