@@ -235,11 +235,14 @@ describe('webhooks', () => {
         const first = await hooks.deliverDue();
         assert.ok(first.retrying >= 1, JSON.stringify(first));
         assert.equal(rx.received.length, 1);
+        const failingSince = async () => (await ctx.app.inject({ method: 'GET', url: `/api/v1/webhooks/${w.id}`, headers: tech.auth })).json().data.failing_since;
+        assert.equal(await failingSince(), clock().toISOString(), 'failing since the first failed attempt');
         assert.deepEqual(await hooks.deliverDue(), { attempted: 0, delivered: 0, retrying: 0, failed: 0 }, 'not due before its backoff');
         advance(10_000);
         const second = await hooks.deliverDue();
         assert.ok(second.delivered >= 1, JSON.stringify(second));
         assert.equal(rx.received.length, 2);
+        assert.equal(await failingSince(), null, 'healthy again after a success');
         advance(24 * 3_600_000);
         await hooks.deliverDue();
         assert.equal(rx.received.length, 2, 'delivered once: never again');

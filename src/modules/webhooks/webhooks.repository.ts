@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, inArray, lt, lte, ne, sql } from '../../db/orm.js';
 import type { Database, Executor } from '../../db/client.js';
+import { builtOnce } from '../../db/prepared.js';
 import { designs, orders, users, webhookAttempts, webhookDeliveries, webhookSubscriptions } from '../../db/schema.js';
 import { inGallery } from '../designs/designs.repository.js';
 import type { DeliveryStatus, DisabledReason } from './webhooks.domain.js';
@@ -10,6 +11,23 @@ export type AttemptRow = typeof webhookAttempts.$inferSelect;
 
 /** Who an event may reach: named technicians, or every technician but one (an unassigned order's customer). */
 export type Audience = { owners: string[] } | { everyTechnicianExcept: string | null };
+
+const p = sql.placeholder;
+/**
+ * A delivered attempt, in one statement built once: the attempt recorded, the delivery settled (when still pending:
+ * a re-send meanwhile is not overwritten by an older lease) and its subscription healthy again. Every delivery
+ * ends here, so it costs one round trip instead of a transaction of three statements.
+ */
+const deliveredStatement = builtOnce(
+  sql`with attempt as (
+        insert into ${webhookAttempts} (delivery_id, attempted_at, status_code, duration_ms, error)
+        values (${p('deliveryId')}::uuid, ${p('attemptedAt')}::timestamptz, ${p('statusCode')}::int, ${p('durationMs')}::int, ${p('error')}::text)
+      ), settled as (
+        update ${webhookDeliveries} set status = 'delivered', next_attempt_at = null, delivered_at = ${p('now')}::timestamptz, attempts = attempts + 1
+        where id = ${p('deliveryId')}::uuid and status = 'pending'
+      )
+      update ${webhookSubscriptions} set failing_since = null where id = ${p('subscriptionId')}::uuid and failing_since is not null`,
+);
 
 export function createWebhooksRepository(db: Database) {
   const owned = (id: string, ownerId: string) => and(eq(webhookSubscriptions.id, id), eq(webhookSubscriptions.ownerId, ownerId))!;
@@ -137,9 +155,17 @@ export function createWebhooksRepository(db: Database) {
       return row;
     },
 
-    /** A success: the subscription is healthy again. */
-    async markHealthy(id: string, tx: Executor = db) {
-      await tx.update(webhookSubscriptions).set({ failingSince: null }).where(and(eq(webhookSubscriptions.id, id), sql`${webhookSubscriptions.failingSince} is not null`));
+    /** A success (see deliveredStatement). */
+    async recordDelivered(attempt: typeof webhookAttempts.$inferInsert, subscriptionId: string, now: Date, tx: Executor = db) {
+      await deliveredStatement(tx, {
+        deliveryId: attempt.deliveryId,
+        attemptedAt: attempt.attemptedAt.toISOString(),
+        statusCode: attempt.statusCode ?? null,
+        durationMs: attempt.durationMs,
+        error: attempt.error ?? null,
+        now: now.toISOString(),
+        subscriptionId,
+      });
     },
 
     /** A failure: the start of the failing streak (kept when one is already running), returned. */

@@ -204,35 +204,36 @@ export function createWebhooksService(opts: WebhooksOptions) {
     const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
     const now = clock();
     let disabled: { row: SubscriptionRow; reason: 'gone' | 'failing' } | undefined;
-    // The owner is told through the outbox, in the transaction that disables: told exactly when it happened.
-    const status = await db.transaction(async (tx) => {
-      await webhooks.recordAttempt({ deliveryId: delivery.id, attemptedAt, ...result }, tx);
-      if (ok) {
-        await webhooks.settleDelivery(delivery.id, { status: 'delivered', nextAttemptAt: null, deliveredAt: now }, tx);
-        await webhooks.markHealthy(subscription.id, tx);
-        return 'delivered' as const;
-      }
-      const next = result.statusCode === 410 ? null : nextAttemptAt(delivery.attempts + 1, now, delivery.retryUntil, schedule, random);
-      await webhooks.settleDelivery(delivery.id, { status: next ? 'pending' : 'failed', nextAttemptAt: next }, tx);
-      const failingSince = await webhooks.markFailing(subscription.id, now, tx);
-      // 410 Gone: the receiver says the endpoint is gone for good. Otherwise a whole retry window without one success.
-      const reason = result.statusCode === 410 ? 'gone' : failingSince && now.getTime() - failingSince.getTime() >= windowMs ? 'failing' : undefined;
-      if (reason) {
-        const row = await webhooks.disable(subscription.id, reason, now, tx);
-        if (row) {
-          disabled = { row, reason };
-          await opts.notify?.(
-            {
-              type: 'webhook.disabled',
-              actorId: null,
-              data: { webhook_id: row.id, owner_id: row.ownerId, reason, host: new URL(row.url).host, retry_window: `${windowHours} hours` },
-            },
-            tx,
-          );
+    let status: 'delivered' | 'pending' | 'failed';
+    if (ok) {
+      await webhooks.recordDelivered({ deliveryId: delivery.id, attemptedAt, ...result }, subscription.id, now);
+      status = 'delivered';
+    } else {
+      // The owner is told through the outbox, in the transaction that disables: told exactly when it happened.
+      status = await db.transaction(async (tx) => {
+        await webhooks.recordAttempt({ deliveryId: delivery.id, attemptedAt, ...result }, tx);
+        const next = result.statusCode === 410 ? null : nextAttemptAt(delivery.attempts + 1, now, delivery.retryUntil, schedule, random);
+        await webhooks.settleDelivery(delivery.id, { status: next ? 'pending' : 'failed', nextAttemptAt: next }, tx);
+        const failingSince = await webhooks.markFailing(subscription.id, now, tx);
+        // 410 Gone: the receiver says the endpoint is gone for good. Otherwise a whole retry window without one success.
+        const reason = result.statusCode === 410 ? 'gone' : failingSince && now.getTime() - failingSince.getTime() >= windowMs ? 'failing' : undefined;
+        if (reason) {
+          const row = await webhooks.disable(subscription.id, reason, now, tx);
+          if (row) {
+            disabled = { row, reason };
+            await opts.notify?.(
+              {
+                type: 'webhook.disabled',
+                actorId: null,
+                data: { webhook_id: row.id, owner_id: row.ownerId, reason, host: new URL(row.url).host, retry_window: `${windowHours} hours` },
+              },
+              tx,
+            );
+          }
         }
-      }
-      return next ? ('pending' as const) : ('failed' as const);
-    });
+        return next ? ('pending' as const) : ('failed' as const);
+      });
+    }
     log.info(
       { webhookId: subscription.id, deliveryId: delivery.id, eventId: delivery.eventId, statusCode: result.statusCode, durationMs: result.durationMs, outcome: status },
       ok ? 'webhook delivered' : `webhook attempt failed${result.error ? `: ${result.error}` : ''}`,
