@@ -7,6 +7,7 @@ import { FakeAuth0 } from './support/fake-auth0.js';
 import { multipart, pngPart } from './support/multipart.js';
 import { createOrder, png } from './support/orders.js';
 import { countRows } from './support/store.js';
+import { LONE_SURROGATE, shorten } from '../src/lib/text.js';
 
 /**
  * What test/fuzz.test.ts (and, below the HTTP parser it cannot reach, raw sockets) found answering 5xx
@@ -70,6 +71,30 @@ describe('hostile input found by fuzzing', () => {
     assert.equal(await countRows(ctx.database.handle.db, 'messages'), messages);
     assert.equal(await countRows(ctx.database.handle.db, 'orders'), 1);
   });
+
+  it('refuses half of a surrogate pair escaped in JSON (seed 995422041: a 500 from the event jsonb), and keeps whole emoji', async () => {
+    const messages = await countRows(ctx.database.handle.db, 'messages');
+    const post = (body: string) =>
+      ctx.app.inject({ method: 'POST', url: `/api/v1/orders/${order.id}/messages`, headers: { ...customer.auth, 'content-type': 'application/json' }, payload: body });
+    for (const body of ['{"text":"\\ud800"}', '{"text":"nails \\udc85"}', '{"text":"\\ud83d\\ud83d"}']) {
+      const error = assertEnvelope(await post(body), 400, 'VALIDATION_ERROR') as { details?: Record<string, string> };
+      assert.match(error.details?.text ?? '', /valid Unicode/, body);
+    }
+    assert.equal(await countRows(ctx.database.handle.db, 'messages'), messages);
+    const emoji = await post('{"text":"nails \\ud83d\\udc85 and 💅"}');
+    assert.equal(emoji.statusCode, 201, emoji.body);
+    assert.equal(emoji.json().data.text, 'nails 💅 and 💅');
+  });
+});
+
+describe('shortening text', () => {
+  it('never leaves half of an emoji at the cut (excerpts, e-mail subjects, Stripe descriptions)', () => {
+    const cut = shorten(`${'a'.repeat(138)}💅b`, 140);
+    assert.equal(cut, `${'a'.repeat(138)}…`);
+    assert.equal(shorten(`${'a'.repeat(99)}💅`, 100, ''), 'a'.repeat(99));
+    assert.equal(shorten('short 💅', 140), 'short 💅');
+    assert.ok(!LONE_SURROGATE.test(shorten('💅'.repeat(300), 501, '')));
+  });
 });
 
 describe('identity claims with control characters', () => {
@@ -85,6 +110,14 @@ describe('identity claims with control characters', () => {
       const named = await register({ name: 'Ana\u0000\u0007 Lee', email: 'ana.lee@example.com' });
       assert.equal(named.statusCode, 201, named.body);
       assert.equal(named.json().data.name, 'Ana Lee');
+      // Cut at 100 UTF-16 units, a name must not end with half of an emoji, nor keep a lone half it came with:
+      // the name goes into every message event's jsonb, which refuses it.
+      const long = await register({ name: `${'a'.repeat(99)}💅`, email: 'long@example.com' });
+      assert.equal(long.statusCode, 201, long.body);
+      assert.equal(long.json().data.name, 'a'.repeat(99));
+      const lone = await register({ name: 'Cy\ud800', email: 'cy@example.com' });
+      assert.equal(lone.statusCode, 201, lone.body);
+      assert.equal(lone.json().data.name, 'Cy');
       const mailed = await register({ name: 'Bo', email: 'bo\u0000@example.com' });
       assert.equal(mailed.statusCode, 400, mailed.body);
       assert.equal(mailed.json().error.code, 'EMAIL_REQUIRED');

@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { validationError } from '../errors.js';
+import { LONE_SURROGATE } from '../lib/text.js';
 
 /** What schemas let through but the rest of the stack cannot take, by field path. */
 export function inputProblems(value: unknown, path: string, problems: Record<string, string>, depth = 0): void {
   if (typeof value === 'string') {
     // PostgreSQL text cannot hold U+0000: the insert or the search would fail with a 500.
     if (value.includes('\u0000')) problems[path || 'request'] = 'must not contain NUL (\\u0000) characters';
+    // JSON may escape half of a surrogate pair ("\ud800"): not Unicode, and jsonb (an event's data) refuses it.
+    else if (LONE_SURROGATE.test(value)) problems[path || 'request'] = 'must be valid Unicode: it holds half of a surrogate pair (an escape such as \\ud800 without its partner)';
   } else if (typeof value === 'number') {
     // Ajv's coercion turns the query strings "Infinity" and "-Infinity" into numbers and then skips
     // minimum/maximum for non-finite values, so ?limit=-Infinity passed validation.

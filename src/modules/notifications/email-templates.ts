@@ -1,3 +1,4 @@
+import { shorten } from '../../lib/text.js';
 import type { Category, EventType, Notice } from './events.js';
 
 /**
@@ -123,10 +124,7 @@ const TEMPLATES: Record<EventType, Template> = {
 };
 
 /** A header value: one line, no control characters, bounded (a title is user-influenced). */
-const oneLine = (s: string, max = 200) => {
-  const line = s.replace(/\p{Cc}+/gu, ' ').replace(/\s+/g, ' ').trim();
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
-};
+const oneLine = (s: string, max = 200) => shorten(s.replace(/\p{Cc}+/gu, ' ').replace(/\s+/g, ' ').trim(), max);
 
 export function subjectOf(notice: Notice): string {
   const number = orderNumber(notice);

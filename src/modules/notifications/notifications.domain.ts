@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { shorten } from '../../lib/text.js';
 import { shortOrderNumber } from '../orders/orders.domain.js';
 import type { Category, EventType, Notice, OutboxEvent } from './events.js';
 
@@ -119,10 +120,7 @@ export function recipientsOf(event: OutboxEvent, context: NoticeContext): string
 }
 
 const text = (value: unknown) => (typeof value === 'string' ? value : '');
-const excerpt = (value: unknown, max = 140) => {
-  const s = text(value).replace(/\s+/g, ' ').trim();
-  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
-};
+const excerpt = (value: unknown, max = 140) => shorten(text(value).replace(/\s+/g, ' ').trim(), max);
 
 export function formatMoney(cents: number, currency: string): string {
   try {

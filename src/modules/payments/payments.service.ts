@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database, Executor } from '../../db/client.js';
 import { AppError, fail, serviceUnavailable } from '../../errors.js';
+import { shorten } from '../../lib/text.js';
 import type { OrdersRepository } from '../orders/orders.repository.js';
 import type { Workflow } from '../orders/workflow.js';
 import type { UserRow } from '../users/users.repository.js';
@@ -173,7 +174,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
                     unit_amount: exact ? order.unitPriceCents : total,
                     product_data: {
                       name: exact ? 'Custom press-on nail set' : `Custom press-on nail sets ×${order.quantity}`,
-                      description: order.description.slice(0, STRIPE_DESCRIPTION_MAX),
+                      description: shorten(order.description, STRIPE_DESCRIPTION_MAX),
                     },
                   },
                 },

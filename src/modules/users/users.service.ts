@@ -1,6 +1,7 @@
 import type { Identity } from '../../auth/verifier.js';
 import type { Database } from '../../db/client.js';
 import { fail } from '../../errors.js';
+import { shorten, wellFormed } from '../../lib/text.js';
 import type { InvitationsRepository } from '../invitations/invitations.repository.js';
 import type { ProfileUpdate, UserRow, UsersRepository } from './users.repository.js';
 
@@ -61,7 +62,7 @@ export function createUsersService({ db, users, invitations, userInfo }: UsersSe
         throw fail('EMAIL_REQUIRED', 'Your account has no email address. Add one at sign-up, then register again.');
       }
       // The name comes from the identity provider, whose users may have typed anything into it.
-      const displayName = (name?.replace(CONTROL, '').trim() || email.split('@')[0]!).slice(0, 100);
+      const displayName = shorten(wellFormed(name?.replace(CONTROL, '') ?? '').trim() || email.split('@')[0]!, 100, '');
       // An address the provider says is unverified proves nothing: it is not the account's email (null until
       // verified, see login), so it can neither claim someone else's address nor their technician invitation.
       // A token without the claim is trusted as before (README: the Auth0 Action adds email_verified with email).
