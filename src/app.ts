@@ -42,7 +42,7 @@ import inputGuards from './plugins/input-guards.js';
 import loadSheddingPlugin from './plugins/load-shedding.js';
 import openapiPlugin from './plugins/openapi.js';
 import rateLimitPlugin from './plugins/rate-limit.js';
-import requestLogPlugin, { REDACT_PATHS, lazyChildLogger, requestIdFor } from './plugins/request-log.js';
+import requestLogPlugin, { LOG_OPTIONS, lazyChildLogger, requestIdFor } from './plugins/request-log.js';
 import securityHeadersPlugin from './plugins/security-headers.js';
 import { filesRoutes } from './storage/files.routes.js';
 import { createStorageCleanup } from './storage/cleanup.js';
@@ -118,7 +118,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const app = Fastify({
     logger: {
       level: config.logLevel,
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      ...LOG_OPTIONS,
       ...(overrides.logStream ? { stream: overrides.logStream } : {}),
       ...(transport ? { transport } : {}),
     },

@@ -5,7 +5,7 @@ import { explainDatabaseError } from './db/errors.js';
 import { runMigrationsDirect } from './db/migrate.js';
 import { createLiveBus } from './modules/live/bus.js';
 import { exitOnSignals } from './lib/shutdown.js';
-import { REDACT_PATHS } from './plugins/request-log.js';
+import { LOG_OPTIONS } from './plugins/request-log.js';
 import { wireDelivery, wireIdentity, wireNotifications, wireOrders, wireWebhooks, wireWorker } from './wiring.js';
 import { createStorageCleanup } from './storage/cleanup.js';
 import { createStorage } from './storage/index.js';
@@ -28,7 +28,7 @@ async function main() {
     }
     throw err;
   }
-  const log = pino({ level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { process: 'worker' } });
+  const log = pino({ level: config.logLevel, ...LOG_OPTIONS, base: { process: 'worker' } });
   const database = await createDatabase(config, log);
   if (config.environment === 'development') await runMigrationsDirect(config, database);
   const db = database.db;

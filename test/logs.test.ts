@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { sql } from '../src/db/orm.js';
+import { buildTestApp } from './support/app.js';
 import { freePort, spawnNode, waitForHttp } from './support/process.js';
 
 /**
@@ -95,5 +97,26 @@ describe('logs over real stdout and stderr', () => {
     const fatal = lines.find((l) => l.level === 60);
     assert.ok(fatal, proc.output());
     assert.equal(typeof (fatal.err as { stack?: unknown }).stack, 'string');
+  });
+});
+
+describe('a failed query in the logs', () => {
+  it('keeps the statement and drops its values (a message text, a name, an address)', async () => {
+    const ctx = await buildTestApp();
+    try {
+      const failed = await ctx.database.handle.db.execute(sql`select ${'Ada private note'}::text, ${'12 Rue Secrète'}::text, 1 / 0`).catch((err: unknown) => err);
+      assert.ok(failed instanceof Error && /params: Ada private note/.test(failed.message), 'the query should fail with its values in the message');
+      ctx.app.log.error({ err: failed }, 'unhandled error');
+      ctx.app.log.warn({ err: { message: failed.message } }, 'retrying');
+      const [whole, brief] = ctx.logs.slice(-2) as Array<{ err: { message: string; stack?: string; params?: unknown } }>;
+      for (const line of [whole!, brief!]) {
+        assert.doesNotMatch(JSON.stringify(line), /Ada private note|Rue Secr/);
+        assert.match(line.err.message, /^Failed query: select \$1::text, \$2::text, 1 \/ 0\nparams: \[(2|its) values not logged\]/);
+      }
+      assert.match(whole!.err.stack ?? '', /values not logged/);
+      assert.equal(whole!.err.params, undefined);
+    } finally {
+      await ctx.close();
+    }
   });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { type SerializedError, stdSerializers } from 'pino';
 
 const VALID_REQUEST_ID = /^[A-Za-z0-9._:-]{8,200}$/;
 
@@ -73,7 +74,7 @@ export function lazyChildLogger(logger: FastifyBaseLogger, bindings: object, opt
 }
 
 /** Secrets that must never reach a log line, whatever logs the request. */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'headers.authorization',
@@ -85,6 +86,34 @@ export const REDACT_PATHS = [
   '*.token',
   '*.access_token',
 ];
+
+/**
+ * A failed query's error (drizzle's DrizzleQueryError) carries its values: a message's text, a name, an address.
+ * The log keeps the statement and how many values it had, never the values. (PostgreSQL's own message, in
+ * `caused by`, may still quote a value it could not read as its type: kept, it is what explains the failure.)
+ */
+function withoutQueryValues(err: Error): SerializedError {
+  const params = (err as { params?: unknown }).params;
+  // Anything that is not an Error (a logged `{ message }`) comes back from pino's serializer as it went in.
+  const out: SerializedError = { ...stdSerializers.err(err) };
+  const hidden = `\nparams: [${Array.isArray(params) ? params.length : 'its'} values not logged]`;
+  if (Array.isArray(params)) {
+    // DrizzleQueryError's message is `Failed query: ${query}\nparams: ${params}`, and its stack repeats it.
+    const shown = `\nparams: ${params.join(',')}`;
+    for (const key of ['message', 'stack'] as const) if (typeof out[key] === 'string') out[key] = out[key].replaceAll(shown, hidden);
+    delete out.params;
+  } else if (typeof out.message === 'string' && out.message.startsWith('Failed query: ')) {
+    // Call sites that log only `err.message` (the worker's retries) keep the statement.
+    out.message = out.message.replace(/\nparams: [\s\S]*$/, hidden);
+  }
+  return out;
+}
+
+/** pino options every process's logger shares: secrets redacted, query values never written. */
+export const LOG_OPTIONS = {
+  redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+  serializers: { err: withoutQueryValues },
+};
 
 async function requestLogPlugin(app: FastifyInstance) {
   // Callback hooks, not async ones: they run on every request, and a promise per hook is measurable there.
