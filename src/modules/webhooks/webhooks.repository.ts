@@ -145,8 +145,11 @@ export function createWebhooksRepository(db: Database) {
       await tx.insert(webhookAttempts).values(values);
     },
 
-    /** The outcome of an attempt on a delivery still pending (a re-send meanwhile does not get overwritten by an older lease). */
-    async settleDelivery(id: string, set: { status: DeliveryStatus; nextAttemptAt: Date | null; deliveredAt?: Date }, tx: Executor = db) {
+    /**
+     * A failed attempt on a delivery still pending: retried later, or failed for good (a success is recordDelivered).
+     * A re-send meanwhile does not get overwritten by an older lease.
+     */
+    async settleDelivery(id: string, set: { status: Extract<DeliveryStatus, 'pending' | 'failed'>; nextAttemptAt: Date | null }, tx: Executor = db) {
       const [row] = await tx
         .update(webhookDeliveries)
         .set({ ...set, attempts: sql`${webhookDeliveries.attempts} + 1` })
