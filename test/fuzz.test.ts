@@ -147,13 +147,17 @@ describe('schema fuzzing', () => {
     };
   }
 
+  // Every request's URL and body so far, lower-cased: what the server may echo without leaking anything.
+  const sent: string[] = [];
+
   function check(plan: Plan, req: ReturnType<typeof requestOf>, res: { statusCode: number; body: string; headers: Record<string, unknown> }): string | undefined {
     const fail = (what: string): undefined =>
       void problems.push(`${plan.op.key} → ${res.statusCode} ${what} (e.g. ${req.method} ${req.url.slice(0, 120)} as ${plan.caller}: ${res.body.slice(0, 160)})`);
     if (res.statusCode >= 500) fail('server error');
-    // A leak is text the server made up: fuzzed input that looks like SQL may be echoed back (a field name, a message).
-    const leak = LEAKS.exec(res.body)?.[0];
-    if (leak && !String(res.headers['content-type']).startsWith('image/') && !`${req.url} ${String(req.payload ?? '')}`.toLowerCase().includes(leak.toLowerCase())) {
+    // A leak is text the server made up: fuzzed input that looks like SQL may be echoed back (a field name, a message),
+    // by this request or, once stored, by any later one (seed 22: a report's text in the moderation queue).
+    const leak = LEAKS.exec(res.body)?.[0]?.toLowerCase();
+    if (leak && !String(res.headers['content-type']).startsWith('image/') && !sent.some((text) => text.includes(leak))) {
       fail('stack trace or SQL in the body');
     }
     if (res.statusCode === 204) {
@@ -225,6 +229,7 @@ describe('schema fuzzing', () => {
         while (next < plans.length) {
           const plan = plans[next++]!;
           const req = requestOf(plan);
+          sent.push(`${req.url} ${String(req.payload ?? '')}`.toLowerCase());
           const res = plan.op.key === STREAM ? await streamed(req) : await ctx.app.inject(req);
           const code = check(plan, req, res);
           outcomes.push({ key: plan.op.key, status: res.statusCode, code: code ?? undefined });
