@@ -1435,8 +1435,16 @@ export interface components {
              * @description The gallery design its order reused (null for an original)
              */
             parent_design_id: string | null;
-            shape: ("square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto") | null;
-            length: ("short" | "medium" | "long" | "extra_long") | null;
+            /**
+             * @description Nail shape
+             * @enum {string|null}
+             */
+            shape: "square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto" | null;
+            /**
+             * @description Nail length
+             * @enum {string|null}
+             */
+            length: "short" | "medium" | "long" | "extra_long" | null;
             /** @description Up to 5 free tags from the owner */
             tags: string[];
             /** @description Average stars of the delivered orders made from it (its own, its reuses and theirs down the whole lineage), to two decimals */
@@ -2096,9 +2104,15 @@ export interface components {
             description?: string;
             /** @description Sets of press-on nails (1–20) */
             quantity: number;
-            /** @description Nail shape */
+            /**
+             * @description Nail shape
+             * @enum {string}
+             */
             shape?: "square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto";
-            /** @description Nail length */
+            /**
+             * @description Nail length
+             * @enum {string}
+             */
             length?: "short" | "medium" | "long" | "extra_long";
             /** @description 10 sizes 0–11, thumb to pinky, left hand then right hand */
             nail_sizes?: number[];
@@ -2122,9 +2136,15 @@ export interface components {
             description?: string;
             /** @description Sets of press-on nails (1–20) */
             quantity?: number;
-            /** @description Nail shape */
+            /**
+             * @description Nail shape
+             * @enum {string}
+             */
             shape?: "square" | "squoval" | "round" | "oval" | "almond" | "coffin" | "stiletto";
-            /** @description Nail length */
+            /**
+             * @description Nail length
+             * @enum {string}
+             */
             length?: "short" | "medium" | "long" | "extra_long";
             /** @description Ten sizes 0–11 as JSON ([1,2,…]) or comma-separated; defaults to my profile */
             nail_sizes?: string;

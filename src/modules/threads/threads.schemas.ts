@@ -1,12 +1,10 @@
 import { Type } from 'typebox';
-import { Nullable } from '../../lib/envelope.js';
+import { Enum, Nullable } from '../../lib/envelope.js';
 import { ORDER_STATUSES } from '../orders/orders.domain.js';
 import { ROLES } from '../users/users.domain.js';
 import { THREAD_PAGE } from './threads.domain.js';
 
 const DateTime = Type.String({ format: 'date-time' });
-// Plain enums rather than unions of literals: the response serialiser checks them by type (orders.schemas.ts).
-const Enum = (values: readonly string[], description?: string) => Type.Unsafe<string>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 
 export const ThreadMessageSchema = Type.Object(
   {
@@ -27,7 +25,7 @@ export const ThreadEventSchema = Type.Object(
     type: Type.Literal('event'),
     id: Type.String({ format: 'uuid' }),
     kind: Nullable(Type.String({ description: 'The workflow move (submit, auto_assign, take, accept, reject, revise, record_payment, pay_online, start_production, ship, deliver, confirm_delivery…); null on events older than named moves' })),
-    from_status: Type.Unsafe<string | null>({ type: ['string', 'null'], enum: [...ORDER_STATUSES, null] }),
+    from_status: Nullable(Enum(ORDER_STATUSES)),
     to_status: Enum(ORDER_STATUSES),
     actor: Nullable(Type.Object({ id: Type.String({ format: 'uuid' }), name: Type.String() }, { description: 'Who made the move; null when the service or Stripe did' })),
     note: Nullable(Type.String()),

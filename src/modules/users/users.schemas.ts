@@ -1,4 +1,5 @@
 import { type TSchema, Type } from 'typebox';
+import { Enum } from '../../lib/envelope.js';
 import { LENGTHS, NAIL_SIZES, SHAPES } from '../orders/orders.domain.js';
 import { ROLES } from './users.domain.js';
 import type { UserRow } from './users.repository.js';
@@ -10,8 +11,8 @@ const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
  */
 const NullableString = (opts: { maxLength: number }) => Type.Unsafe<string | null>({ type: ['string', 'null'], ...opts });
 
-export const ShapeSchema = Type.Union(SHAPES.map((s) => Type.Literal(s)), { description: 'Nail shape' });
-export const LengthSchema = Type.Union(LENGTHS.map((s) => Type.Literal(s)), { description: 'Nail length' });
+export const ShapeSchema = Enum(SHAPES, { description: 'Nail shape' });
+export const LengthSchema = Enum(LENGTHS, { description: 'Nail length' });
 export const NailSizesSchema = Type.Array(Type.Integer({ minimum: NAIL_SIZES.min, maximum: NAIL_SIZES.max }), {
   minItems: NAIL_SIZES.count,
   maxItems: NAIL_SIZES.count,
