@@ -13,6 +13,7 @@ import { explainDatabaseError } from './db/errors.js';
 import { createReader, primaryReader } from './db/reader.js';
 import { runMigrationsDirect } from './db/migrate.js';
 import { ErrorBody } from './lib/envelope.js';
+import { buildSerializer } from './lib/serializers.js';
 import { buildValidator } from './lib/validators.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
 import { type LiveBus, createLiveBus } from './modules/live/bus.js';
@@ -147,8 +148,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     frameworkErrors,
     clientErrorHandler,
-    // JSON bodies strict, text (query, params, headers) coerced: lib/validators.ts.
-    schemaController: { compilersFactory: { buildValidator } },
+    // JSON bodies strict, text (query, params, headers) coerced: lib/validators.ts. Each distinct response schema built once: lib/serializers.ts.
+    schemaController: { compilersFactory: { buildValidator, buildSerializer } },
     ajv: {
       // discriminator: a union body (review's accept | reject) is checked against the branch its tag names only.
       // coerceTypes applies to text (query, params, headers) only; bodies are never coerced (lib/validators.ts).

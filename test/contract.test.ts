@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
+import { buildSerializer } from '../src/lib/serializers.js';
 import { contractFor, type OperationContract } from '../src/plugins/openapi-contract.js';
 import { serverUrlFor } from '../src/plugins/openapi.js';
 import { type TestContext, buildTestApp } from './support/app.js';
@@ -135,5 +136,21 @@ describe('OpenAPI contract', () => {
     assert.equal(ctx.contract.problems({ ...order, statusCode: 404, body: JSON.stringify(otherStatus) }), undefined);
     // And through app.inject itself: a forged body on the wire would throw the same way.
     assert.throws(() => ctx.contract.check({ ...order, statusCode: 200, body: '{"success":true}' }), /ContractViolation|outside/);
+  });
+});
+
+describe('response serializers (lib/serializers.ts)', () => {
+  it('builds each distinct schema once across contexts, and never hands one schema the serializer of another', () => {
+    const external = { Tag: { $id: 'Tag', type: 'string' } };
+    const error = { type: 'object', properties: { code: { type: 'string' } } };
+    const first = buildSerializer(external, {})({ method: 'GET', url: '/a', httpStatus: '400', schema: structuredClone(error) });
+    const again = buildSerializer(external, {})({ method: 'POST', url: '/b', httpStatus: '400', schema: structuredClone(error) });
+    assert.equal(again, first, 'an equal schema in another context reuses the serializer');
+    const other = buildSerializer(external, {})({ method: 'GET', url: '/a', httpStatus: '200', schema: { type: 'object', properties: { name: { type: 'string' } } } });
+    assert.notEqual(other, first);
+    assert.equal(first({ code: 'X', name: 'n' }), '{"code":"X"}');
+    assert.equal(other({ code: 'X', name: 'n' }), '{"name":"n"}');
+    const elsewhere = buildSerializer({ Tag: { $id: 'Tag', type: 'integer' } }, {})({ method: 'GET', url: '/c', httpStatus: '400', schema: structuredClone(error) });
+    assert.notEqual(elsewhere, first, 'other external schemas get their own serializers');
   });
 });
