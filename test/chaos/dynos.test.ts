@@ -193,7 +193,10 @@ describe('several dynos: two web processes on one PostgreSQL, Redis and S3 store
     const placed = await stack.pg.query<{ id: string }>('select id from orders where id = any($1::uuid[])', [written.orders]);
     assert.equal(messages.length, written.messages.length, 'every 201 message is stored');
     assert.equal(placed.length, written.orders.length, 'every 201 order is stored');
-    assert.ok(written.messages.length > 20 && written.orders.length > 3, `writes happened (${written.messages.length} messages, ${written.orders.length} orders)`);
+    // A floor, not an expectation: it only guards that the checks above had writes to check. A run sends ~75
+    // requests, ~27 messages and ~11 orders expected (binomial draws); a CI run answered 20 and 16, which an
+    // earlier floor of 21 messages refused. These floors are several standard deviations under the draws.
+    assert.ok(written.messages.length >= 5 && written.orders.length >= 1, `writes happened (${written.messages.length} messages, ${written.orders.length} orders; ${JSON.stringify(statuses)})`);
     assert.deepEqual(await stack.violations(), []);
     // The restarted process serves streams and sends events like the other.
     figures.live_after_restart_ms = [
