@@ -2,6 +2,10 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+// drizzle-orm's values are loaded through its CommonJS build in src/db/orm.ts (why: see there);
+// an ES import of the package anywhere else brings Node 24's second-long load back.
+const DRIZZLE = { group: ['drizzle-orm', 'drizzle-orm/*'], allowTypeImports: true, message: "Import drizzle from src/db/orm.ts (it loads the package's CommonJS build)." };
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.data/', 'coverage/', 'src/db/migrations/'] },
   js.configs.recommended,
@@ -11,11 +15,16 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
-      // drizzle-orm's values are loaded through its CommonJS build in src/db/orm.ts (why: see there);
-      // an ES import of the package anywhere else brings Node 24's second-long load back.
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [DRIZZLE] }],
+    },
+  },
+  {
+    // Stripe's SDK is loaded on the first payment call (src/modules/payments/stripe.ts), not with the app (figure 6).
+    files: ['src/**'],
+    rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['drizzle-orm', 'drizzle-orm/*'], allowTypeImports: true, message: "Import drizzle from src/db/orm.ts (it loads the package's CommonJS build)." }] },
+        { patterns: [DRIZZLE], paths: [{ name: 'stripe', allowTypeImports: true, message: 'Use createStripe() from src/modules/payments/stripe.ts: the SDK loads on first use.' }] },
       ],
     },
   },

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { buildSerializer } from '../src/lib/serializers.js';
+import { buildValidator } from '../src/lib/validators.js';
 import { contractFor, type OperationContract } from '../src/plugins/openapi-contract.js';
 import { serverUrlFor } from '../src/plugins/openapi.js';
 import { type TestContext, buildTestApp } from './support/app.js';
@@ -152,5 +153,36 @@ describe('response serializers (lib/serializers.ts)', () => {
     assert.equal(other({ code: 'X', name: 'n' }), '{"name":"n"}');
     const elsewhere = buildSerializer({ Tag: { $id: 'Tag', type: 'integer' } }, {})({ method: 'GET', url: '/c', httpStatus: '400', schema: structuredClone(error) });
     assert.notEqual(elsewhere, first, 'other external schemas get their own serializers');
+  });
+});
+
+describe('request validators (lib/validators.ts)', () => {
+  const options = { customOptions: { allErrors: true, coerceTypes: 'array' as const } };
+  const validator = (external: Record<string, object>) => buildValidator(external as never, options) as unknown as (route: object) => (data: unknown) => boolean;
+
+  it('gives every context one Ajv per mode, holding the schemas of each context, bodies strict and text coerced', () => {
+    // Two contexts with different shared schemas (as two route modules have): each route sees its own by $ref.
+    const shapes = validator({ VShape: { $id: 'VShape', type: 'string', enum: ['almond', 'square'] } });
+    const sizes = validator({ VShape: { $id: 'VShape', type: 'string', enum: ['almond', 'square'] }, VSize: { $id: 'VSize', type: 'integer', minimum: 1 } });
+    const body = { type: 'object', properties: { shape: { $ref: 'VShape#' }, size: { $ref: 'VSize#' } } };
+    const checkBody = sizes({ schema: body, httpPart: 'body' });
+    assert.equal(checkBody({ shape: 'almond', size: 2 }), true);
+    assert.equal(checkBody({ shape: 'round', size: 2 }), false, "the first context's schema is enforced");
+    assert.equal(checkBody({ shape: 'almond', size: '2' }), false, 'a JSON body is not coerced');
+    const checkQuery = shapes({ schema: { type: 'object', properties: { size: { type: 'integer' } } }, httpPart: 'querystring' });
+    const query = { size: '2' };
+    assert.equal(checkQuery(query), true);
+    assert.deepEqual(query, { size: 2 }, 'text is coerced');
+    // The same schema object compiled in both contexts is the same function: one instance holds it.
+    const shared = { type: 'object', properties: { shape: { $ref: 'VShape#' } } };
+    assert.equal(shapes({ schema: shared, httpPart: 'body' }), sizes({ schema: shared, httpPart: 'body' }));
+  });
+
+  it('gives a context whose $id clashes with the content held an instance of its own', () => {
+    validator({ VClash: { $id: 'VClash', type: 'string' } });
+    const other = validator({ VClash: { $id: 'VClash', type: 'integer' } });
+    const check = other({ schema: { type: 'object', properties: { v: { $ref: 'VClash#' } } }, httpPart: 'body' });
+    assert.equal(check({ v: 3 }), true);
+    assert.equal(check({ v: 'three' }), false);
   });
 });

@@ -134,6 +134,8 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
     async checkout(user: UserRow, orderId: string): Promise<{ url: string; expires_at: string }> {
       const stripe = deps.stripe;
       if (!stripe) throw notConfigured();
+      // Before the order's row is locked: the first call of a process loads the SDK.
+      const client = await stripe.client();
       return db.transaction(async (tx) => {
         const order = await repo.lockOrder(orderId, tx);
         if (!order || order.customerId !== user.id) throw orderNotFound();
@@ -159,7 +161,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
         const exact = order.unitPriceCents * order.quantity === total;
         let session: CheckoutSession;
         try {
-          session = await stripe.client.checkout.sessions.create(
+          session = await client.checkout.sessions.create(
             {
               mode: 'payment',
               client_reference_id: order.id,
@@ -219,9 +221,10 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
     async webhook(rawBody: Buffer, signature: string | undefined): Promise<{ received: true; outcome: WebhookOutcome }> {
       const stripe = deps.stripe;
       if (!stripe) throw notConfigured();
+      const client = await stripe.client();
       let event: StripeEvent;
       try {
-        event = stripe.client.webhooks.constructEvent(rawBody, signature ?? '', stripe.webhookSecret);
+        event = client.webhooks.constructEvent(rawBody, signature ?? '', stripe.webhookSecret);
       } catch (err) {
         log.warn({ reason: (err as Error).message.split('\n')[0] }, 'Stripe webhook refused: signature does not verify');
         throw fail(
