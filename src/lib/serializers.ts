@@ -18,9 +18,8 @@ const built = new Map<string, Map<string, Serializer>>();
 export const buildSerializer: Factory = (externalSchemas, options) => {
   const compile = SerializerSelector()(externalSchemas, options);
   const contextKey = JSON.stringify([externalSchemas, options]);
-  let mine = built.get(contextKey);
-  if (!mine) built.set(contextKey, (mine = new Map()));
-  const cache = mine;
+  const cache = built.get(contextKey) ?? new Map<string, Serializer>();
+  built.set(contextKey, cache);
   return (route) => {
     // A serializer depends on nothing else than its schema, the external schemas and the options.
     const key = JSON.stringify(route.schema);
