@@ -111,7 +111,7 @@ export async function seed(url: string, counts: SeedCounts): Promise<{ orders: n
         [from, counts.orders, stride, publicToAdd],
       );
     });
-    await client.query('vacuum analyze users, orders, designs');
+    await client.query('vacuum analyze users, orders, designs, design_tags');
     const { rows } = await client.query<{ orders: number; public: number }>(
       `select (select count(*)::int from orders) as orders,
               (select count(*)::int from designs where is_public and removed_at is null) as public`,

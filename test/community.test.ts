@@ -133,6 +133,39 @@ describe('community', () => {
       assert.deepEqual(ids(await gallery(ctx, 'tag=ombre')), [], 'tags are replaced, not added');
     });
 
+    it('keeps a tag’s total exact as designs are retagged, hidden, restored, unpublished and removed', async () => {
+      const glow = await publicDesign('Glow in the dark');
+      const neon = await publicDesign('Neon glow tips');
+      await put(ctx, owner, `/api/v1/designs/${glow}/tags`, { tags: ['glow', 'uv'] });
+      await put(ctx, owner, `/api/v1/designs/${neon}/tags`, { tags: ['glow'] });
+      const total = async (tag: string, sort = '') => {
+        const res = await gallery(ctx, `tag=${tag}${sort}`);
+        assert.equal(res.statusCode, 200, res.body);
+        assert.equal(res.json().pagination.total, res.json().data.length, 'one page holds them all');
+        return res.json().pagination.total as number;
+      };
+      const moderate = (action: 'hide' | 'restore') =>
+        ctx.app.inject({ method: 'PUT', url: `/api/v1/moderation/designs/${glow}`, headers: tech.auth, payload: { action, note: 'test' } });
+      const visible = (id: string, isPublic: boolean) => put(ctx, owner, `/api/v1/designs/${id}/visibility`, { is_public: isPublic });
+
+      assert.equal(await total('glow'), 2);
+      assert.equal(await total('glow', '&sort=-favourite_count'), 2, 'whatever the order');
+      assert.equal((await moderate('hide')).statusCode, 200);
+      assert.equal(await total('glow'), 1, 'a hidden design leaves its tags');
+      assert.equal(await total('uv'), 0);
+      assert.equal((await moderate('restore')).statusCode, 200);
+      assert.equal(await total('uv'), 1, 'and takes them back when restored');
+      assert.equal((await visible(neon, false)).statusCode, 200);
+      assert.equal(await total('glow'), 1, 'an unpublished design leaves its tags');
+      assert.equal((await visible(neon, true)).statusCode, 200);
+      assert.equal(await total('glow'), 2);
+      await put(ctx, owner, `/api/v1/designs/${glow}/tags`, { tags: ['uv'] });
+      assert.deepEqual([await total('glow'), await total('uv')], [1, 1], 'a retag moves the design between tags');
+      assert.equal((await ctx.app.inject({ method: 'DELETE', url: `/api/v1/designs/${neon}`, headers: owner.auth })).statusCode, 204);
+      assert.equal(await total('glow'), 0, 'a removed design leaves its tags');
+      assert.deepEqual(await invariantViolations(ctx.database.handle.db), []);
+    });
+
     it('refuses bad tags, other people’s designs and bad filters with clear 4xx', async () => {
       const id = await publicDesign('Matte black coffin', { shape: 'coffin' });
       for (const tags of [['a'], ['x'.repeat(25)], ['Summer'], ['two words'], ['-edge'], ['a', 'b', 'c', 'd', 'e', 'f'].map((t) => `${t}${t}`), [{}]]) {

@@ -224,6 +224,13 @@ export const messages = pgTable(
   ],
 );
 
+/**
+ * A design in the gallery: public, not removed, not hidden by moderation. Every partial gallery index, the
+ * repository's `inGallery` and the trigger that keeps `design_tags` (migration 0016) match exactly this predicate.
+ */
+export const galleryRow = (t: { isPublic: AnyPgColumn; removedAt: AnyPgColumn; hiddenAt: AnyPgColumn }) =>
+  sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`;
+
 export const designs = pgTable(
   'designs',
   {
@@ -268,35 +275,35 @@ export const designs = pgTable(
     // The gallery's orders, for gallery rows only (see the orders indexes on DESC NULLS FIRST).
     index('designs_gallery_published_idx')
       .on(t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
-      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+      .where(galleryRow(t)),
     index('designs_gallery_reuse_idx')
       .on(t.reuseCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
-      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+      .where(galleryRow(t)),
     index('designs_gallery_comment_idx')
       .on(t.commentCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
-      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+      .where(galleryRow(t)),
     index('designs_gallery_favourite_idx')
       .on(t.favouriteCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
-      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+      .where(galleryRow(t)),
     index('designs_gallery_ordered_idx')
       .on(t.orderedCount.desc().nullsFirst(), t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
-      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+      .where(galleryRow(t)),
     // A design's descendants (ratings over its whole lineage).
     index('designs_ancestor_ids_idx').using('gin', t.ancestorIds),
     // Filters on shape or length in newest-first order; other sorts filter the rows their own index yields.
     index('designs_gallery_shape_idx')
       .on(t.shape, t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
-      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+      .where(galleryRow(t)),
     index('designs_gallery_length_idx')
       .on(t.length, t.publishedAt.desc().nullsFirst(), t.id.desc().nullsFirst())
-      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+      .where(galleryRow(t)),
     index('designs_tags_idx')
       .using('gin', t.tags)
-      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+      .where(galleryRow(t)),
     // Only the gallery searches descriptions, so only gallery rows are indexed.
     index('designs_search_vector_idx')
       .using('gin', t.searchVector)
-      .where(sql`${t.isPublic} and ${t.removedAt} is null and ${t.hiddenAt} is null`),
+      .where(galleryRow(t)),
     check('designs_counts_check', sql`${t.reuseCount} >= 0 and ${t.commentCount} >= 0`),
     check('designs_favourite_count_check', sql`${t.favouriteCount} >= 0`),
     check('designs_ordered_count_check', sql`${t.orderedCount} >= 0`),
@@ -304,6 +311,23 @@ export const designs = pgTable(
     check('designs_length_check', sql`${t.length} is null or ${t.length} in (${inList(LENGTHS)})`),
     check('designs_tags_check', sql`cardinality(${t.tags}) <= ${sql.raw(String(DESIGN_TAGS_MAX))}`),
   ],
+);
+
+/**
+ * One row per tag of each gallery design, kept by a trigger on `designs` (migration 0016) and written by
+ * nothing else: a tag's capped count is an index-only scan of at most a page's cap of entries, where the
+ * GIN index on `designs.tags` has to build a bitmap of every match first (21 ms for a tag on a tenth of
+ * 200 000 public designs, bench figure 5b).
+ */
+export const designTags = pgTable(
+  'design_tags',
+  {
+    tag: text('tag').notNull(),
+    designId: uuid('design_id')
+      .notNull()
+      .references(() => designs.id, { onDelete: 'cascade' }),
+  },
+  (t) => [primaryKey({ columns: [t.tag, t.designId] }), index('design_tags_design_id_idx').on(t.designId)],
 );
 
 export const designUsages = pgTable(

@@ -34,6 +34,14 @@ const CHECKS: Array<[string, string]> = [
        join designs d on d.id = x.design_id left join comments c on c.id = x.comment_id
      where case when x.comment_id is null then d.hidden_at is null and d.removed_at is null else c.hidden_at is null and c.deleted_at is null end`,
   ],
+  [
+    'design_tags out of step with the tags of gallery designs (the trigger of migration 0016)',
+    `(select t, d.id from designs d, unnest(d.tags) t where d.is_public and d.removed_at is null and d.hidden_at is null
+       except select tag, design_id from design_tags)
+     union all
+     (select tag, design_id from design_tags
+       except select t, d.id from designs d, unnest(d.tags) t where d.is_public and d.removed_at is null and d.hidden_at is null)`,
+  ],
   ['an order in an unknown status', `select id, status from orders where status not in (${ORDER_STATUSES.map((s) => `'${s}'`).join(', ')})`],
   [
     'an order whose first event is not its submission',

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, inArray, isNull, type SQL, sql } from '../../db/orm
 import type { Executor } from '../../db/client.js';
 import { boundedCount, countCap, estimateQuery, totalFrom } from '../../db/pagination.js';
 import { byShape, prepared, preparedSql } from '../../db/prepared.js';
-import { designFavourites, designUsages, designs, orderRatings, orders, users } from '../../db/schema.js';
+import { designFavourites, designTags, galleryRow, designUsages, designs, orderRatings, orders, users } from '../../db/schema.js';
 import type { Length, Shape } from '../orders/orders.domain.js';
 
 export type DesignRow = typeof designs.$inferSelect;
@@ -60,8 +60,8 @@ export type DesignWithImage = {
   thumbnailKey: string;
 };
 
-/** In the gallery: public, not removed, not hidden by moderation. The partial gallery indexes match exactly this predicate. */
-export const inGallery = and(eq(designs.isPublic, true), isNull(designs.removedAt), isNull(designs.hiddenAt))!;
+/** In the gallery (schema.ts `galleryRow`): the very predicate of the partial gallery indexes and of design_tags. */
+export const inGallery = galleryRow(designs);
 
 export function createDesignsRepository(db: Executor) {
   const withImage = (tx: Executor) =>
@@ -98,10 +98,21 @@ export function createDesignsRepository(db: Executor) {
       // The page is found on the gallery's partial index (ids only), then joined for its 20 rows alone;
       // joining first would carry owner and image through every row skipped by the offset.
       const page = db.select({ id: designs.id }).from(designs).where(where).orderBy(...order).limit(p('limit')).offset(p('offset')).as('page');
+      const rows = prepared(withImage(db).innerJoin(page, eq(page.id, designs.id)).orderBy(...order));
+      // A tag alone is counted off design_tags (the gallery's tags, one row each: index-only up to the cap),
+      // whatever order it is shown in; its planner estimate comes from that column's own statistics too.
+      if (filter.tag && !filter.search && !filter.shape && !filter.length) {
+        const tagged = [eq(designTags.tag, p('tag'))];
+        return {
+          rows,
+          count: prepared(boundedCount(db, designTags, tagged, p('cap'), [asc(designTags.designId)])),
+          estimate: preparedSql(db, estimateQuery(db, designTags, tagged)),
+        };
+      }
+      // Searches and tags with other filters are counted off their GIN index, whatever order they are shown in.
       const filtered = filter.search || filter.tag;
       return {
-        rows: prepared(withImage(db).innerJoin(page, eq(page.id, designs.id)).orderBy(...order)),
-        // Searches and tags are counted off their GIN index, whatever order they are shown in.
+        rows,
         count: prepared(boundedCount(db, designs, [where], p('cap'), filtered ? [] : order)),
         estimate: preparedSql(db, estimateQuery(db, designs, [where])),
       };
