@@ -19,12 +19,20 @@ export default tseslint.config(
     },
   },
   {
-    // Stripe's SDK is loaded on the first payment call (src/modules/payments/stripe.ts), not with the app (figure 6).
+    // Loaded on first use, not with the app (figure 6): Stripe's SDK on the first payment call, pg-boss when a process
+    // builds its queue, nodemailer with the first message.
     files: ['src/**'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        { patterns: [DRIZZLE], paths: [{ name: 'stripe', allowTypeImports: true, message: 'Use createStripe() from src/modules/payments/stripe.ts: the SDK loads on first use.' }] },
+        {
+          patterns: [DRIZZLE],
+          paths: [
+            { name: 'stripe', allowTypeImports: true, message: 'Use createStripe() from src/modules/payments/stripe.ts: the SDK loads on first use.' },
+            { name: 'pg-boss', allowTypeImports: true, message: 'Use createBoss() from src/modules/notifications/queue.ts: pg-boss loads when a queue is built.' },
+            { name: 'nodemailer', allowTypeImports: true, message: 'Use createMailer() from src/modules/notifications/mailer.ts: nodemailer loads with the first message.' },
+          ],
+        },
       ],
     },
   },

@@ -169,7 +169,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     if (ownsDatabase) await database.close();
   });
   if (config.environment === 'development' && !overrides.skipMigrations) {
-    await runMigrationsDirect(config, database);
+    // The queue's schema is the worker's: migrated here only when it runs in this process (see wireNotifications).
+    await runMigrationsDirect(config, database, { queue: config.worker.inProcess });
   } else if (ownsDatabase) {
     // Deployed processes connect lazily: try once now, so a TLS mismatch (DATABASE_SSL) is in the first log lines
     // rather than in the first request's. The server starts either way; health reports the database until it answers.

@@ -60,12 +60,16 @@ import type { Storage } from './storage/storage.js';
  */
 export function wireNotifications(config: Config, handle: DatabaseHandle, deps: { log: WorkerLogger; supervise: boolean }) {
   const repo = createNotificationsRepository(handle.db);
-  const boss = createBoss(handle, { supervise: deps.supervise });
-  boss.on('error', (err: Error) => deps.log.error({ err: { message: err.message } }, 'job queue error'));
   let started: Promise<PgBoss> | undefined;
-  /** Starts the queue once (retried on the next call after a failure): the worker's, whether its own dyno or in-process. */
+  let boss: PgBoss | undefined;
+  /**
+   * Builds and starts the queue once (retried on the next call after a failure): the worker's, whether its own dyno
+   * or in-process. A process that only records events never calls it, and never loads pg-boss (queue.ts).
+   */
   const ready = () =>
     (started ??= (async () => {
+      boss ??= await createBoss(handle, { supervise: deps.supervise });
+      if (!boss.listenerCount('error')) boss.on('error', (err: Error) => deps.log.error({ err: { message: err.message } }, 'job queue error'));
       await boss.start();
       await ensureQueues(boss, config.worker);
       return boss;
@@ -76,15 +80,19 @@ export function wireNotifications(config: Config, handle: DatabaseHandle, deps: 
   const outbox = createOutbox({ repo });
   return {
     repo,
-    boss,
+    /** The started queue: only after `ready()` resolved. */
+    get boss(): PgBoss {
+      if (!boss || !started) throw new Error('the job queue is not started: await ready() first');
+      return boss;
+    },
     ready,
     notify: outbox.record as Notify,
     notifications: createNotificationsService({ repo }),
     /** Stops the queue (after any worker on it): jobs in hand finish within `timeoutMs`. */
     async stop(timeoutMs: number) {
       if (!started) return;
-      await started.catch(() => undefined);
-      await boss.stop({ close: false, graceful: true, timeout: timeoutMs });
+      const running = await started.catch(() => undefined);
+      await running?.stop({ close: false, graceful: true, timeout: timeoutMs });
     },
   };
 }

@@ -6,6 +6,7 @@ import { shortOrderNumber } from '../src/modules/orders/orders.domain.js';
 import { type TestContext, type TestUser, buildTestApp, registerUser } from './support/app.js';
 import { advanceOrder, createOrder, put } from './support/orders.js';
 import { rows } from './support/store.js';
+import { createPglite } from '../src/db/client.js';
 import { webhookAttempts, webhookDeliveries, webhookSubscriptions } from '../src/db/schema.js';
 import { NOTIFICATION_RETENTION_DAYS } from '../src/modules/notifications/notifications.domain.js';
 import { DELIVERY_RETENTION_DAYS } from '../src/modules/webhooks/webhooks.domain.js';
@@ -458,4 +459,22 @@ describe('notifications', () => {
     assert.equal(doc.paths['/api/v1/notifications/read-all']!.post!.operationId, 'markAllNotificationsRead');
     assert.ok(doc.paths['/api/v1/users/me/notifications']!.get && doc.paths['/api/v1/users/me/notifications']!.put);
   });
+
+  it('leaves the queue to the worker: a development web process whose worker runs apart never migrates or starts pg-boss', async () => {
+    const fresh = await createPglite();
+    const apart = await buildTestApp({ env: { WORKER_IN_PROCESS: 'false' }, database: { handle: fresh, drop: () => fresh.close() }, overrides: { skipMigrations: false } });
+    try {
+      const [state] = await rows<{ app: boolean; queue: boolean }>(
+        fresh.db,
+        `select to_regclass('public.design_tags') is not null as app, exists (select 1 from pg_namespace where nspname = 'pgboss') as queue`,
+      );
+      assert.deepEqual({ ...state }, { app: true, queue: false }, 'the app migrated, the queue left to the worker');
+      assert.equal(apart.app.notifications.worker, null);
+      assert.throws(() => apart.app.notifications.wiring.boss, /not started/);
+      assert.equal((await apart.app.inject({ method: 'GET', url: '/api/v1/health' })).statusCode, 200, 'and serves');
+    } finally {
+      await apart.close();
+    }
+  });
 });
+

@@ -9,13 +9,21 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.me
 /** Arbitrary but fixed: every process that migrates this database takes the same advisory lock. */
 const MIGRATION_LOCK_KEY = 727_001_2024;
 
+export interface MigrateOptions {
+  /**
+   * Also the job queue's schema (default): false for a process that will not start the queue, a development web
+   * process whose worker runs apart (it migrates the queue itself), so that process never loads pg-boss.
+   */
+  queue?: boolean;
+}
+
 /**
  * Applies pending migrations: the application's, then the job queue's own schema (pg-boss, `pgboss`), which
  * pg-boss installs and upgrades itself under its own lock.
  */
-export async function runMigrations(handle: DatabaseHandle): Promise<void> {
+export async function runMigrations(handle: DatabaseHandle, options: MigrateOptions = {}): Promise<void> {
   await runAppMigrations(handle);
-  await migrateQueue(handle);
+  if (options.queue ?? true) await migrateQueue(handle);
 }
 
 /**
@@ -47,11 +55,11 @@ async function runAppMigrations(handle: DatabaseHandle): Promise<void> {
  * Migrations always go to the primary directly: the advisory lock above is a session's, which PgBouncer
  * in transaction mode would hand to another client. With no pooler configured the app's own handle is it.
  */
-export async function runMigrationsDirect(config: Config, handle: DatabaseHandle): Promise<void> {
-  if (handle.kind === 'pglite' || !config.database.poolUrl) return runMigrations(handle);
+export async function runMigrationsDirect(config: Config, handle: DatabaseHandle, options: MigrateOptions = {}): Promise<void> {
+  if (handle.kind === 'pglite' || !config.database.poolUrl) return runMigrations(handle, options);
   const direct = createPostgres(config, undefined, config.database.url, { max: 1, application: 'kendalls-nails-api-migrate' });
   try {
-    await runMigrations(direct);
+    await runMigrations(direct, options);
   } finally {
     await direct.close();
   }

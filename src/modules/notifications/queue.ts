@@ -1,4 +1,5 @@
-import { type Db as IDatabase, PgBoss, type Queue, fromDrizzle, fromPglite } from 'pg-boss';
+import type * as PgBossModule from 'pg-boss';
+import type { Db as IDatabase, PgBoss, Queue } from 'pg-boss';
 import type { DatabaseHandle, Executor } from '../../db/client.js';
 import { sql } from '../../db/orm.js';
 import { QUEUES } from './notifications.domain.js';
@@ -12,6 +13,12 @@ import { QUEUES } from './notifications.domain.js';
 
 export const QUEUE_SCHEMA = 'pgboss';
 
+// pg-boss is loaded when a process first starts a queue, not with the app: importing it (with OpenTelemetry and its
+// cron parsing) takes about 0.12 s of every start (figure 6), and a web dyno never queues a job (it records events
+// in the outbox; the worker relays them). An ESLint rule keeps src/ off a value import of it.
+let pgBoss: typeof PgBossModule | undefined;
+const loadPgBoss = async () => (pgBoss ??= await import('pg-boss'));
+
 export interface QueueSettings {
   /** Attempts after the first before a job goes to the dead-letter queue. */
   retryLimit: number;
@@ -23,8 +30,8 @@ export interface QueueSettings {
 }
 
 /** pg-boss's database interface over the process's handle: the pg pool, or the one PGlite session. */
-export function bossDatabase(handle: DatabaseHandle): { db: IDatabase; backend: 'postgres' | 'pglite' } {
-  if (handle.pglite) return { db: fromPglite(handle.pglite as never), backend: 'pglite' };
+async function bossDatabase(handle: DatabaseHandle): Promise<{ db: IDatabase; backend: 'postgres' | 'pglite' }> {
+  if (handle.pglite) return { db: (await loadPgBoss()).fromPglite(handle.pglite as never), backend: 'pglite' };
   const pool = handle.pool!;
   return {
     backend: 'postgres',
@@ -39,12 +46,18 @@ export function bossDatabase(handle: DatabaseHandle): { db: IDatabase; backend: 
   };
 }
 
-/** The caller's drizzle transaction as pg-boss's database: a job sent through it commits or rolls back with it. */
-export const inTransaction = (tx: Executor): IDatabase => fromDrizzle(tx as never, sql as never);
+/**
+ * The caller's drizzle transaction as pg-boss's database: a job sent through it commits or rolls back with it.
+ * Only for a process whose queue is built (createBoss), which is what loads pg-boss.
+ */
+export function inTransaction(tx: Executor): IDatabase {
+  if (!pgBoss) throw new Error('inTransaction: no job queue was built in this process (createBoss loads pg-boss)');
+  return pgBoss.fromDrizzle(tx as never, sql as never);
+}
 
-export function createBoss(handle: DatabaseHandle, options: { supervise: boolean }): PgBoss {
-  const { db, backend } = bossDatabase(handle);
-  return new PgBoss({
+export async function createBoss(handle: DatabaseHandle, options: { supervise: boolean }): Promise<PgBoss> {
+  const { db, backend } = await bossDatabase(handle);
+  return new (await loadPgBoss()).PgBoss({
     db,
     backend,
     schema: QUEUE_SCHEMA,
@@ -61,7 +74,7 @@ export async function migrateQueue(handle: DatabaseHandle): Promise<void> {
   // schema missing; CREATE SCHEMA IF NOT EXISTS then fails in the loser with a unique violation (23505) or
   // duplicate_schema (42P06). The loser starts again and finds it installed.
   for (let attempt = 1; ; attempt++) {
-    const boss = createBoss(handle, { supervise: false });
+    const boss = await createBoss(handle, { supervise: false });
     boss.on('error', () => undefined);
     try {
       await boss.start();
