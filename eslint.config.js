@@ -20,7 +20,7 @@ export default tseslint.config(
   },
   {
     // Loaded on first use, not with the app (figure 6): Stripe's SDK on the first payment call, pg-boss when a process
-    // builds its queue, nodemailer with the first message.
+    // builds its queue, nodemailer with the first message, sharp with the first image.
     files: ['src/**'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
@@ -31,6 +31,7 @@ export default tseslint.config(
             { name: 'stripe', allowTypeImports: true, message: 'Use createStripe() from src/modules/payments/stripe.ts: the SDK loads on first use.' },
             { name: 'pg-boss', allowTypeImports: true, message: 'Use createBoss() from src/modules/notifications/queue.ts: pg-boss loads when a queue is built.' },
             { name: 'nodemailer', allowTypeImports: true, message: 'Use createMailer() from src/modules/notifications/mailer.ts: nodemailer loads with the first message.' },
+            { name: 'sharp', allowTypeImports: true, message: 'Use processDesignImage() from src/storage/png.ts: sharp loads with the first image.' },
           ],
         },
       ],
