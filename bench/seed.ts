@@ -104,7 +104,8 @@ export async function seed(url: string, counts: SeedCounts): Promise<{ orders: n
                 case when shared then (g::bigint * 31337) % 40 else 0 end, case when shared then (g::bigint * 65537) % 25 else 0 end,
                 (array['square','squoval','round','oval','almond','coffin','stiletto'])[1 + g % 7],
                 (array['short','medium','long','extra_long'])[1 + (g / 7) % 4],
-                -- Two tags from the description's words: each of the ten first words tags a tenth of the gallery.
+                -- Two tags from the description's words: each of the ten first words tags a tenth of all designs. The gallery
+                -- takes every stride-th design, so at 1 000 000 rows (stride 5) two first words share it: a tag on half the gallery.
                 array[(array['pastel','chrome','glitter','matte','neon','ombre','marble','holographic','french','velvet'])[1 + g % 10],
                       (array['daisies','stars','hearts','leopard','flames','swirls','cherries','butterflies','pearls','waves'])[1 + (g / 10) % 10]]
          from src`,
