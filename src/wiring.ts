@@ -68,8 +68,10 @@ export function wireNotifications(config: Config, handle: DatabaseHandle, deps: 
    */
   const ready = () =>
     (started ??= (async () => {
-      boss ??= await createBoss(handle, { supervise: deps.supervise });
-      if (!boss.listenerCount('error')) boss.on('error', (err: Error) => deps.log.error({ err: { message: err.message } }, 'job queue error'));
+      if (!boss) {
+        boss = await createBoss(handle, { supervise: deps.supervise });
+        boss.on('error', (err: Error) => deps.log.error({ err: { message: err.message } }, 'job queue error'));
+      }
       await boss.start();
       await ensureQueues(boss, config.worker);
       return boss;
